@@ -1,0 +1,41 @@
+/** `layerfold export IMAGE [-o FILE]` */
+import type { CommandModule } from 'yargs';
+import { LayerfoldError } from '../errors.js';
+import { exportRootfs } from '../export.js';
+import type { Compression } from '../io/compression.js';
+import { imageOptions, type CommandContext } from './main.js';
+import { flattenOptionsFrom, type ImageArgs } from './shared.js';
+
+interface ExportArgs extends ImageArgs {
+  image_archive: string;
+  output?: string;
+  compress?: string;
+}
+
+export function exportCommand(ctx: CommandContext): CommandModule<object, ExportArgs> {
+  return {
+    command: 'export <image_archive>',
+    describe: 'write the rootfs tar `docker export` gives for a container of the image',
+    builder: (y) =>
+      imageOptions(y)
+        .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
+        .option('output', { alias: 'o', type: 'string', describe: 'output file (.tar, .tar.gz, .tar.zst), or - for stdout' })
+        .option('docker-init', { type: 'string', describe: 'add what `docker create` adds, for a container created at TIME (RFC 3339 or epoch seconds; default now)' })
+        .option('compress', { type: 'string', choices: ['none', 'gzip', 'zstd'], describe: 'compress the output (default: from the output name)' })
+        .example('$0 export image.tar -o rootfs.tar', '')
+        .example('docker save app | $0 export - --docker-init > rootfs.tar', '') as never,
+    handler: async (args) => {
+      const { io } = ctx;
+      const output = args.output ?? '-';
+      if (output === '-' && args.output === undefined && io.stdout.isTTY) {
+        throw new LayerfoldError('USAGE', 'refusing to write a tar to a terminal: use -o FILE, or -o - to insist');
+      }
+      await exportRootfs(args.image_archive, {
+        ...flattenOptionsFrom(args, io),
+        output,
+        stdout: io.stdout,
+        ...(args.compress ? { compression: args.compress as Compression } : {}),
+      });
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The command line: argument parsing plus one library call per command. `run(argv, io)` takes its
+ * streams as parameters so the CLI is tested in-process. Exit codes: 0 done, 1 `diff` found
+ * differences, 2 bad input or any other error (one line on stderr; the stack only with --debug).
+ */
+import { readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import yargs, { type Argv } from 'yargs';
+import { LayerfoldError } from '../errors.js';
+import { runAllCleanups } from '../io/cleanup.js';
+import { exportCommand } from './export-command.js';
+
+export interface CliIO {
+  stdin: Readable;
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+export interface CommandContext {
+  io: CliIO;
+  /** Set by a command to its exit status when it is not 0. */
+  exitCode: number;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Options every command that reads an image takes. */
+export function imageOptions<T>(y: Argv<T>) {
+  return y
+    .option('image', { type: 'string', describe: 'NAME:TAG of the image to use when the archive holds several' })
+    .option('platform', { type: 'string', describe: 'os/arch[/variant] to pick from a multi-platform index (default: the host\'s)' })
+    .option('verify', { type: 'boolean', default: true, describe: 'check layers against diff_ids and blobs against descriptors (--no-verify skips)' })
+    .option('tmpdir', { type: 'string', describe: 'directory for spooled (decompressed) layers' })
+    .option('max-size', { type: 'number', describe: 'refuse layers that unpack to more bytes than this (default 256 GiB)' })
+    .option('max-entries', { type: 'number', describe: 'refuse layers holding more entries than this (default 20,000,000)' })
+    .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
+}
+
+export function buildParser(argv: string[], ctx: CommandContext) {
+  return yargs(argv)
+    .scriptName('layerfold')
+    .usage('$0 <command> [options]\n\nFlatten saved container images into the exact rootfs tar `docker export` gives.')
+    .option('debug', { type: 'boolean', default: false, describe: 'show stack traces on errors' })
+    .command(exportCommand(ctx))
+    .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
+    .strict()
+    .version(version())
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .exitProcess(false);
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const ctx: CommandContext = { io, exitCode: 0 };
+  let usageError: string | undefined;
+  let output = '';
+  const debug = argv.includes('--debug');
+  try {
+    const parser = buildParser(argv, ctx).fail((msg, err) => {
+      if (err) throw err;
+      usageError = msg;
+    });
+    await parser.parseAsync(argv, {}, (_err, _argv, text) => {
+      output = text;
+    });
+    if (usageError !== undefined) {
+      io.stderr.write(`${output ? `${output}\n\n` : ''}layerfold: ${usageError}\n`);
+      return 2;
+    }
+    if (output) io.stdout.write(`${output}\n`);
+    return ctx.exitCode;
+  } catch (e) {
+    runAllCleanups();
+    if (e instanceof LayerfoldError) {
+      io.stderr.write(`layerfold: ${e.message}\n`);
+      if (debug && e.stack) io.stderr.write(`${e.stack}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    io.stderr.write(`layerfold: ${err?.message ?? String(e)}\n`);
+    if (debug && err?.stack) io.stderr.write(`${err.stack}\n`);
+    return 2;
+  }
+}
+
+/** Entry point of bin/layerfold.js: real streams, signals cleaned up. */
+export async function main(): Promise<void> {
+  const onSignal = (signal: NodeJS.Signals) => {
+    runAllCleanups();
+    process.stderr.write(`layerfold: interrupted by ${signal}; partial output removed\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') {
+      runAllCleanups();
+      process.exit(2);
+    }
+  });
+  const code = await run(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
+  process.exitCode = code;
+}

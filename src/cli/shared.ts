@@ -1,0 +1,44 @@
+/** Turning parsed arguments into library options, shared by every command that reads an image. */
+import { LayerfoldError } from '../errors.js';
+import type { FlattenOptions } from '../flatten.js';
+import { parseTime } from '../time.js';
+import type { CliIO } from './main.js';
+
+export interface ImageArgs {
+  image?: string | undefined;
+  platform?: string | undefined;
+  verify?: boolean | undefined;
+  tmpdir?: string | undefined;
+  'max-size'?: number | undefined;
+  'max-entries'?: number | undefined;
+  'implied-mtime'?: string | undefined;
+  'docker-init'?: string | undefined;
+}
+
+function positive(value: number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value <= 0) throw new LayerfoldError('USAGE', `${flag} takes a positive number`);
+  return value;
+}
+
+/** `--docker-init` alone means now; `--docker-init=TIME` a given time. */
+export function dockerInitTime(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (value === '' || value === 'now') return Math.floor(Date.now() / 1000);
+  return parseTime(value, '--docker-init');
+}
+
+export function flattenOptionsFrom(args: ImageArgs, io: CliIO): FlattenOptions {
+  const options: FlattenOptions = { verify: args.verify ?? true, stdin: io.stdin };
+  if (args.image !== undefined) options.image = args.image;
+  if (args.platform !== undefined) options.platform = args.platform;
+  if (args.tmpdir !== undefined) options.tmpDir = args.tmpdir;
+  const maxSize = positive(args['max-size'], '--max-size');
+  if (maxSize !== undefined) options.maxSize = maxSize;
+  const maxEntries = positive(args['max-entries'], '--max-entries');
+  if (maxEntries !== undefined) options.maxEntries = maxEntries;
+  if (args['implied-mtime'] !== undefined) options.impliedMtime = parseTime(args['implied-mtime'], '--implied-mtime');
+  const init = dockerInitTime(args['docker-init']);
+  if (init !== undefined) options.dockerInit = init;
+  return options;
+}

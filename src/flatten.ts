@@ -1,0 +1,102 @@
+/**
+ * The one flow every command shares: read (open the input, find the image, make each layer readable
+ * and verified) → index and apply (the merged tree) → optionally add what `docker create` adds.
+ * Writers, diff and inspect take the FlattenedImage this returns.
+ */
+import { LayerfoldError } from './errors.js';
+import { TempSpace } from './io/temp.js';
+import type { OpenedImage } from './read/image-support.js';
+import { prepareLayers, type LayerData } from './read/layers.js';
+import { findImage, openSource, type OpenOptions } from './read/open-image.js';
+import { parsePlatform, type Platform } from './read/platform.js';
+import { applyLayers, type ApplyOptions } from './tree/apply.js';
+import { addDockerCreateLayer } from './tree/docker-create.js';
+import type { MergedTree } from './tree/node.js';
+import { parseTimeOrUndefined } from './time.js';
+import type { Readable } from 'node:stream';
+
+export interface FlattenOptions {
+  /** NAME:TAG to pick when the archive holds several images. */
+  image?: string;
+  /** os/arch[/variant]; default: the only platform present, else the host's. */
+  platform?: string | Platform;
+  /** Check every layer against its diff_id and every blob against its descriptor (default true). */
+  verify?: boolean;
+  /**
+   * Add what `docker create` adds, as a container created at this time (epoch seconds), so the
+   * output is byte-identical to `docker export`. Undefined: the image's rootfs alone.
+   */
+  dockerInit?: number;
+  /** mtime for directories docker would make while unpacking (default: the image's `created`, else 0). */
+  impliedMtime?: number;
+  /** Directory for spooled layers (default: the OS temp dir). */
+  tmpDir?: string;
+  /** Refuse layers that unpack to more bytes than this. */
+  maxSize?: number;
+  /** Refuse layers that hold more entries than this. */
+  maxEntries?: number;
+  /** Layers decompressed at once (default: the core count). */
+  concurrency?: number;
+  /** Source of `-` (default process.stdin). */
+  stdin?: Readable;
+  onEntry?: ApplyOptions['onEntry'];
+}
+
+export const DEFAULT_MAX_SIZE = 256 * 1024 ** 3;
+export const DEFAULT_MAX_ENTRIES = 20_000_000;
+
+export interface FlattenedImage {
+  image: OpenedImage;
+  layers: LayerData[];
+  tree: MergedTree;
+  /** The mtime implied directories were given. */
+  impliedMtime: number;
+  /** Release open files and temporary space. */
+  close(): void;
+}
+
+export async function flattenImage(input: string, options: FlattenOptions = {}): Promise<FlattenedImage> {
+  const temp = TempSpace.create(options.tmpDir);
+  let source;
+  try {
+    const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
+    const open: OpenOptions = {};
+    if (options.image !== undefined) open.image = options.image;
+    if (platform) open.platform = platform;
+    if (options.stdin) open.stdin = options.stdin;
+    source = await openSource(input, temp, open);
+    const image = findImage(source, open);
+    const layers = await prepareLayers(image, temp, {
+      verify: options.verify ?? true,
+      maxSize: options.maxSize ?? DEFAULT_MAX_SIZE,
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    });
+    const impliedMtime = options.impliedMtime ?? parseTimeOrUndefined(image.config.created) ?? 0;
+    const tree = applyLayers(layers, {
+      impliedMtime,
+      maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+      ...(options.onEntry ? { onEntry: options.onEntry } : {}),
+    });
+    if (options.dockerInit !== undefined) addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir);
+    const opened = source;
+    return {
+      image,
+      layers,
+      tree,
+      impliedMtime,
+      close() {
+        opened.close();
+        temp.dispose();
+      },
+    };
+  } catch (e) {
+    source?.close();
+    temp.dispose();
+    if (e instanceof LayerfoldError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (err && typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
+      throw new LayerfoldError('IO', `${input}: ${err.message}`, { cause: e });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,82 @@
+/** What every layout reader produces: one image, its config and its layers bottom-up. */
+import { createHash } from 'node:crypto';
+import { LayerfoldError } from '../errors.js';
+import type { ImageConfig } from './config.js';
+import { readBlob, type Blob, type ImageSource } from './source.js';
+
+export type Layout = 'docker-legacy' | 'docker-oci' | 'oci-archive' | 'oci-directory';
+
+export interface LayerRef {
+  /** 0 = bottom layer. */
+  index: number;
+  blob: Blob;
+  /** sha256 of the uncompressed layer, from the config. */
+  diffId: string;
+  /** Digest of the stored bytes where the layout names it (OCI descriptors, blobs/sha256/<hex>). */
+  blobDigest?: string;
+  /** Size of the stored bytes where a descriptor states it. */
+  blobSize?: number;
+  mediaType?: string;
+}
+
+export interface OpenedImage {
+  layout: Layout;
+  source: ImageSource;
+  /** The name it was saved under (RepoTags / ref.name annotation), when there is one. */
+  name?: string;
+  /** os/arch[/variant] */
+  platform?: string;
+  configDigest?: string;
+  config: ImageConfig;
+  layers: LayerRef[];
+  /** Every image in the archive: names where known, else config digests. */
+  images: string[];
+}
+
+export function sha256Hex(buf: Buffer): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+/** Check a small blob (manifest, config, index) against its digest and, when known, its size. */
+export function verifyBlobBytes(label: string, bytes: Buffer, digest: string, size?: number): void {
+  if (size !== undefined && size !== bytes.length) {
+    throw new LayerfoldError('DIGEST_MISMATCH', `${label}: ${bytes.length} bytes, but its descriptor says ${size}`);
+  }
+  const [alg, hex] = digest.split(':');
+  if (alg !== 'sha256') return; // sha512 blobs are rare; their names are still checked for shape
+  const actual = sha256Hex(bytes);
+  if (actual !== hex) {
+    throw new LayerfoldError('DIGEST_MISMATCH', `${label}: content is sha256:${actual}, but it is named ${digest}`);
+  }
+}
+
+/** Docker's short forms: `alpine` is `alpine:latest`, `docker.io/library/alpine` is `alpine`. */
+export function normaliseRef(ref: string): string {
+  let r = ref.replace(/^(docker\.io|index\.docker\.io)\//, '').replace(/^library\//, '');
+  const lastSlash = r.lastIndexOf('/');
+  if (!r.includes('@') && !r.slice(lastSlash + 1).includes(':')) r += ':latest';
+  return r;
+}
+
+export function pickByName<T>(candidates: T[], nameOf: (c: T) => string[], wanted: string | undefined, what: string): T {
+  if (wanted !== undefined) {
+    const want = normaliseRef(wanted);
+    const hit = candidates.filter((c) => nameOf(c).some((n) => normaliseRef(n) === want || n === wanted));
+    if (hit.length === 1) return hit[0]!;
+    if (hit.length > 1) throw new LayerfoldError('NOT_FOUND', `--image ${wanted} matches ${hit.length} ${what}s`);
+    throw new LayerfoldError('NOT_FOUND', `--image ${wanted}: no such image in the archive; it holds: ${listNames(candidates, nameOf)}`);
+  }
+  if (candidates.length === 1) return candidates[0]!;
+  throw new LayerfoldError('NOT_FOUND', `the archive holds ${candidates.length} images; pick one with --image: ${listNames(candidates, nameOf)}`);
+}
+
+function listNames<T>(candidates: T[], nameOf: (c: T) => string[]): string {
+  return candidates.map((c) => nameOf(c).join(' ') || '(untagged)').join(', ');
+}
+
+/** Read a small blob by path and, where its digest is known, verify it. */
+export function readBlobVerified(source: ImageSource, path: string, digest: string | undefined, size?: number): Buffer {
+  const bytes = readBlob(source.open(path));
+  if (digest !== undefined) verifyBlobBytes(path, bytes, digest, size);
+  return bytes;
+}

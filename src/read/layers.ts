@@ -1,0 +1,163 @@
+/**
+ * Make every layer readable in place, as an uncompressed tar at a known offset of an open file:
+ * - an uncompressed layer member is used where it lies in the archive (nothing is copied);
+ * - a gzip or zstd layer (detected by magic bytes) is decompressed once into a private temporary
+ *   file, several layers at a time (p-limit, one per core).
+ * While the bytes pass, their sha256 is checked against the config's diff_id, and a stored blob
+ * against its descriptor's digest and size. A mismatch names the layer and both digests.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, openSync, constants as fsc, readSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
+import { LayerfoldError } from '../errors.js';
+import { decompressor, detectCompression, type Compression } from '../io/compression.js';
+import { onCleanup } from '../io/cleanup.js';
+import type { TempSpace } from '../io/temp.js';
+import type { LayerRef, OpenedImage } from './image-support.js';
+import { closeSync } from 'node:fs';
+
+export interface LayerData {
+  index: number;
+  fd: number;
+  /** Offset of the layer's first byte in fd. */
+  base: number;
+  /** Uncompressed size. */
+  size: number;
+  /** The member it came from, for messages. */
+  label: string;
+  compression: Compression;
+  diffId: string;
+  storedSize: number;
+}
+
+export interface PrepareOptions {
+  verify?: boolean;
+  concurrency?: number;
+  /** Refuse layers whose uncompressed bytes add up to more than this. */
+  maxSize?: number;
+}
+
+function describe(ref: LayerRef): string {
+  return `layer ${ref.index} (${ref.blob.label})`;
+}
+
+function head(ref: LayerRef): Buffer {
+  const buf = Buffer.alloc(Math.min(4, ref.blob.size));
+  if (buf.length) readSync(ref.blob.fd, buf, 0, buf.length, ref.blob.offset);
+  return buf;
+}
+
+function mismatch(ref: LayerRef, what: string, actual: string, expected: string): LayerfoldError {
+  return new LayerfoldError('DIGEST_MISMATCH', `${describe(ref)}: ${what} is sha256:${actual}, but ${expected} (use --no-verify to skip checks)`);
+}
+
+function checkStored(ref: LayerRef, storedHex: string | undefined): void {
+  if (ref.blobSize !== undefined && ref.blobSize !== ref.blob.size) {
+    throw new LayerfoldError('DIGEST_MISMATCH', `${describe(ref)}: blob is ${ref.blob.size} bytes, but its descriptor says ${ref.blobSize}`);
+  }
+  if (storedHex !== undefined && ref.blobDigest?.startsWith('sha256:') && ref.blobDigest !== `sha256:${storedHex}`) {
+    throw mismatch(ref, 'the stored blob', storedHex, `its descriptor names ${ref.blobDigest}`);
+  }
+}
+
+function rangeStream(ref: LayerRef) {
+  return createReadStream('', {
+    fd: ref.blob.fd,
+    start: ref.blob.offset,
+    end: ref.blob.offset + ref.blob.size - 1,
+    autoClose: false,
+    highWaterMark: 1 << 20,
+  });
+}
+
+class SizeBudget {
+  used = 0;
+  constructor(readonly max: number) {}
+  add(n: number, ref: LayerRef): void {
+    this.used += n;
+    if (this.used > this.max) {
+      throw new LayerfoldError('LIMIT', `${describe(ref)}: the layers unpack to more than ${this.max} bytes (--max-size)`);
+    }
+  }
+}
+
+async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeBudget): Promise<LayerData> {
+  budget.add(ref.blob.size, ref);
+  if (verify && ref.blob.size > 0) {
+    const hash = createHash('sha256');
+    for await (const chunk of rangeStream(ref)) hash.update(chunk as Buffer);
+    const hex = hash.digest('hex');
+    checkStored(ref, hex);
+    if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the layer', hex, `the config's diff_id is ${ref.diffId}`);
+  }
+  return {
+    index: ref.index,
+    fd: ref.blob.fd,
+    base: ref.blob.offset,
+    size: ref.blob.size,
+    label: ref.blob.label,
+    compression: 'none',
+    diffId: ref.diffId,
+    storedSize: ref.blob.size,
+  };
+}
+
+async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none'>, temp: TempSpace, verify: boolean, budget: SizeBudget): Promise<LayerData> {
+  const path = temp.path(`layer-${ref.index}.tar`);
+  const stored = createHash('sha256');
+  const unpacked = createHash('sha256');
+  let size = 0;
+  try {
+    await pipeline(
+      rangeStream(ref),
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          if (verify) stored.update(chunk);
+          yield chunk;
+        }
+      },
+      decompressor(kind),
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          size += chunk.length;
+          budget.add(chunk.length, ref);
+          if (verify) unpacked.update(chunk);
+          yield chunk;
+        }
+      },
+      createWriteStream(path),
+    );
+  } catch (e) {
+    if (e instanceof LayerfoldError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOSPC' || err.code === 'EACCES' || err.code === 'EROFS') {
+      throw new LayerfoldError('IO', `${describe(ref)}: cannot spool the decompressed layer to ${temp.dir}: ${err.message}`);
+    }
+    throw new LayerfoldError('BAD_LAYER', `${describe(ref)}: corrupt ${kind} data: ${err.message}`);
+  }
+  if (verify) {
+    const storedHex = stored.digest('hex');
+    checkStored(ref, storedHex);
+    const hex = unpacked.digest('hex');
+    if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the uncompressed layer', hex, `the config's diff_id is ${ref.diffId}`);
+  }
+  const fd = openSync(path, fsc.O_RDONLY);
+  onCleanup(() => closeSync(fd));
+  return { index: ref.index, fd, base: 0, size, label: ref.blob.label, compression: kind, diffId: ref.diffId, storedSize: ref.blob.size };
+}
+
+export async function prepareLayers(image: OpenedImage, temp: TempSpace, options: PrepareOptions = {}): Promise<LayerData[]> {
+  const verify = options.verify ?? true;
+  const limit = pLimit(options.concurrency ?? Math.max(1, availableParallelism()));
+  const budget = new SizeBudget(options.maxSize ?? Number.MAX_SAFE_INTEGER);
+  return Promise.all(
+    image.layers.map((ref) =>
+      limit(() => {
+        const kind = detectCompression(head(ref));
+        return kind === 'none' ? prepareUncompressed(ref, verify, budget) : prepareCompressed(ref, kind, temp, verify, budget);
+      }),
+    ),
+  );
+}

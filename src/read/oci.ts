@@ -1,0 +1,155 @@
+/**
+ * OCI image layouts (`index.json` + `blobs/<alg>/<hex>`), archived (skopeo oci-archive:, containerd
+ * exports) or as a directory. The index may nest indexes and hold several platforms and attestation
+ * manifests; one image manifest is chosen by --image and --platform (default: the host's).
+ * Every descriptor's digest and size are checked against the bytes.
+ */
+import { LayerfoldError } from '../errors.js';
+import { parseImageConfig } from './config.js';
+import { pickByName, readBlobVerified, type LayerRef, type Layout, type OpenedImage } from './image-support.js';
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+import type { ImageSource } from './source.js';
+
+interface Descriptor {
+  mediaType?: string;
+  digest: string;
+  size: number;
+  platform?: Platform;
+  annotations?: Record<string, string>;
+}
+
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const MAX_DEPTH = 4;
+
+function asDescriptor(value: unknown, where: string): Descriptor {
+  const d = value as Partial<Descriptor> | null;
+  if (!d || typeof d.digest !== 'string' || !DIGEST.test(d.digest)) {
+    throw new LayerfoldError('BAD_LAYOUT', `${where}: a descriptor has no valid digest (expected sha256:<64 hex>)`);
+  }
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
+    throw new LayerfoldError('BAD_LAYOUT', `${where}: descriptor ${d.digest} has no valid size`);
+  }
+  return d as Descriptor;
+}
+
+export function blobPath(digest: string): string {
+  const [alg, hex] = digest.split(':');
+  return `blobs/${alg}/${hex}`;
+}
+
+function readJsonBlob(source: ImageSource, d: Descriptor): Record<string, unknown> {
+  const path = blobPath(d.digest);
+  if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: blob ${d.digest} is referenced but missing`);
+  const bytes = readBlobVerified(source, path, d.digest, d.size);
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new LayerfoldError('BAD_LAYOUT', `${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new LayerfoldError('BAD_LAYOUT', `${path}: expected a JSON object`);
+  }
+  return json as Record<string, unknown>;
+}
+
+interface Candidate {
+  manifest: Descriptor;
+  names: string[];
+  platform?: Platform;
+}
+
+function isAttestation(d: Descriptor): boolean {
+  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
+}
+
+function collect(source: ImageSource, index: Record<string, unknown>, where: string, names: string[], depth: number, out: Candidate[]): void {
+  const manifests = index.manifests;
+  if (!Array.isArray(manifests)) throw new LayerfoldError('BAD_LAYOUT', `${where}: no manifests list`);
+  for (const m of manifests) {
+    const d = asDescriptor(m, where);
+    if (isAttestation(d)) continue;
+    const ann = d.annotations ?? {};
+    const own = [ann['io.containerd.image.name'], ann['org.opencontainers.image.ref.name']].filter((n): n is string => typeof n === 'string');
+    const allNames = [...new Set([...own, ...names])];
+    const body = d.mediaType && INDEX_TYPES.has(d.mediaType) ? undefined : readJsonBlob(source, d);
+    if (body === undefined || (body.mediaType !== undefined && INDEX_TYPES.has(String(body.mediaType))) || (Array.isArray(body.manifests) && !body.layers)) {
+      if (depth >= MAX_DEPTH) throw new LayerfoldError('BAD_LAYOUT', `${where}: indexes nested more than ${MAX_DEPTH} deep`);
+      collect(source, body ?? readJsonBlob(source, d), blobPath(d.digest), allNames, depth + 1, out);
+      continue;
+    }
+    out.push({ manifest: d, names: allNames, ...(d.platform ? { platform: d.platform } : {}) });
+  }
+}
+
+export function readOciLayout(source: ImageSource, layout: Layout, indexJson: unknown, wanted: { image?: string; platform?: Platform }): OpenedImage {
+  if (typeof indexJson !== 'object' || indexJson === null) throw new LayerfoldError('BAD_LAYOUT', 'index.json: expected a JSON object');
+  const candidates: Candidate[] = [];
+  collect(source, indexJson as Record<string, unknown>, 'index.json', [], 0, candidates);
+  if (candidates.length === 0) throw new LayerfoldError('NOT_FOUND', 'index.json: no image manifest in the layout');
+
+  // Fill in platforms from configs where descriptors do not state them.
+  const manifests = new Map<Candidate, Record<string, unknown>>();
+  for (const c of candidates) {
+    const body = readJsonBlob(source, c.manifest);
+    manifests.set(c, body);
+    if (!c.platform) {
+      const cfg = body.config;
+      if (cfg) {
+        const cfgJson = readJsonBlob(source, asDescriptor(cfg, blobPath(c.manifest.digest)));
+        if (typeof cfgJson.os === 'string' && typeof cfgJson.architecture === 'string') {
+          c.platform = { os: cfgJson.os, architecture: cfgJson.architecture, ...(typeof cfgJson.variant === 'string' ? { variant: cfgJson.variant } : {}) };
+        }
+      }
+    }
+  }
+
+  let pool = candidates;
+  if (wanted.image !== undefined) {
+    const chosen = pickByName(candidates, (c) => c.names, wanted.image, 'image');
+    pool = candidates.filter((c) => c.names.some((n) => chosen.names.includes(n)));
+  }
+  const platforms = [...new Set(pool.map((c) => (c.platform ? formatPlatform(c.platform) : 'unknown')))];
+  let chosen: Candidate;
+  if (pool.length === 1 && wanted.platform === undefined) {
+    chosen = pool[0]!;
+  } else {
+    const want = wanted.platform ?? hostPlatform();
+    const hits = pool.filter((c) => c.platform && platformMatches(want, c.platform));
+    if (hits.length === 0) {
+      throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(want)}; the archive has: ${platforms.join(', ')} (choose with --platform)`);
+    }
+    if (wanted.image === undefined && new Set(hits.map((h) => h.names.join(' '))).size > 1) {
+      chosen = pickByName(hits, (c) => c.names, undefined, 'image');
+    } else chosen = hits[0]!;
+  }
+
+  const body = manifests.get(chosen)!;
+  const where = blobPath(chosen.manifest.digest);
+  const configDesc = asDescriptor(body.config, where);
+  const configJson = readJsonBlob(source, configDesc);
+  const config = parseImageConfig(configJson, blobPath(configDesc.digest));
+  if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
+  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
+  if (layerDescs.length !== config.diffIds.length) {
+    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${config.diffIds.length} diff_ids`);
+  }
+  const layers: LayerRef[] = layerDescs.map((d, index) => {
+    const path = blobPath(d.digest);
+    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
+    const ref: LayerRef = { index, blob: source.open(path), diffId: config.diffIds[index]!, blobDigest: d.digest, blobSize: d.size };
+    if (d.mediaType) ref.mediaType = d.mediaType;
+    return ref;
+  });
+  return {
+    layout,
+    source,
+    ...(chosen.names[0] ? { name: chosen.names[0] } : {}),
+    ...(chosen.platform ? { platform: formatPlatform(chosen.platform) } : {}),
+    configDigest: configDesc.digest,
+    config,
+    layers,
+    images: candidates.map((c) => `${c.names.join(' ') || c.manifest.digest}${c.platform ? ` (${formatPlatform(c.platform)})` : ''}`),
+  };
+}

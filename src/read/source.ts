@@ -1,0 +1,173 @@
+/**
+ * Where an image's files live: the members of a tar archive (read in place with positional reads),
+ * or the files of an OCI layout directory. Readers of layouts see only this interface.
+ */
+import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync, constants as fsc } from 'node:fs';
+import { join, sep } from 'node:path';
+import { LayerfoldError } from '../errors.js';
+import { PositionalReader } from '../io/positional-reader.js';
+import { tarEntries } from '../tar/entries.js';
+import { cleanPath } from '../tree/paths.js';
+
+/** A byte range of an open file: a member of an archive, or a whole file. */
+export interface Blob {
+  fd: number;
+  offset: number;
+  size: number;
+  /** How to name it in a message: the member path. */
+  label: string;
+}
+
+export interface ImageSource {
+  readonly kind: 'archive' | 'directory';
+  /** Every regular member name (normalised, no leading ./). */
+  names(): string[];
+  has(path: string): boolean;
+  open(path: string): Blob;
+  close(): void;
+}
+
+const MAX_JSON = 32 * 1024 * 1024;
+
+export function readBlob(blob: Blob, maxBytes = MAX_JSON): Buffer {
+  if (blob.size > maxBytes) {
+    throw new LayerfoldError('BAD_LAYOUT', `${blob.label}: ${blob.size} bytes is too large for an image metadata file (limit ${maxBytes})`);
+  }
+  const buf = Buffer.alloc(blob.size);
+  let got = 0;
+  while (got < blob.size) {
+    const n = readSync(blob.fd, buf, got, blob.size - got, blob.offset + got);
+    if (n === 0) throw new LayerfoldError('BAD_ARCHIVE', `${blob.label}: truncated`);
+    got += n;
+  }
+  return buf;
+}
+
+export function readJson(source: ImageSource, path: string): unknown {
+  const blob = source.open(path);
+  const text = readBlob(blob).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new LayerfoldError('BAD_LAYOUT', `${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+interface Member {
+  type: 'file' | 'symlink' | 'hardlink' | 'dir' | 'other';
+  offset: number;
+  size: number;
+  linkname: string;
+}
+
+/** An image archive (docker save, podman save, skopeo docker-archive / oci-archive). */
+export class TarArchiveSource implements ImageSource {
+  readonly kind = 'archive';
+  private readonly members = new Map<string, Member>();
+
+  constructor(
+    readonly fd: number,
+    readonly label: string,
+  ) {
+    const size = fstatSync(fd).size;
+    const reader = new PositionalReader(fd, size);
+    try {
+      for (const e of tarEntries(reader, 0)) {
+        const name = cleanPath(e.name);
+        if (name === null || name === '') continue; // the archive's own root, or a name outside it: never looked up
+        const type = e.type === 'file' || e.type === 'symlink' || e.type === 'hardlink' || e.type === 'dir' ? e.type : 'other';
+        this.members.set(name, { type, offset: e.dataOffset, size: e.size, linkname: e.linkname });
+      }
+    } catch (e) {
+      if (e instanceof LayerfoldError) throw new LayerfoldError('BAD_ARCHIVE', `${label}: not a readable image archive: ${e.message}`);
+      throw e;
+    }
+    if (this.members.size === 0) throw new LayerfoldError('BAD_ARCHIVE', `${label}: empty archive (no members)`);
+  }
+
+  names(): string[] {
+    return [...this.members].filter(([, m]) => m.type === 'file').map(([n]) => n);
+  }
+
+  has(path: string): boolean {
+    return this.resolve(path, 0) !== undefined;
+  }
+
+  /** Follow symlinked and hard-linked members (legacy saves link repeated layers) to a regular file. */
+  private resolve(path: string, depth: number): Member | undefined {
+    const m = this.members.get(path);
+    if (!m || depth > 16) return undefined;
+    if (m.type === 'file') return m;
+    if (m.type === 'hardlink') {
+      const target = cleanPath(m.linkname);
+      return target === null ? undefined : this.resolve(target, depth + 1);
+    }
+    if (m.type === 'symlink') {
+      const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/') + 1) : '';
+      const target = cleanPath(m.linkname.startsWith('/') ? m.linkname : dir + m.linkname);
+      return target === null ? undefined : this.resolve(target, depth + 1);
+    }
+    return undefined;
+  }
+
+  open(path: string): Blob {
+    const m = this.resolve(path, 0);
+    if (!m) {
+      const raw = this.members.get(path);
+      const why = raw ? `is a ${raw.type} member that does not lead to a file in the archive` : 'is missing from the archive';
+      throw new LayerfoldError('NOT_FOUND', `${path}: ${why}`);
+    }
+    return { fd: this.fd, offset: m.offset, size: m.size, label: path };
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** An OCI image layout directory. Paths are refused if they leave it, even through symlinks. */
+export class DirectorySource implements ImageSource {
+  readonly kind = 'directory';
+  private readonly root: string;
+  private readonly fds: number[] = [];
+
+  constructor(dir: string) {
+    this.root = realpathSync(dir);
+  }
+
+  names(): string[] {
+    return [];
+  }
+
+  private locate(path: string): string | undefined {
+    const clean = cleanPath(path);
+    if (clean === null || clean === '') return undefined;
+    const full = join(this.root, clean);
+    let real: string;
+    try {
+      real = realpathSync(full);
+    } catch {
+      return undefined;
+    }
+    if (real !== this.root && !real.startsWith(this.root + sep)) {
+      throw new LayerfoldError('PATH_ESCAPE', `${path}: resolves outside the layout directory`);
+    }
+    return statSync(real).isFile() ? real : undefined;
+  }
+
+  has(path: string): boolean {
+    return this.locate(path) !== undefined;
+  }
+
+  open(path: string): Blob {
+    const real = this.locate(path);
+    if (real === undefined) throw new LayerfoldError('NOT_FOUND', `${path}: missing from the layout directory`);
+    const fd = openSync(real, fsc.O_RDONLY);
+    this.fds.push(fd);
+    return { fd, offset: 0, size: fstatSync(fd).size, label: path };
+  }
+
+  close(): void {
+    for (const fd of this.fds.splice(0)) closeSync(fd);
+  }
+}

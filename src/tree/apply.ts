@@ -1,0 +1,285 @@
+/**
+ * Apply layers, bottom first, to one merged tree — docker's rules with the overlay2 driver, where
+ * each layer is unpacked into a directory of its own and overlayfs shows the uppermost copy.
+ * Rules, in the order they are checked for each layer (a docker pair pins down each one; see
+ * ARCHITECTURE.md):
+ *
+ *  1. Names are cleaned as Go's filepath.Clean does (`./a`, `/a`, `a//b` are `a`, `a/b`); a name that
+ *     climbs above the root is refused, as docker refuses it ("breakout"). The same clean name twice
+ *     in one layer is refused ("duplicates of file paths not supported"), directories included.
+ *  2. `.wh..wh..opq` in D hides every lower child of D, wherever it stands in the layer; D's entries
+ *     from the same layer stay. Applied before anything else of the layer.        [opaque-toplevel]
+ *  3. `.wh.NAME` hides NAME and its subtree in lower layers only, never a sibling of its own layer,
+ *     whatever the entry order. Every `.wh.X` but the opaque marker is a whiteout of X (so
+ *     `.wh..wh.plnk` whites out `.wh.plnk`); a bare `.wh.` (or `.wh..`) is refused.    [whiteout-*]
+ *  4. A directory a layer needs but does not contain (the parent of an entry, a whiteout or an opaque
+ *     marker) is made in that layer: 0755, 0:0, the unpack time (a stand-in, `impliedMtime`). overlay
+ *     shows the uppermost copy, so this replaces a lower directory's metadata (children stay) and
+ *     replaces a lower non-directory — a path through a lower symlink does not follow it.
+ *                                                    [implicit-parents, capability, through-symlink]
+ *  5. Directory over directory keeps the children and takes the new metadata; anything else replaces
+ *     the old path and its whole subtree.                                 [type-swaps, whiteout-then-recreate]
+ *  6. A hardlink names a target made earlier in the same layer (docker refuses a link to a lower
+ *     layer's file or to one that comes later: "no such file or directory"); the link entry's owner,
+ *     and — unless the target is a symlink — its mode and mtime, apply to the whole inode.
+ *                                                [hardlink-meta-differs, hardlink-cross-layer]
+ *  7. Modes keep permission, setuid, setgid and sticky bits; mtimes of anything but symlinks outside
+ *     [1970, 2262-04-11T23:47:16Z] become 0 (docker's boundTime); only `security.capability` of the
+ *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
+ */
+import { LayerfoldError, showName } from '../errors.js';
+import { PositionalReader } from '../io/positional-reader.js';
+import type { LayerData } from '../read/layers.js';
+import { tarEntries, type TarEntry } from '../tar/entries.js';
+import { Dir, Inode, isDir, lookup, type MergedTree, type Node } from './node.js';
+import { baseOf, cleanPath, parentOf } from './paths.js';
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+/** time.Unix(0, 1<<63-1): the last instant Go's Chtimes can set; later (and pre-1970) becomes 0. */
+const MAX_SETTABLE_MTIME = 9223372036;
+
+export interface ApplyOptions {
+  /** mtime given to implied directories (docker uses the unpack time, which no archive records). */
+  impliedMtime: number;
+  /** Called for each layer entry as it is applied (progress, inspect). */
+  onEntry?: (layer: number, entry: TarEntry, path: string) => void;
+  /** Refuse after this many entries in all (decompression-bomb guard). */
+  maxEntries?: number;
+}
+
+export function boundMtime(mtime: number): number {
+  return mtime < 0 || mtime > MAX_SETTABLE_MTIME ? 0 : mtime;
+}
+
+/** ext4's timestamp range, which the kernel clamps to: the usual filesystem under overlay2. */
+const FS_MIN_MTIME = -(2 ** 31);
+const FS_MAX_MTIME = 2 ** 31 - 1 + 3 * 2 ** 32;
+
+/**
+ * Symlink times are set without docker's boundTime, through Go's time.UnixNano, which wraps outside
+ * int64 nanoseconds (years 1678-2262); the filesystem then clamps to its range.        [mtime-bounds]
+ */
+export function symlinkMtime(mtime: number): number {
+  const ns = BigInt.asIntN(64, BigInt(mtime) * 1_000_000_000n);
+  const secs = Number(ns / 1_000_000_000n) - (ns % 1_000_000_000n < 0n ? 1 : 0);
+  return Math.min(FS_MAX_MTIME, Math.max(FS_MIN_MTIME, secs));
+}
+
+function entryError(layer: LayerData, name: string, what: string, code: 'BAD_ENTRY' | 'PATH_ESCAPE' = 'BAD_ENTRY'): LayerfoldError {
+  return new LayerfoldError(code, `layer ${layer.index} (${layer.label}) entry ${showName(name)}: ${what}`);
+}
+
+/** security.capability as the export shows it: v2 kept, v3 cut to v2; anything else the kernel refuses. */
+function capabilityOf(entry: TarEntry, layer: LayerData): Buffer | undefined {
+  const raw = entry.xattrs?.get('security.capability');
+  if (raw === undefined) return undefined;
+  const value = Buffer.from(raw, 'latin1');
+  if (value.length === 20 && value[3] === 2) return value;
+  if (value.length === 24 && value[3] === 3) {
+    const v2 = Buffer.from(value.subarray(0, 20));
+    v2[3] = 2;
+    return v2;
+  }
+  throw entryError(layer, entry.name, `invalid security.capability xattr (${value.length} bytes); the kernel, and so docker, refuses it`);
+}
+
+class LayerApplier {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly root: Dir,
+    private readonly layer: LayerData,
+    private readonly options: ApplyOptions,
+  ) {}
+
+  private get index(): number {
+    return this.layer.index;
+  }
+
+  /**
+   * Make sure `path` is a directory of this layer (rule 4): reuse one this layer already made,
+   * take over a lower directory with implied metadata, or replace a lower non-directory.
+   */
+  ensureDir(path: string, forEntry: string): Dir {
+    let dir = this.root;
+    if (path === '') return dir;
+    for (const part of path.split('/')) {
+      const child = dir.children.get(part);
+      // mkdir in a setgid directory of this layer inherits its group and the setgid bit (kernel rule).
+      const inherit = dir.layer === this.index && (dir.mode & 0o2000) !== 0;
+      const mode = inherit ? 0o2755 : 0o755;
+      const gid = inherit ? dir.gid : 0;
+      if (isDir(child)) {
+        if (child.layer !== this.index) {
+          child.mode = mode;
+          child.uid = 0;
+          child.gid = gid;
+          child.mtime = this.options.impliedMtime;
+          child.layer = this.index;
+          child.implied = true;
+        }
+        dir = child;
+        continue;
+      }
+      if (child !== undefined && child.layer === this.index) {
+        throw entryError(this.layer, forEntry, `its parent ${showName(path)} is not a directory in this layer`);
+      }
+      const made = new Dir(mode, 0, gid, this.options.impliedMtime, this.index, true);
+      dir.children.set(part, made);
+      dir = made;
+    }
+    return dir;
+  }
+
+  /** Remove what lower layers put at `name` in `dir` (rules 2, 3): same-layer nodes stay. */
+  private hideLower(dir: Dir, name: string): void {
+    const node = dir.children.get(name);
+    if (node === undefined) return;
+    if (node.layer !== this.index) dir.children.delete(name);
+    else if (isDir(node)) this.hideLowerChildren(node);
+  }
+
+  private hideLowerChildren(dir: Dir): void {
+    for (const [name, child] of dir.children) {
+      if (child.layer !== this.index) dir.children.delete(name);
+      else if (isDir(child)) this.hideLowerChildren(child);
+    }
+  }
+
+  private clean(entry: TarEntry): string | null {
+    const path = cleanPath(entry.name);
+    if (path === null) throw entryError(this.layer, entry.name, 'the name climbs out of the root; docker refuses such a layer', 'PATH_ESCAPE');
+    if (path === '') {
+      if (entry.type !== 'dir') throw entryError(this.layer, entry.name, 'a non-directory in place of the root');
+      return null; // the root directory's own entry: docker skips it
+    }
+    if (this.seen.has(path)) {
+      throw entryError(this.layer, entry.name, 'the layer holds this path twice; docker refuses such a layer ("duplicates of file paths not supported")');
+    }
+    this.seen.add(path);
+    return path;
+  }
+
+  apply(entries: TarEntry[]): void {
+    const markers: Array<{ path: string; entry: TarEntry }> = [];
+    const others: Array<{ path: string; entry: TarEntry }> = [];
+    for (const entry of entries) {
+      const path = this.clean(entry);
+      if (path === null) continue;
+      const base = baseOf(path);
+      if (base.startsWith(WHITEOUT_PREFIX)) {
+        if (base === WHITEOUT_PREFIX || base === '.wh..') {
+          throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer');
+        }
+        markers.push({ path, entry });
+      } else others.push({ path, entry });
+    }
+    // Rules 2 and 3: markers hide lower content before any entry of this layer exists.
+    for (const { path, entry } of markers) {
+      const parent = parentOf(path);
+      const dir = this.ensureDir(parent, entry.name);
+      const base = baseOf(path);
+      if (base === OPAQUE_MARKER) this.hideLowerChildren(dir);
+      else this.hideLower(dir, base.slice(WHITEOUT_PREFIX.length));
+      this.options.onEntry?.(this.index, entry, path);
+    }
+    for (const { path, entry } of others) {
+      this.applyEntry(path, entry);
+      this.options.onEntry?.(this.index, entry, path);
+    }
+  }
+
+  private applyEntry(path: string, entry: TarEntry): void {
+    const dir = this.ensureDir(parentOf(path), entry.name);
+    const base = baseOf(path);
+    const existing = dir.children.get(base);
+    const mode = entry.mode & 0o7777;
+    if (entry.type === 'dir') {
+      const mtime = boundMtime(entry.mtime);
+      if (isDir(existing)) {
+        existing.mode = mode;
+        existing.uid = entry.uid;
+        existing.gid = entry.gid;
+        existing.mtime = mtime;
+        existing.layer = this.index;
+        existing.implied = false;
+      } else {
+        dir.children.set(base, new Dir(mode, entry.uid, entry.gid, mtime, this.index, false));
+      }
+      return;
+    }
+    if (entry.type === 'hardlink') {
+      dir.children.set(base, this.linkTarget(path, entry));
+      return;
+    }
+    const inode = new Inode(
+      entry.type,
+      entry.type === 'symlink' ? 0o777 : mode, // a symlink's permissions cannot be set on Linux
+      entry.uid,
+      entry.gid,
+      entry.type === 'symlink' ? symlinkMtime(entry.mtime) : boundMtime(entry.mtime),
+      entry.size,
+      entry.type === 'symlink' ? entry.linkname : '',
+      entry.type === 'char' || entry.type === 'block' ? entry.devmajor : 0,
+      entry.type === 'char' || entry.type === 'block' ? entry.devminor : 0,
+      this.index,
+      entry.dataOffset,
+    );
+    inode.capability = capabilityOf(entry, this.layer);
+    dir.children.set(base, inode);
+  }
+
+  /** Rule 6. */
+  private linkTarget(path: string, entry: TarEntry): Inode {
+    const target = cleanPath(entry.linkname);
+    if (target === null) throw entryError(this.layer, entry.name, `hardlink to ${showName(entry.linkname)} climbs out of the root; docker refuses such a layer`, 'PATH_ESCAPE');
+    if (target === path || target === '') throw entryError(this.layer, entry.name, 'hardlink to itself');
+    const node: Node | undefined = lookup(this.root, target);
+    if (node === undefined || node.layer !== this.index) {
+      const where = node === undefined ? 'no such file earlier in this layer' : 'the target is in a lower layer, not this one';
+      throw entryError(this.layer, entry.name, `hardlink to ${showName(entry.linkname)}: ${where}; docker refuses such a layer ("no such file or directory")`);
+    }
+    if (isDir(node)) throw entryError(this.layer, entry.name, `hardlink to directory ${showName(entry.linkname)}`);
+    node.linked = true;
+    node.uid = entry.uid;
+    node.gid = entry.gid;
+    if (node.type !== 'symlink') {
+      node.mode = entry.mode & 0o7777;
+      node.mtime = boundMtime(entry.mtime);
+    }
+    const capability = capabilityOf(entry, this.layer);
+    if (capability) node.capability = capability;
+    return node;
+  }
+}
+
+/** Read one layer's entries (headers only; data is skipped). */
+export function readLayerEntries(layer: LayerData): TarEntry[] {
+  const reader = new PositionalReader(layer.fd, layer.base + layer.size);
+  const entries: TarEntry[] = [];
+  try {
+    for (const e of tarEntries(reader, layer.base)) {
+      e.headerOffset -= layer.base;
+      entries.push(e);
+    }
+  } catch (e) {
+    if (e instanceof LayerfoldError) throw new LayerfoldError(e.code, `layer ${layer.index} (${layer.label}): ${e.message}`);
+    throw e;
+  }
+  return entries;
+}
+
+export function applyLayers(layers: LayerData[], options: ApplyOptions): MergedTree {
+  const root = new Dir(0o755, 0, 0, 0, -1, false);
+  let total = 0;
+  for (const layer of layers) {
+    const entries = readLayerEntries(layer);
+    total += entries.length;
+    if (options.maxEntries !== undefined && total > options.maxEntries) {
+      throw new LayerfoldError('LIMIT', `layer ${layer.index} (${layer.label}): the layers hold more than ${options.maxEntries} entries (--max-entries)`);
+    }
+    new LayerApplier(root, layer, options).apply(entries);
+  }
+  return { root, layerCount: layers.length };
+}

@@ -1,0 +1,125 @@
+/**
+ * What `docker create` adds to the image's tree, all stamped with the container's creation time T
+ * (moby daemon/initlayer/setup_unix.go, then the container's WorkingDir). Pinned down on Docker 26.1
+ * by fixtures/docker/init-* and workdir-*:
+ *
+ * - For each init path, every component that exists as a non-directory is unlinked first (a symlinked
+ *   `etc` is removed, not followed). Then, if the path is missing, its parents are made (0755, 0:0)
+ *   and it is created: empty files 0755 0:0 (`.dockerenv`, `etc/hostname`, `etc/hosts`,
+ *   `etc/resolv.conf`, `dev/console`), directories 0755 0:0 (`dev/pts`, `dev/shm`, `proc`, `sys`),
+ *   the symlink `etc/mtab -> /proc/mounts`. A path that is already a directory is left alone.
+ * - A directory in which something was created or removed keeps its mode and owner and takes mtime T
+ *   (overlayfs copies it up, then the change touches it).
+ * - WorkingDir is resolved in the rootfs following symlinks; missing components are made 0755 0:0 at
+ *   T; an existing non-directory on the way makes `docker create` fail ("Cannot mkdir: … is not a
+ *   directory"), so it fails here too.
+ */
+import { LayerfoldError } from '../errors.js';
+import { Dir, Inode, isDir, type MergedTree, type Node } from './node.js';
+import { cleanPath } from './paths.js';
+
+type InitKind = 'dir' | 'file' | { symlink: string };
+
+const INIT_PATHS: Array<[string, InitKind]> = [
+  ['dev/pts', 'dir'],
+  ['dev/shm', 'dir'],
+  ['proc', 'dir'],
+  ['sys', 'dir'],
+  ['.dockerenv', 'file'],
+  ['etc/resolv.conf', 'file'],
+  ['etc/hosts', 'file'],
+  ['etc/hostname', 'file'],
+  ['dev/console', 'file'],
+  ['etc/mtab', { symlink: '/proc/mounts' }],
+];
+
+const MAX_SYMLINKS = 40;
+
+class CreateStep {
+  constructor(
+    private readonly tree: MergedTree,
+    private readonly time: number,
+  ) {}
+
+  private get layer(): number {
+    return this.tree.layerCount;
+  }
+
+  private touch(dir: Dir): void {
+    if (dir !== this.tree.root) dir.mtime = this.time;
+  }
+
+  private newDir(parent: Dir, name: string): Dir {
+    const made = new Dir(0o755, 0, 0, this.time, this.layer, false);
+    parent.children.set(name, made);
+    this.touch(parent);
+    return made;
+  }
+
+  initPath(path: string, kind: InitKind): void {
+    const parts = path.split('/');
+    // Unlink every non-directory on the way, and the path itself (Go: unix.Unlink on each prefix).
+    let dir: Dir | undefined = this.tree.root;
+    for (const part of parts) {
+      if (dir === undefined) break;
+      const child: Node | undefined = dir.children.get(part);
+      if (child !== undefined && !isDir(child)) {
+        dir.children.delete(part);
+        this.touch(dir);
+      }
+      dir = isDir(child) ? child : undefined;
+    }
+    // Create what is missing (MkdirAll of the parent, then the entry).
+    let parent = this.tree.root;
+    for (const part of parts.slice(0, -1)) {
+      const child = parent.children.get(part);
+      parent = isDir(child) ? child : this.newDir(parent, part);
+    }
+    const name = parts[parts.length - 1]!;
+    if (parent.children.has(name)) return; // already a directory: left alone
+    if (kind === 'dir') {
+      this.newDir(parent, name);
+      return;
+    }
+    const symlink = typeof kind === 'object' ? kind.symlink : '';
+    const inode = new Inode(symlink ? 'symlink' : 'file', symlink ? 0o777 : 0o755, 0, 0, this.time, 0, symlink, 0, 0, this.layer, 0);
+    parent.children.set(name, inode);
+    this.touch(parent);
+  }
+
+  workingDir(workdir: string): void {
+    const start = cleanPath(workdir);
+    if (start === null || start === '') return;
+    const pending = start.split('/');
+    const stack: Dir[] = [this.tree.root];
+    let links = 0;
+    while (pending.length > 0) {
+      const part = pending.shift()!;
+      const dir = stack[stack.length - 1]!;
+      if (part === '.' || part === '') continue;
+      if (part === '..') {
+        if (stack.length > 1) stack.pop();
+        continue;
+      }
+      const child = dir.children.get(part);
+      if (child === undefined) {
+        stack.push(this.newDir(dir, part));
+      } else if (isDir(child)) {
+        stack.push(child);
+      } else if (child.type === 'symlink') {
+        if (++links > MAX_SYMLINKS) throw new LayerfoldError('BAD_LAYOUT', `WorkingDir ${workdir}: too many levels of symbolic links`);
+        if (child.linkname.startsWith('/')) stack.splice(1);
+        pending.unshift(...child.linkname.split('/'));
+      } else {
+        throw new LayerfoldError('BAD_LAYOUT', `WorkingDir ${workdir}: ${part} is not a directory; docker create fails on this image ("Cannot mkdir")`);
+      }
+    }
+  }
+}
+
+/** Add what `docker create` adds, at creation time `time` (whole seconds). */
+export function addDockerCreateLayer(tree: MergedTree, time: number, workingDir: string | undefined): void {
+  const step = new CreateStep(tree, time);
+  for (const [path, kind] of INIT_PATHS) step.initPath(path, kind);
+  if (workingDir) step.workingDir(workingDir);
+}

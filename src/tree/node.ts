@@ -1,0 +1,72 @@
+/**
+ * The merged filesystem tree: metadata and references to data, never data.
+ *
+ * A directory is a `Dir` with its children by name (names are raw bytes as latin1 strings). Anything
+ * else is an `Inode`; the names of a hard-link group are several map entries holding the same Inode
+ * object, so a change through one name (a later hardlink entry's owner, mode, mtime) is seen through
+ * all, and a name that is replaced simply stops pointing at it while the others keep its bytes.
+ */
+export type InodeType = 'file' | 'symlink' | 'char' | 'block' | 'fifo';
+
+export class Inode {
+  /** True once a hardlink entry has given this inode a second name. */
+  linked = false;
+  capability: Buffer | undefined = undefined;
+  constructor(
+    public type: InodeType,
+    public mode: number,
+    public uid: number,
+    public gid: number,
+    public mtime: number,
+    /** Bytes of a regular file; 0 otherwise. */
+    public size: number,
+    /** Symlink target (raw bytes). */
+    public linkname: string,
+    public devmajor: number,
+    public devminor: number,
+    /** Index of the layer that made it; layers.length means `docker create`. */
+    public layer: number,
+    /** Absolute offset of the data in that layer's file. */
+    public dataOffset: number,
+  ) {}
+}
+
+export class Dir {
+  readonly children = new Map<string, Node>();
+  constructor(
+    public mode: number,
+    public uid: number,
+    public gid: number,
+    public mtime: number,
+    /** The uppermost layer holding this directory; its metadata comes from there. */
+    public layer: number,
+    /** Made by docker because a layer needed it without containing it: 0755 0:0, unpack time. */
+    public implied: boolean,
+  ) {}
+}
+
+export type Node = Dir | Inode;
+
+export function isDir(node: Node | undefined): node is Dir {
+  return node instanceof Dir;
+}
+
+/** The merged tree of an image, plus what a reader of it needs to know about where data lives. */
+export interface MergedTree {
+  root: Dir;
+  /** Number of image layers applied (an Inode/Dir layer equal to this came from `docker create`). */
+  layerCount: number;
+}
+
+/** Find a node by its clean path without following symlinks. */
+export function lookup(root: Dir, path: string): Node | undefined {
+  if (path === '') return root;
+  let node: Node = root;
+  for (const part of path.split('/')) {
+    if (!(node instanceof Dir)) return undefined;
+    const next: Node | undefined = node.children.get(part);
+    if (next === undefined) return undefined;
+    node = next;
+  }
+  return node;
+}

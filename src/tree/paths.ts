@@ -1,0 +1,30 @@
+/**
+ * Entry names as docker normalises them: Go's filepath.Clean, then joined under the root.
+ * `./a//b/` becomes `a/b`; `/a` becomes `a`; `a/../b` becomes `b`; `/../a` becomes `a` (the root's
+ * parent is the root); a relative name that climbs above the root (`../a`, `a/../../b`) escapes,
+ * which docker refuses ("breakout") — so do we: null. The root itself is ''.
+ * Names are latin1 strings (raw bytes); only the bytes '/' and '.' mean anything here.
+ */
+export function cleanPath(name: string): string | null {
+  const absolute = name.startsWith('/');
+  const out: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length > 0) out.pop();
+      else if (!absolute) return null;
+      continue;
+    }
+    out.push(part);
+  }
+  return out.join('/');
+}
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i === -1 ? '' : path.slice(0, i);
+}
+
+export function baseOf(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
