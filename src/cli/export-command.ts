@@ -4,7 +4,7 @@ import { LayerfoldError } from '../errors.js';
 import { exportRootfs } from '../export.js';
 import type { Compression } from '../io/compression.js';
 import { imageOptions, type CommandContext } from './main.js';
-import { flattenOptionsFrom, type ImageArgs } from './shared.js';
+import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface ExportArgs extends ImageArgs {
   image_archive: string;
@@ -26,11 +26,12 @@ export function exportCommand(ctx: CommandContext): CommandModule<object, Export
         .example('docker save app | $0 export - --docker-init > rootfs.tar', '') as never,
     handler: async (args) => {
       const { io } = ctx;
-      const output = args.output ?? '-';
+      const input = dash(args.image_archive);
+      const output = dash(args.output) ?? '-';
       if (output === '-' && args.output === undefined && io.stdout.isTTY) {
         throw new LayerfoldError('USAGE', 'refusing to write a tar to a terminal: use -o FILE, or -o - to insist');
       }
-      await exportRootfs(args.image_archive, {
+      await exportRootfs(input, {
         ...flattenOptionsFrom(args, io),
         output,
         stdout: io.stdout,

@@ -9,6 +9,7 @@ import yargs, { type Argv } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import { runAllCleanups } from '../io/cleanup.js';
 import { exportCommand } from './export-command.js';
+import { DASH_MARKER } from './shared.js';
 
 export interface CliIO {
   stdin: Readable;
@@ -61,6 +62,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   let usageError: string | undefined;
   let output = '';
   const debug = argv.includes('--debug');
+  argv = argv.map((a) => (a === '-' ? DASH_MARKER : a));
   try {
     const parser = buildParser(argv, ctx).fail((msg, err) => {
       if (err) throw err;

@@ -21,6 +21,16 @@ function positive(value: number | undefined, flag: string): number | undefined {
   return value;
 }
 
+/**
+ * yargs turns a lone `-` argument into '' or `true`; run() swaps it for this marker before parsing,
+ * and commands turn it back with `dash()`.
+ */
+export const DASH_MARKER = '\u0000-';
+
+export function dash<T>(value: T): T | '-' {
+  return value === DASH_MARKER ? '-' : value;
+}
+
 /** `--docker-init` alone means now; `--docker-init=TIME` a given time. */
 export function dockerInitTime(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;

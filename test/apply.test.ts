@@ -1,0 +1,290 @@
+/**
+ * Every layer rule of src/tree/apply.ts, with layers built in the test by tar-stream. Expected values
+ * come from the rule as docker applies it (each rule's docker evidence: ARCHITECTURE.md), and each
+ * output is also read back by node-tar.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { exportRootfs, flattenImage, isLayerfoldError, walkTree, Dir, Inode, lookup, type FlattenOptions } from '../src/index.js';
+import { e, imageArchive, layerTar, scratchDir, T0, writeTemp, type EntrySpec } from './support/build.js';
+import { readWithNodeTar } from './support/read.js';
+
+async function image(layers: EntrySpec[][], options: Parameters<typeof imageArchive>[1] = {}): Promise<string> {
+  return writeTemp(await imageArchive(await Promise.all(layers.map((l) => layerTar(l))), options));
+}
+
+/** Flatten and list `name type mode uid:gid mtime [-> link] [=content]` in export order. */
+async function listing(layers: EntrySpec[][], options: FlattenOptions = {}): Promise<string[]> {
+  const path = await image(layers);
+  const out = join(scratchDir(), 'out.tar');
+  await exportRootfs(path, { ...options, output: out });
+  return (await readWithNodeTar(out)).map((x) => {
+    const link = x.linkpath ? ` -> ${x.linkpath}` : '';
+    const content = x.content ? ` =${x.content}` : '';
+    return `${x.path} ${x.type} ${(x.mode & 0o7777).toString(8)} ${x.uid}:${x.gid} ${x.mtime}${link}${content}`;
+  });
+}
+
+async function names(layers: EntrySpec[][]): Promise<string[]> {
+  return (await listing(layers)).map((l) => l.split(' ')[0]!);
+}
+
+async function refusal(layers: EntrySpec[][]): Promise<{ code: string; message: string }> {
+  const path = await image(layers);
+  const err = await exportRootfs(path, { output: join(scratchDir(), 'out.tar') }).catch((x: unknown) => x);
+  if (!isLayerfoldError(err)) throw new Error(`expected a LayerfoldError, got ${String(err)}`);
+  return { code: err.code, message: err.message };
+}
+
+const base = [e('bin/'), e('etc/'), e('etc/passwd', { content: 'root:x:0:0::/root:/bin/sh\n' }), e('usr/'), e('usr/lib/'), e('lib -> usr/lib')];
+
+describe('order and names', () => {
+  it('walks each directory in byte order, parents first, no root entry (`a/`, `a/b`, `a-b`: not a sort of paths)', async () => {
+    expect(await names([[e('a/'), e('a-b', { content: 'x' }), e('a/b', { content: 'y' }), e('B'), e('a.c')]])).toEqual(['B', 'a/', 'a/b', 'a-b', 'a.c']);
+  });
+
+  it('cleans ./, leading / and doubled slashes as Go filepath.Clean does', async () => {
+    expect(await names([[e('./x'), e('/y'), e('d/'), e('d//z')]])).toEqual(['d/', 'd/z', 'x', 'y']);
+  });
+
+  it('resolves a .. inside the name and refuses one that climbs out', async () => {
+    expect(await names([[e('a/'), e('a/../b')]])).toEqual(['a/', 'b']);
+    const r = await refusal([[e('../escape')]]);
+    expect(r.code).toBe('PATH_ESCAPE');
+    expect(r.message).toContain('"../escape"');
+  });
+
+  it('skips the root directory entry, as docker does', async () => {
+    expect(await names([[e('./'), e('x')]])).toEqual(['x']);
+  });
+});
+
+describe('merging layers', () => {
+  it('directory over directory keeps children and takes the new metadata', async () => {
+    const out = await listing([[e('d/', { mode: 0o700, uid: 1, mtime: T0 }), e('d/old')], [e('d/', { mode: 0o751, uid: 2, gid: 3, mtime: T0 + 5 }), e('d/new')]]);
+    expect(out).toEqual([`d/ Directory 751 2:3 ${T0 + 5}`, `d/new File 644 0:0 ${T0} =d/new`, `d/old File 644 0:0 ${T0} =d/old`]);
+  });
+
+  it('anything else replaces the old path and its whole subtree', async () => {
+    const out = await names([[e('d/'), e('d/child'), e('f'), e('s -> f')], [e('d', { content: 'now a file' }), e('f/'), e('s/'), e('s/in')]]);
+    expect(out).toEqual(['d', 'f/', 's/', 's/in']);
+  });
+
+  it('rm -rf d then mkdir d does not bring the old files back (go-containerregistry#2029)', async () => {
+    expect(await names([[e('d/'), e('d/old')], [e('.wh.d')], [e('d/'), e('d/new')]])).toEqual(['d/', 'd/new']);
+  });
+
+  it('the same file added in several layers is removed by one whiteout (snyk PR #603)', async () => {
+    expect(await names([[e('f', { content: '1' })], [e('f', { content: '2' })], [e('.wh.f')]])).toEqual([]);
+  });
+});
+
+describe('whiteouts', () => {
+  it('.wh.NAME hides NAME and everything below it in lower layers', async () => {
+    expect(await names([[e('a/'), e('a/b/'), e('a/b/c'), e('keep')], [e('.wh.a')]])).toEqual(['keep']);
+  });
+
+  it('hides lower layers only, never a sibling of its own layer, in either order (moby#17766)', async () => {
+    const lower = [e('x', { content: 'lower' })];
+    for (const upper of [
+      [e('.wh.x'), e('x', { content: 'upper' })],
+      [e('x', { content: 'upper' }), e('.wh.x')],
+    ]) {
+      expect(await listing([lower, upper])).toEqual([`x File 644 0:0 ${T0} =upper`]);
+    }
+  });
+
+  it('a whited-out directory recreated in the same layer has only that layer\'s children', async () => {
+    expect(await names([[e('d/'), e('d/old')], [e('d/'), e('d/new'), e('.wh.d')]])).toEqual(['d/', 'd/new']);
+  });
+
+  it('matches whole names only: `which` is not a whiteout, .wh.dir hides dir/child (snyk PR #690, undocker)', async () => {
+    expect(await names([[e('which'), e('dir/'), e('dir/child')], [e('.wh.dir')]])).toEqual(['which']);
+  });
+
+  it('every .wh.X but the opaque marker whites out X, even .wh..wh.X (aufs metadata)', async () => {
+    expect(await names([[e('.wh.plnk')], [e('.wh..wh.plnk')]])).toEqual([]);
+  });
+
+  it('a bare .wh. and .wh.. are refused', async () => {
+    expect((await refusal([[e('d/'), e('d/.wh.')]])).code).toBe('BAD_ENTRY');
+    expect((await refusal([[e('d/'), e('d/.wh..')]])).code).toBe('BAD_ENTRY');
+  });
+
+  it('.wh... whites out a file named ...', async () => {
+    expect(await names([[e('...'), e('k')], [e('.wh....')]])).toEqual(['k']);
+  });
+
+  it('a whiteout never appears in the output, and its missing parent is implied', async () => {
+    const out = await listing([[e('x')], [e('p/.wh.gone')]], { impliedMtime: 42 });
+    expect(out).toEqual(['p/ Directory 755 0:0 42', `x File 644 0:0 ${T0} =x`]);
+  });
+});
+
+describe('opaque directories', () => {
+  it('hide every lower child wherever the marker stands; same-layer entries stay', async () => {
+    const lower = [e('d/'), e('d/old'), e('d/sub/'), e('d/sub/deep')];
+    for (const upper of [
+      [e('d/'), e('d/.wh..wh..opq'), e('d/new')],
+      [e('d/'), e('d/new'), e('d/.wh..wh..opq')],
+    ]) {
+      expect(await names([lower, upper])).toEqual(['d/', 'd/new']);
+    }
+  });
+
+  it('the marker itself never leaks into the output (go-containerregistry#1623)', async () => {
+    expect(await names([[e('d/'), e('d/.wh..wh..opq')]])).toEqual(['d/']);
+  });
+
+  it('an opaque marker without its directory entry implies the directory', async () => {
+    const out = await listing([[e('d/', { mode: 0o700, uid: 5 }), e('d/old')], [e('d/.wh..wh..opq'), e('d/new')]], { impliedMtime: 7 });
+    expect(out).toEqual(['d/ Directory 755 0:0 7', `d/new File 644 0:0 ${T0} =d/new`]);
+  });
+});
+
+describe('implied directories', () => {
+  it('are 0755 0:0 at the stand-in time and replace a lower directory\'s metadata, keeping children', async () => {
+    const out = await listing([[e('usr/', { mode: 0o700, uid: 9, gid: 9 }), e('usr/lib/', { mode: 0o750 })], [e('usr/bin/'), e('usr/bin/tool')]], { impliedMtime: 1234 });
+    expect(out).toEqual(['usr/ Directory 755 0:0 1234', `usr/bin/ Directory 755 0:0 ${T0}`, `usr/bin/tool File 644 0:0 ${T0} =usr/bin/tool`, `usr/lib/ Directory 750 0:0 ${T0}`]);
+  });
+
+  it('default to the image\'s created time', async () => {
+    const path = await image([[e('a/b/c')]]);
+    const flat = await flattenImage(path);
+    try {
+      expect(flat.impliedMtime).toBe(T0);
+      expect((lookup(flat.tree.root, 'a') as Dir).implied).toBe(true);
+    } finally {
+      flat.close();
+    }
+  });
+
+  it('a path through a lower symlink does not follow it: a real directory replaces the link', async () => {
+    const out = await names([base, [e('lib/x')]]);
+    expect(out).toContain('lib/');
+    expect(out).toContain('lib/x');
+    expect(out).toContain('usr/lib/');
+    expect(out).not.toContain('usr/lib/x');
+  });
+
+  it('an explicit entry of the same layer wins over the implied metadata, before or after its children', async () => {
+    for (const layer of [
+      [e('d/x'), e('d/', { mode: 0o711, uid: 4 })],
+      [e('d/', { mode: 0o711, uid: 4 }), e('d/x')],
+    ]) {
+      expect((await listing([layer]))[0]).toBe(`d/ Directory 711 4:0 ${T0}`);
+    }
+  });
+
+  it('inherit group and setgid from a setgid parent made in the same layer (mkdir rule)', async () => {
+    const out = await listing([[e('s/', { mode: 0o2775, gid: 50 }), e('s/sub/x')]], { impliedMtime: 1 });
+    expect(out[1]).toBe('s/sub/ Directory 2755 0:50 1');
+  });
+
+  it('a file then a child of it in one layer is refused, as docker fails (not a directory)', async () => {
+    expect((await refusal([[e('f'), e('f/x')]])).code).toBe('BAD_ENTRY');
+  });
+});
+
+describe('hardlinks', () => {
+  const link = (path: string, target: string, extra: Partial<EntrySpec> = {}): EntrySpec => ({ path, type: 'link', linkname: target, ...extra });
+
+  it('the first name in output order carries the data, later ones link to it', async () => {
+    const out = await listing([[e('z', { content: 'data' }), link('a', 'z')]]);
+    expect(out).toEqual([`a File 644 0:0 ${T0} =data`, `z Link 644 0:0 ${T0} -> a`]);
+  });
+
+  it('the link entry\'s owner, mode and mtime apply to every name of the inode', async () => {
+    const out = await listing([[e('t', { content: 'x', mode: 0o644, uid: 1 }), link('u', 't', { mode: 0o4755, uid: 7, gid: 8, mtime: T0 + 9 })]]);
+    expect(out).toEqual([`t File 4755 7:8 ${T0 + 9} =x`, `u Link 4755 7:8 ${T0 + 9} -> t`]);
+  });
+
+  it('a name whose partner is deleted later keeps its bytes (go-containerregistry#977)', async () => {
+    expect(await listing([[e('t', { content: 'x' }), link('u', 't')], [e('.wh.t')]])).toEqual([`u File 644 0:0 ${T0} =x`]);
+  });
+
+  it('ln t2 t1; ln t2 t3; rewriting t1 later leaves t2 and t3 linked with the old bytes (go-containerregistry#2002)', async () => {
+    const out = await listing([[e('t2', { content: 'old' }), link('t1', 't2'), link('t3', 't2')], [e('t1', { content: 'new' })]]);
+    expect(out).toEqual([`t1 File 644 0:0 ${T0} =new`, `t2 File 644 0:0 ${T0} =old`, `t3 Link 644 0:0 ${T0} -> t2`]);
+  });
+
+  it('an absolute link name resolves under the root', async () => {
+    expect(await listing([[e('a/'), e('a/t', { content: 'x' }), link('b', '/a/t')]])).toContain(`b Link 644 0:0 ${T0} -> a/t`);
+  });
+
+  it('a link to a lower layer\'s file, to a later entry, outside the root or to a directory is refused', async () => {
+    expect((await refusal([[e('t')], [link('u', 't')]])).message).toContain('lower layer');
+    expect((await refusal([[link('u', 't'), e('t')]])).message).toContain('no such file');
+    expect((await refusal([[link('u', '../../etc/shadow')]])).code).toBe('PATH_ESCAPE');
+    expect((await refusal([[e('d/'), link('u', 'd')]])).code).toBe('BAD_ENTRY');
+  });
+});
+
+describe('metadata', () => {
+  it('keeps setuid, setgid and sticky bits and numeric owners', async () => {
+    const out = await listing([[e('s', { mode: 0o4755, uid: 1000, gid: 1000 }), e('g', { mode: 0o2711 }), e('t/', { mode: 0o1777 })]]);
+    expect(out).toEqual([`g File 2711 0:0 ${T0} =g`, `s File 4755 1000:1000 ${T0} =s`, `t/ Directory 1777 0:0 ${T0}`]);
+  });
+
+  it('a symlink always has mode 0777 (Linux cannot chmod a symlink)', async () => {
+    expect(await listing([[e('l -> target', { mode: 0o700 })]])).toEqual([`l SymbolicLink 777 0:0 ${T0} -> target`]);
+  });
+
+  it('mtimes before 1970 become 0 for files (docker boundTime) but not for symlinks', async () => {
+    // tar-stream cannot write a negative octal mtime, so the times travel as PAX records
+    const path = await image([[e('f', { pax: { mtime: '-100' } }), e('l -> f', { pax: { mtime: '-5' } }), e('g', { pax: { mtime: '10000000000' } })]]);
+    const flat = await flattenImage(path);
+    try {
+      expect((lookup(flat.tree.root, 'f') as Inode).mtime).toBe(0);
+      expect((lookup(flat.tree.root, 'l') as Inode).mtime).toBe(-5);
+      expect((lookup(flat.tree.root, 'g') as Inode).mtime).toBe(0); // after 2262-04-11
+    } finally {
+      flat.close();
+    }
+  });
+
+  it('keeps fifos and device numbers', async () => {
+    const out = await listing([[{ path: 'dev/', type: 'dir' }, { path: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 }, { path: 'dev/sda', type: 'block', devmajor: 8, devminor: 0 }, { path: 'p', type: 'fifo' }]]);
+    expect(out.map((l) => l.split(' ').slice(0, 2).join(' '))).toEqual(['dev/ Directory', 'dev/null CharacterDevice', 'dev/sda BlockDevice', 'p FIFO']);
+  });
+
+  it('keeps only security.capability among xattrs, v3 written as v2', async () => {
+    const v3 = Buffer.alloc(24);
+    v3.writeUInt32LE(0x03000000 | 1, 0);
+    v3.writeUInt32LE(0x2000, 4); // cap_net_raw
+    v3.writeUInt32LE(100, 20); // rootid (every byte < 0x80: tar-stream writes PAX values as UTF-8)
+    const path = await image([[e('ping', { pax: { 'SCHILY.xattr.user.foo': 'bar', 'SCHILY.xattr.security.capability': v3.toString('latin1') } })]]);
+    const flat = await flattenImage(path);
+    try {
+      const cap = (lookup(flat.tree.root, 'ping') as Inode).capability!;
+      expect(cap.length).toBe(20);
+      expect(cap[3]).toBe(2);
+      expect(cap.subarray(4).equals(v3.subarray(4, 20))).toBe(true);
+    } finally {
+      flat.close();
+    }
+  });
+});
+
+describe('refusals docker makes too', () => {
+  it('the same path twice in one layer, directories included', async () => {
+    expect((await refusal([[e('a'), e('a')]])).message).toContain('twice');
+    expect((await refusal([[e('d/'), e('./d/')]])).message).toContain('twice');
+  });
+});
+
+describe('the walk', () => {
+  it('gives WalkEntry names with a trailing slash for directories and linkTo for later hardlink names', async () => {
+    const path = await image([[e('d/'), e('d/f', { content: 'x' }), { path: 'd/g', type: 'link', linkname: 'd/f' }]]);
+    const flat = await flattenImage(path);
+    try {
+      expect([...walkTree(flat.tree)].map((w) => [w.name, w.linkTo ?? null])).toEqual([
+        ['d/', null],
+        ['d/f', null],
+        ['d/g', 'd/f'],
+      ]);
+    } finally {
+      flat.close();
+    }
+  });
+});

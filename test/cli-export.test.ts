@@ -1,0 +1,89 @@
+/** `layerfold export` through the CLI: flags, stdout rules, errors and exit codes. */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { decompress as zstdDecompress } from 'zstd-napi';
+import { describe, expect, it } from 'vitest';
+import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
+import { cli } from './support/cli.js';
+
+const pair = 'fixtures/conformance/natural-docker26';
+const created = readFileSync(join(pair, 'created.txt'), 'utf8').trim();
+const dockerExport = readFileSync(join(pair, 'export.tar'));
+
+describe('layerfold export', () => {
+  it('writes a file that is byte-identical to docker export with --docker-init=<created>', async () => {
+    const out = join(scratchDir(), 'rootfs.tar');
+    const r = await cli(['export', join(pair, 'image.tar'), '-o', out, `--docker-init=${created}`]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readFileSync(out).equals(dockerExport)).toBe(true);
+  });
+
+  it('accepts --docker-init as epoch seconds', async () => {
+    const secs = Math.floor(Date.parse(created.replace(/\.\d+Z$/, 'Z')) / 1000);
+    const r = await cli(['export', join(pair, 'image.tar'), '-o', '-', `--docker-init=${secs}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.equals(dockerExport)).toBe(true);
+  });
+
+  it('writes to stdout when stdout is not a terminal, and refuses a terminal without -o', async () => {
+    const piped = await cli(['export', join(pair, 'image.tar'), `--docker-init=${created}`]);
+    expect(piped.stdout.equals(dockerExport)).toBe(true);
+    const tty = await cli(['export', join(pair, 'image.tar')], { stdoutIsTTY: true });
+    expect(tty.code).toBe(2);
+    expect(tty.stderr).toMatch(/terminal/);
+  });
+
+  it('compresses by output name (.tar.gz, .tar.zst) and with --compress on stdout', async () => {
+    const dir = scratchDir();
+    expect((await cli(['export', join(pair, 'image.tar'), '-o', join(dir, 'r.tar.gz'), `--docker-init=${created}`])).code).toBe(0);
+    expect(gunzipSync(readFileSync(join(dir, 'r.tar.gz'))).equals(dockerExport)).toBe(true);
+    expect((await cli(['export', join(pair, 'image.tar'), '-o', join(dir, 'r.tar.zst'), `--docker-init=${created}`])).code).toBe(0);
+    expect(Buffer.from(zstdDecompress(readFileSync(join(dir, 'r.tar.zst')))).equals(dockerExport)).toBe(true);
+    const z = await cli(['export', join(pair, 'image.tar'), '--compress', 'gzip', `--docker-init=${created}`]);
+    expect(gunzipSync(z.stdout).equals(dockerExport)).toBe(true);
+  });
+
+  it('reads the archive from stdin with -', async () => {
+    const r = await cli(['export', '-', `--docker-init=${created}`], { stdin: readFileSync(join(pair, 'image.tar')) });
+    expect(r.code).toBe(0);
+    expect(r.stdout.equals(dockerExport)).toBe(true);
+  });
+
+  it('bad input: one line on stderr, exit 2, no output file and no temporary left behind', async () => {
+    const bad = writeTemp(await imageArchive([await layerTar([e('a'), e('a')])]));
+    const dir = scratchDir();
+    const r = await cli(['export', bad, '-o', join(dir, 'rootfs.tar')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^layerfold: layer 0 \(.*layer\.tar\) entry "a": the layer holds this path twice/);
+    expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('--debug adds the stack trace', async () => {
+    const r = await cli(['export', join(scratchDir(), 'missing.tar'), '-o', '-', '--debug']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n').length).toBeGreaterThan(2);
+  });
+
+  it('an unwritable output is a clear error', async () => {
+    const r = await cli(['export', join(pair, 'image.tar'), '-o', join(scratchDir(), 'no/such/dir/rootfs.tar')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot write/);
+  });
+
+  it('--help describes every flag; --version prints the version; an unknown flag is a usage error (exit 2)', async () => {
+    const help = await cli(['export', '--help']);
+    expect(help.code).toBe(0);
+    for (const flag of ['--output', '--docker-init', '--image', '--platform', '--verify', '--implied-mtime', '--tmpdir', '--max-size', '--max-entries', '--compress']) {
+      expect(help.stdout.toString()).toContain(flag);
+    }
+    const version = await cli(['--version']);
+    expect(version.stdout.toString().trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+    const bad = await cli(['export', join(pair, 'image.tar'), '--no-such-flag']);
+    expect(bad.code).toBe(2);
+    expect(existsSync('--no-such-flag')).toBe(false);
+  });
+});

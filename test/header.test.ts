@@ -1,0 +1,137 @@
+/**
+ * The tar codec against the facts of Go's archive/tar (reader and writer) as the notes and the docker
+ * pairs record them; everything else in the project is built on it.
+ */
+import { describe, expect, it } from 'vitest';
+import { decodeHeader, encodeExportHeader, formatPaxRecord, paxHeaderName, parseNumeric, parsePaxRecords, splitUstarPath, type ExportHeader } from '../src/tar/header.js';
+import { layerTar } from './support/build.js';
+import { readWithNodeTar } from './support/read.js';
+
+const file = (over: Partial<ExportHeader> = {}): ExportHeader => ({ name: 'etc/passwd', typeflag: '0', mode: 0o644, uid: 0, gid: 0, size: 30, mtime: 1_600_000_000, linkname: '', devmajor: 0, devminor: 0, ...over });
+const field = (b: Buffer, off: number, len: number) => b.toString('latin1', off, off + len);
+
+describe('numbers', () => {
+  it('reads octal padded with spaces and NULs, and base-256 both signs', () => {
+    expect(parseNumeric(Buffer.from(' 0644 \0\0'), 0, 8, 'mode')).toBe(0o644);
+    expect(parseNumeric(Buffer.from('\0\0\0\0\0\0\0\0'), 0, 8, 'mode')).toBe(0);
+    const big = Buffer.alloc(12);
+    big[0] = 0x80;
+    big.writeUInt32BE(3_000_000_000, 8);
+    expect(parseNumeric(big, 0, 12, 'size')).toBe(3_000_000_000);
+    expect(parseNumeric(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x9c]), 0, 8, 'mtime')).toBe(-100);
+  });
+
+  it('refuses a field that is not a number', () => {
+    expect(() => parseNumeric(Buffer.from('0x12345\0'), 0, 8, 'size')).toThrow(/size field is not a number/);
+  });
+});
+
+describe('decoding', () => {
+  it('reads what tar-stream wrote, including a USTAR prefix for a long name', async () => {
+    const long = `${'d'.repeat(120)}/${'f'.repeat(40)}`;
+    const tar = await layerTar([{ path: long, content: 'x', uid: 1234, gid: 99, mode: 0o4755 }]);
+    const h = decodeHeader(tar);
+    expect(h.name).toBe(long);
+    expect([h.uid, h.gid, h.mode, h.size, h.typeflag, h.format]).toEqual([1234, 99, 0o4755, 1, '0', 'ustar']);
+  });
+
+  it('refuses a bad checksum and accepts a signed-sum checksum as Go does', async () => {
+    const tar = await layerTar([{ path: 'f\u00ff', content: 'x' }]);
+    const block = Buffer.from(tar.subarray(0, 512));
+    block[0] ^= 1;
+    expect(() => decodeHeader(block)).toThrow(/checksum/);
+    const signed = Buffer.from(tar.subarray(0, 512));
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : signed[i]! > 127 ? signed[i]! - 256 : signed[i]!;
+    signed.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    expect(() => decodeHeader(signed)).not.toThrow();
+  });
+});
+
+describe('PAX records', () => {
+  it('keep binary values as bytes', () => {
+    const value = '\x01\x00\x00\x02\xff\xfe';
+    const rec = formatPaxRecord('SCHILY.xattr.security.capability', value);
+    expect(parsePaxRecords(Buffer.from(rec, 'latin1')).get('SCHILY.xattr.security.capability')).toBe(value);
+  });
+
+  it('get their length right across a digit boundary ("%d key=value\\n" counts itself)', () => {
+    for (let n = 80; n < 120; n++) {
+      const rec = formatPaxRecord('path', 'x'.repeat(n));
+      expect(Number(rec.split(' ')[0])).toBe(Buffer.byteLength(rec, 'latin1'));
+    }
+  });
+
+  it('refuse a record whose length lies', () => {
+    expect(() => parsePaxRecords(Buffer.from('99 path=short\n'))).toThrow(/claims 99 bytes/);
+    expect(() => parsePaxRecords(Buffer.from('5 path=short\n'))).toThrow();
+    expect(() => parsePaxRecords(Buffer.from('xx path=a\n'))).toThrow(/no valid length/);
+  });
+});
+
+describe("Go's splitUSTARPath", () => {
+  const sr = (s: string, n: number) => s.repeat(n);
+  it.each([
+    ['', null],
+    ['abc', null],
+    [sr('a', 100), null],
+    [`${sr('a', 100)}/`, null],
+    [`${sr('a', 100)}/a`, [sr('a', 100), 'a']],
+    [`${sr('a', 155)}/`, null],
+    [`${sr('a', 155)}/a`, [sr('a', 155), 'a']],
+    [sr('a', 101), null],
+    [sr('/', 101), [sr('/', 99), '/']],
+    [`${sr('é', 60)}/x`, null],
+  ])('%#', (name, want) => {
+    expect(splitUstarPath(name)).toEqual(want);
+  });
+});
+
+describe('encoding as docker export does', () => {
+  it('USTAR with zero-padded octal + NUL, devmajor/devminor 0000000, checksum "NNNNNN\\0 ", empty uname/gname', () => {
+    const b = encodeExportHeader(file());
+    expect(b.length).toBe(512);
+    expect(field(b, 100, 8)).toBe('0000644\0');
+    expect(field(b, 124, 12)).toBe('00000000036\0');
+    expect(field(b, 136, 12)).toBe('13727410000\0');
+    expect(field(b, 257, 8)).toBe('ustar\x0000');
+    expect(field(b, 265, 64)).toBe('\0'.repeat(64));
+    expect(field(b, 329, 16)).toBe('0000000\x000000000\0');
+    expect(field(b, 148, 8)).toMatch(/^[0-7]{6}\0 $/);
+  });
+
+  it('a long ASCII name that can be split stays USTAR with the prefix field', () => {
+    const name = `${'a'.repeat(120)}/${'b'.repeat(50)}`;
+    const b = encodeExportHeader(file({ name }));
+    expect(b.length).toBe(512);
+    expect(field(b, 345, 120)).toBe('a'.repeat(120));
+  });
+
+  it('PAX when forced: x header named dir/PaxHeaders.0/base, records sorted, main fields that do not fit are 0', async () => {
+    const name = `dir/${'n'.repeat(160)}`; // cannot be split: suffix over 100
+    const b = encodeExportHeader(file({ name, uid: 3_000_000 }));
+    expect(b[156]).toBe(0x78);
+    expect(field(b, 0, 100).replace(/\0+$/, '')).toBe(`dir/PaxHeaders.0/${'n'.repeat(100 - 'dir/PaxHeaders.0/'.length)}`);
+    const size = parseInt(field(b, 124, 11), 8);
+    const records = b.toString('latin1', 512, 512 + size);
+    expect(records).toBe(`${formatPaxRecord('path', name)}${formatPaxRecord('uid', '3000000')}`);
+    expect(field(b, 1024 + 108, 8)).toBe('0000000\0'); // uid did not fit
+    const back = await readWithNodeTar(Buffer.concat([b, Buffer.alloc(30 + 482), Buffer.alloc(1024)]));
+    expect(back[0]!.path).toBe(name);
+    expect(back[0]!.uid).toBe(3_000_000);
+  });
+
+  it('names the PAX header of a directory dir/PaxHeaders.0, non-ASCII dropped, cut to 100, trailing / trimmed', () => {
+    expect(paxHeaderName('a/b/')).toBe('a/b/PaxHeaders.0');
+    expect(paxHeaderName('c')).toBe('PaxHeaders.0/c');
+    expect(paxHeaderName('\xc3\xa9/')).toBe('/PaxHeaders.0');
+    expect(paxHeaderName(`${'L'.repeat(99)}/x`)).toBe('L'.repeat(99));
+  });
+
+  it('an xattr forces PAX even for a short name', () => {
+    const cap = Buffer.alloc(20);
+    cap[3] = 2;
+    const b = encodeExportHeader(file({ capability: cap }));
+    expect(b.toString('latin1', 512, 1024)).toContain('SCHILY.xattr.security.capability=');
+  });
+});
