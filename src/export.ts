@@ -35,15 +35,19 @@ function openSink(options: ExportOptions): ByteSink {
 }
 
 export async function exportRootfs(input: string, options: ExportOptions = {}): Promise<ExportResult> {
-  const flat = await flattenImage(input, options);
+  const flat = await flattenImage(input, { ...options, deferVerify: true });
   let sink: ByteSink | undefined;
   try {
     sink = openSink(options);
-    const progress = await writeExportTar(flat.tree, flat.layers, sink, options.onProgress);
+    // Digests are checked while the tar is written; the end of the archive waits for them.
+    const progress = await writeExportTar(flat.tree, flat.layers, sink, options.onProgress, () => flat.verified);
     await sink.finish();
     return { ...progress, impliedMtime: flat.impliedMtime };
   } catch (e) {
     sink?.abort();
+    // Corrupt data may fail the write before its digest check reports: the mismatch is the cause.
+    const mismatch = await flat.verified.then(() => undefined, (v: unknown) => v);
+    if (mismatch !== undefined) throw mismatch;
     if (e instanceof LayerfoldError) throw e;
     throw new LayerfoldError('IO', `writing ${options.output ?? 'stdout'}: ${(e as Error).message}`, { cause: e });
   } finally {

@@ -4,6 +4,7 @@
  * Writers, diff and inspect take the FlattenedImage this returns.
  */
 import { LayerfoldError } from './errors.js';
+import { HashPool } from './io/hash-pool.js';
 import { TempSpace } from './io/temp.js';
 import type { OpenedImage } from './read/image-support.js';
 import { prepareLayers, type LayerData } from './read/layers.js';
@@ -39,7 +40,16 @@ export interface FlattenOptions {
   concurrency?: number;
   /** Source of `-` (default process.stdin). */
   stdin?: Readable;
+  /** docker:// registry credentials `USER:PASS` (default: docker's config file, else anonymous). */
+  creds?: string;
+  /** docker://: do not verify TLS certificates, and allow plain HTTP. */
+  insecure?: boolean;
   onEntry?: ApplyOptions['onEntry'];
+  /**
+   * Return before the digest checks of uncompressed layers have finished (they run on worker threads);
+   * the caller must then await `verified` before it makes anything final. Default false.
+   */
+  deferVerify?: boolean;
 }
 
 export const DEFAULT_MAX_SIZE = 256 * 1024 ** 3;
@@ -51,45 +61,63 @@ export interface FlattenedImage {
   tree: MergedTree;
   /** The mtime implied directories were given. */
   impliedMtime: number;
+  /** Settles when every digest check has passed (already settled unless `deferVerify`). */
+  verified: Promise<void>;
   /** Release open files and temporary space. */
   close(): void;
 }
 
 export async function flattenImage(input: string, options: FlattenOptions = {}): Promise<FlattenedImage> {
   const temp = TempSpace.create(options.tmpDir);
+  const hashPool = new HashPool();
   let source;
+  let verified: Promise<void> | undefined;
   try {
     const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
     const open: OpenOptions = {};
     if (options.image !== undefined) open.image = options.image;
     if (platform) open.platform = platform;
     if (options.stdin) open.stdin = options.stdin;
+    if (options.creds !== undefined) open.creds = options.creds;
+    if (options.insecure) open.insecure = true;
     source = await openSource(input, temp, open);
     const image = findImage(source, open);
     const layers = await prepareLayers(image, temp, {
       verify: options.verify ?? true,
+      hashPool,
       maxSize: options.maxSize ?? DEFAULT_MAX_SIZE,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
     const impliedMtime = options.impliedMtime ?? parseTimeOrUndefined(image.config.created) ?? 0;
+    verified = Promise.all(layers.map((l) => l.verified)).then(() => undefined);
+    verified.catch(() => undefined);
     const tree = applyLayers(layers, {
       impliedMtime,
       maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
       ...(options.onEntry ? { onEntry: options.onEntry } : {}),
     });
     if (options.dockerInit !== undefined) addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir);
+    if (!options.deferVerify) await verified;
     const opened = source;
     return {
       image,
       layers,
       tree,
       impliedMtime,
+      verified,
       close() {
+        hashPool.close();
         opened.close();
         temp.dispose();
       },
     };
   } catch (e) {
+    // A layer that fails to parse may simply be corrupt: its digest says so more precisely.
+    if (verified && !(e instanceof LayerfoldError && e.code === 'DIGEST_MISMATCH')) {
+      const mismatch = await verified.then(() => undefined, (v: unknown) => v);
+      if (mismatch !== undefined) e = mismatch;
+    }
+    hashPool.close();
     source?.close();
     temp.dispose();
     if (e instanceof LayerfoldError) throw e;

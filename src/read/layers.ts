@@ -13,10 +13,9 @@ import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from '../io/compression.js';
-import { onCleanup } from '../io/cleanup.js';
 import type { TempSpace } from '../io/temp.js';
+import type { HashPool } from '../io/hash-pool.js';
 import type { LayerRef, OpenedImage } from './image-support.js';
-import { closeSync } from 'node:fs';
 
 export interface LayerData {
   index: number;
@@ -30,10 +29,18 @@ export interface LayerData {
   compression: Compression;
   diffId: string;
   storedSize: number;
+  /**
+   * Settles when the layer's digests have been checked (rejects with DIGEST_MISMATCH). Uncompressed
+   * layers are hashed on worker threads while the caller goes on; compressed ones were checked as
+   * they were decompressed.
+   */
+  verified: Promise<void>;
 }
 
 export interface PrepareOptions {
   verify?: boolean;
+  /** Where uncompressed layers are hashed (default: inline, before returning). */
+  hashPool?: HashPool;
   concurrency?: number;
   /** Refuse layers whose uncompressed bytes add up to more than this. */
   maxSize?: number;
@@ -83,14 +90,21 @@ class SizeBudget {
   }
 }
 
-async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeBudget): Promise<LayerData> {
+async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeBudget, pool: HashPool | undefined): Promise<LayerData> {
   budget.add(ref.blob.size, ref);
+  let verified: Promise<void> = Promise.resolve();
   if (verify && ref.blob.size > 0) {
-    const hash = createHash('sha256');
-    for await (const chunk of rangeStream(ref)) hash.update(chunk as Buffer);
-    const hex = hash.digest('hex');
-    checkStored(ref, hex);
-    if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the layer', hex, `the config's diff_id is ${ref.diffId}`);
+    verified = (pool ? pool.hash(ref.blob.fd, ref.blob.offset, ref.blob.size) : hashRange(ref)).then(
+      (hex) => {
+        checkStored(ref, hex);
+        if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the layer', hex, `the config's diff_id is ${ref.diffId}`);
+      },
+      (e: Error) => {
+        throw new LayerfoldError('IO', `${describe(ref)}: cannot read it to check its digest: ${e.message}`);
+      },
+    );
+    if (!pool) await verified;
+    verified.catch(() => undefined); // awaited by the caller; never an unhandled rejection
   }
   return {
     index: ref.index,
@@ -101,7 +115,14 @@ async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeB
     compression: 'none',
     diffId: ref.diffId,
     storedSize: ref.blob.size,
+    verified,
   };
+}
+
+async function hashRange(ref: LayerRef): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of rangeStream(ref)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none'>, temp: TempSpace, verify: boolean, budget: SizeBudget): Promise<LayerData> {
@@ -144,20 +165,25 @@ async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none
     if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the uncompressed layer', hex, `the config's diff_id is ${ref.diffId}`);
   }
   const fd = openSync(path, fsc.O_RDONLY);
-  onCleanup(() => closeSync(fd));
-  return { index: ref.index, fd, base: 0, size, label: ref.blob.label, compression: kind, diffId: ref.diffId, storedSize: ref.blob.size };
+  temp.adoptFd(fd); // closed with the temp space (FlattenedImage.close, an error, a signal)
+  return { index: ref.index, fd, base: 0, size, label: ref.blob.label, compression: kind, diffId: ref.diffId, storedSize: ref.blob.size, verified: Promise.resolve() };
 }
 
 export async function prepareLayers(image: OpenedImage, temp: TempSpace, options: PrepareOptions = {}): Promise<LayerData[]> {
   const verify = options.verify ?? true;
   const limit = pLimit(options.concurrency ?? Math.max(1, availableParallelism()));
   const budget = new SizeBudget(options.maxSize ?? Number.MAX_SAFE_INTEGER);
-  return Promise.all(
-    image.layers.map((ref) =>
-      limit(() => {
-        const kind = detectCompression(head(ref));
-        return kind === 'none' ? prepareUncompressed(ref, verify, budget) : prepareCompressed(ref, kind, temp, verify, budget);
-      }),
-    ),
-  );
+  try {
+    return await Promise.all(
+      image.layers.map((ref) =>
+        limit(() => {
+          const kind = detectCompression(head(ref));
+          return kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget);
+        }),
+      ),
+    );
+  } catch (e) {
+    limit.clearQueue(); // one layer failed: start no other
+    throw e;
+  }
 }

@@ -40,23 +40,39 @@ export interface WriteProgress {
   bytes: number;
 }
 
-/** Accumulates output in a staging buffer and hands it to the sink when full. */
+/**
+ * Accumulates output in a staging buffer and hands it to the sink when full. Two buffers alternate:
+ * while the sink writes one, reads fill the other.
+ */
 class Stager {
   private buf = Buffer.allocUnsafe(STAGE);
+  private spare = Buffer.allocUnsafe(STAGE);
   private used = 0;
+  private pending: Promise<void> = Promise.resolve();
   written = 0;
   constructor(private readonly sink: ByteSink) {}
 
   async flush(): Promise<void> {
+    await this.pending;
     if (this.used === 0) return;
-    await this.sink.write(this.buf.subarray(0, this.used));
+    const full = this.buf.subarray(0, this.used);
     this.written += this.used;
+    this.pending = this.sink.write(full);
+    this.pending.catch(() => undefined); // surfaced by the next flush or drain
+    [this.buf, this.spare] = [this.spare, this.buf];
     this.used = 0;
+  }
+
+  /** Wait until everything handed over has been written. */
+  async drain(): Promise<void> {
+    await this.flush();
+    await this.pending;
   }
 
   async append(bytes: Buffer): Promise<void> {
     if (this.used + bytes.length > this.buf.length) await this.flush();
     if (bytes.length > this.buf.length) {
+      await this.drain();
       await this.sink.write(bytes);
       this.written += bytes.length;
       return;
@@ -91,6 +107,8 @@ export async function writeExportTar(
   layers: LayerData[],
   sink: ByteSink,
   onProgress?: (p: WriteProgress) => void,
+  /** Awaited before the end-of-archive blocks: a check that fails here leaves a visibly truncated tar. */
+  beforeEnd?: () => Promise<void>,
 ): Promise<WriteProgress> {
   const stage = new Stager(sink);
   let entries = 0;
@@ -106,7 +124,9 @@ export async function writeExportTar(
     entries++;
     if (onProgress && (entries & 1023) === 0) onProgress({ entries, bytes: stage.written });
   }
+  await stage.drain();
+  if (beforeEnd) await beforeEnd();
   await stage.append(END_OF_ARCHIVE);
-  await stage.flush();
+  await stage.drain();
   return { entries, bytes: stage.written };
 }

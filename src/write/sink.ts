@@ -3,14 +3,17 @@
  * with positional reads) and hand it over whole; while one buffer is being written the next is
  * filled, so reading and writing overlap and every byte is copied once in user space.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, write, constants as fsc } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { LayerfoldError } from '../errors.js';
 import { compressor, type Compression } from '../io/compression.js';
 import { onCleanup } from '../io/cleanup.js';
-import { createWriteStream } from 'node:fs';
+
+function writeAsync(fd: number, buffer: Buffer, offset: number, length: number): Promise<number> {
+  return new Promise((resolve, reject) => write(fd, buffer, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
+}
 
 export interface ByteSink {
   /** Write the bytes; the buffer may be reused by the caller once the promise resolves. */
@@ -48,17 +51,18 @@ export class FileSink implements ByteSink {
   }
 
   async write(bytes: Buffer): Promise<void> {
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
-    } catch (e) {
-      throw ioError(this.target, e);
+    let off = 0;
+    while (off < bytes.length) {
+      try {
+        off += await writeAsync(this.fd, bytes, off, bytes.length - off);
+      } catch (e) {
+        throw ioError(this.target, e);
+      }
     }
   }
 
   async finish(): Promise<void> {
     try {
-      fsyncSync(this.fd);
       closeSync(this.fd);
       renameSync(this.temp, this.target);
     } catch (e) {
@@ -161,8 +165,4 @@ export class CompressedFileSink implements ByteSink {
     this.inner.abort();
     this.file.abort();
   }
-}
-
-export function createWriteStreamSink(path: string): Writable {
-  return createWriteStream(path);
 }

@@ -1,0 +1,95 @@
+/**
+ * sha256 of file ranges on worker threads, so that checking a layer's digest runs on the other core
+ * while the main thread indexes, applies and writes. A worker reads the range itself with positional
+ * reads on the same file descriptor (descriptors are shared by all threads of a process).
+ * The worker is inline source (eval) so it runs the same from dist/ and under the test runner.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { readSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const buf = Buffer.allocUnsafe(4 << 20);
+parentPort.on('message', ({ id, fd, offset, size }) => {
+  try {
+    const hash = createHash('sha256');
+    let pos = offset;
+    let left = size;
+    while (left > 0) {
+      const n = readSync(fd, buf, 0, Math.min(left, buf.length), pos);
+      if (n === 0) throw new Error('the file ends early');
+      hash.update(buf.subarray(0, n));
+      pos += n;
+      left -= n;
+    }
+    parentPort.postMessage({ id, hex: hash.digest('hex') });
+  } catch (e) {
+    parentPort.postMessage({ id, error: String(e && e.message || e) });
+  }
+});
+`;
+
+interface Job {
+  fd: number;
+  offset: number;
+  size: number;
+  resolve: (hex: string) => void;
+  reject: (e: Error) => void;
+}
+
+export class HashPool {
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private readonly queue: Job[] = [];
+  private readonly running = new Map<number, Job>();
+  private nextId = 0;
+
+  constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism()))) {}
+
+  /** sha256 (hex) of [offset, offset+size) of fd. */
+  hash(fd: number, offset: number, size: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ fd, offset, size, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    worker.unref();
+    worker.on('message', (msg: { id: number; hex?: string; error?: string }) => {
+      const job = this.running.get(msg.id);
+      this.running.delete(msg.id);
+      this.idle.push(worker);
+      if (job) {
+        if (msg.hex !== undefined) job.resolve(msg.hex);
+        else job.reject(new Error(msg.error ?? 'hash failed'));
+      }
+      this.pump();
+    });
+    worker.on('error', (e) => {
+      for (const job of this.running.values()) job.reject(e);
+      this.running.clear();
+    });
+    this.all.push(worker);
+    return worker;
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const worker = this.idle.pop() ?? (this.all.length < this.size ? this.spawn() : undefined);
+      if (!worker) return;
+      const job = this.queue.shift()!;
+      const id = this.nextId++;
+      this.running.set(id, job);
+      worker.postMessage({ id, fd: job.fd, offset: job.offset, size: job.size });
+    }
+  }
+
+  close(): void {
+    for (const w of this.all.splice(0)) void w.terminate();
+    this.idle.length = 0;
+  }
+}
