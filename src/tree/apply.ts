@@ -4,14 +4,17 @@
  * Rules, in the order they are checked for each layer (a docker pair pins down each one; see
  * ARCHITECTURE.md):
  *
- *  1. Names are cleaned as Go's filepath.Clean does (`./a`, `/a`, `a//b` are `a`, `a/b`); a name that
- *     climbs above the root is refused, as docker refuses it ("breakout"). The same clean name twice
- *     in one layer is refused ("duplicates of file paths not supported"), directories included.
+ *  1. Names are cleaned as Go's filepath.Clean does (`./a`, `/a`, `a//b` are `a`, `a/b`), from the
+ *     root: docker unpacks a layer chrooted into its directory, so a `..` that would climb above the
+ *     root stays at the root (`../escape` is `escape`, hardlink targets alike) — nothing can leave it.
+ *                                                           [name-escape, hardlink-escape]
+ *     The same clean name twice in one layer is refused ("duplicates of file paths not supported"),
+ *     directories included.                                    [duplicate-path, duplicate-dir]
  *  2. `.wh..wh..opq` in D hides every lower child of D, wherever it stands in the layer; D's entries
  *     from the same layer stay. Applied before anything else of the layer.        [opaque-toplevel]
  *  3. `.wh.NAME` hides NAME and its subtree in lower layers only, never a sibling of its own layer,
  *     whatever the entry order. Every `.wh.X` but the opaque marker is a whiteout of X (so
- *     `.wh..wh.plnk` whites out `.wh.plnk`); a bare `.wh.` (or `.wh..`) is refused.    [whiteout-*]
+ *     `.wh..wh.plnk` whites out `.wh.plnk`); a bare `.wh.` (or `.wh..`, `.wh...`) is refused. [whiteout-*]
  *  4. A directory a layer needs but does not contain (the parent of an entry, a whiteout or an opaque
  *     marker) is made in that layer: 0755, 0:0, the unpack time (a stand-in, `impliedMtime`). overlay
  *     shows the uppermost copy, so this replaces a lower directory's metadata (children stay) and
@@ -38,6 +41,8 @@ const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
 /** time.Unix(0, 1<<63-1): the last instant Go's Chtimes can set; later (and pre-1970) becomes 0. */
 const MAX_SETTABLE_MTIME = 9223372036;
+/** Linux uids and gids are 32-bit; (uid_t)-1 means "no change" to chown. */
+const MAX_ID = 0xfffffffe;
 
 export interface ApplyOptions {
   /** mtime given to implied directories (docker uses the unpack time, which no archive records). */
@@ -66,7 +71,7 @@ export function symlinkMtime(mtime: number): number {
   return Math.min(FS_MAX_MTIME, Math.max(FS_MIN_MTIME, secs));
 }
 
-function entryError(layer: LayerData, name: string, what: string, code: 'BAD_ENTRY' | 'PATH_ESCAPE' = 'BAD_ENTRY'): LayerfoldError {
+function entryError(layer: LayerData, name: string, what: string, code: 'BAD_ENTRY' = 'BAD_ENTRY'): LayerfoldError {
   return new LayerfoldError(code, `layer ${layer.index} (${layer.label}) entry ${showName(name)}: ${what}`);
 }
 
@@ -148,8 +153,11 @@ class LayerApplier {
   }
 
   private clean(entry: TarEntry): string | null {
-    const path = cleanPath(entry.name);
-    if (path === null) throw entryError(this.layer, entry.name, 'the name climbs out of the root; docker refuses such a layer', 'PATH_ESCAPE');
+    // A uid or gid no kernel holds (negative, past 32 bits): no reader could take the export back.
+    if (!(entry.uid >= 0 && entry.uid <= MAX_ID && entry.gid >= 0 && entry.gid <= MAX_ID)) {
+      throw entryError(this.layer, entry.name, `owner ${entry.uid}:${entry.gid} is out of range (0 to ${MAX_ID})`);
+    }
+    const path = cleanPath(`/${entry.name}`)!; // rooted: never null
     if (path === '') {
       if (entry.type !== 'dir') throw entryError(this.layer, entry.name, 'a non-directory in place of the root');
       return null; // the root directory's own entry: docker skips it
@@ -169,7 +177,8 @@ class LayerApplier {
       if (path === null) continue;
       const base = baseOf(path);
       if (base.startsWith(WHITEOUT_PREFIX)) {
-        if (base === WHITEOUT_PREFIX || base === '.wh..') {
+        // `.wh.`, `.wh..`, `.wh...` name the directory itself or its parent: docker's mknod fails (EEXIST).
+        if (base === WHITEOUT_PREFIX || base === '.wh..' || base === '.wh...') {
           throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer');
         }
         markers.push({ path, entry });
@@ -232,9 +241,8 @@ class LayerApplier {
 
   /** Rule 6. */
   private linkTarget(path: string, entry: TarEntry): Inode {
-    const target = cleanPath(entry.linkname);
-    if (target === null) throw entryError(this.layer, entry.name, `hardlink to ${showName(entry.linkname)} climbs out of the root; docker refuses such a layer`, 'PATH_ESCAPE');
-    if (target === path || target === '') throw entryError(this.layer, entry.name, 'hardlink to itself');
+    const target = cleanPath(`/${entry.linkname}`)!; // rooted, as in docker's chroot
+    if (target === path || target === '') throw entryError(this.layer, entry.name, 'hardlink to itself or to the root');
     const node: Node | undefined = lookup(this.root, target);
     if (node === undefined || node.layer !== this.index) {
       const where = node === undefined ? 'no such file earlier in this layer' : 'the target is in a lower layer, not this one';
