@@ -131,6 +131,10 @@ describe('opaque directories', () => {
     }
   });
 
+  it('at the root of a layer hides nothing: overlayfs ignores it there (docker/opaque-toplevel)', async () => {
+    expect(await names([[e('old'), e('keep/'), e('keep/x')], [e('.wh..wh..opq'), e('new')]])).toEqual(['keep/', 'keep/x', 'new', 'old']);
+  });
+
   it('the marker itself never leaks into the output (go-containerregistry#1623)', async () => {
     expect(await names([[e('d/'), e('d/.wh..wh..opq')]])).toEqual(['d/']);
   });
@@ -175,9 +179,9 @@ describe('implied directories', () => {
     }
   });
 
-  it('inherit group and setgid from a setgid parent made in the same layer (mkdir rule)', async () => {
+  it('inherit the setgid bit (not the group: docker chowns them 0:0) from a setgid parent of the same layer (setgid-implied)', async () => {
     const out = await listing([[e('s/', { mode: 0o2775, gid: 50 }), e('s/sub/x')]], { impliedMtime: 1 });
-    expect(out[1]).toBe('s/sub/ Directory 2755 0:50 1');
+    expect(out[1]).toBe('s/sub/ Directory 2755 0:0 1');
   });
 
   it('a file then a child of it in one layer is refused, as docker fails (not a directory)', async () => {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, openSync, constants as fsc, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { pipeline } from 'node:stream/promises';
+import { open as fsOpen, read as fsRead } from 'node:fs';
 import pLimit from 'p-limit';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from '../io/compression.js';
@@ -69,6 +70,11 @@ function checkStored(ref: LayerRef, storedHex: string | undefined): void {
   }
 }
 
+/**
+ * The blob's bytes, read from an fd the source owns. `autoClose: false` is not enough: a ReadStream
+ * destroyed mid-way (a corrupt layer, a limit) still closes its fd, and the archive's fd number could
+ * then be reused and closed twice — hence a close that does nothing.
+ */
 function rangeStream(ref: LayerRef) {
   return createReadStream('', {
     fd: ref.blob.fd,
@@ -76,6 +82,7 @@ function rangeStream(ref: LayerRef) {
     end: ref.blob.offset + ref.blob.size - 1,
     autoClose: false,
     highWaterMark: 1 << 20,
+    fs: { open: fsOpen, read: fsRead, close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => cb(null) },
   });
 }
 
@@ -93,8 +100,9 @@ class SizeBudget {
 async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeBudget, pool: HashPool | undefined): Promise<LayerData> {
   budget.add(ref.blob.size, ref);
   let verified: Promise<void> = Promise.resolve();
-  if (verify && ref.blob.size > 0) {
-    verified = (pool ? pool.hash(ref.blob.fd, ref.blob.offset, ref.blob.size) : hashRange(ref)).then(
+  if (verify) {
+    const empty = ref.blob.size === 0 ? Promise.resolve(createHash('sha256').digest('hex')) : undefined;
+    verified = (empty ?? (pool ? pool.hash(ref.blob.fd, ref.blob.offset, ref.blob.size) : hashRange(ref))).then(
       (hex) => {
         checkStored(ref, hex);
         if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the layer', hex, `the config's diff_id is ${ref.diffId}`);
@@ -173,17 +181,18 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
   const verify = options.verify ?? true;
   const limit = pLimit(options.concurrency ?? Math.max(1, availableParallelism()));
   const budget = new SizeBudget(options.maxSize ?? Number.MAX_SAFE_INTEGER);
+  const tasks = image.layers.map((ref) =>
+    limit(() => {
+      const kind = detectCompression(head(ref));
+      return kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget);
+    }),
+  );
   try {
-    return await Promise.all(
-      image.layers.map((ref) =>
-        limit(() => {
-          const kind = detectCompression(head(ref));
-          return kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget);
-        }),
-      ),
-    );
+    return await Promise.all(tasks);
   } catch (e) {
-    limit.clearQueue(); // one layer failed: start no other
+    // One layer failed: start no other, and let those under way end before the caller cleans up.
+    limit.clearQueue();
+    await Promise.allSettled(tasks);
     throw e;
   }
 }

@@ -11,7 +11,8 @@
  *     The same clean name twice in one layer is refused ("duplicates of file paths not supported"),
  *     directories included.                                    [duplicate-path, duplicate-dir]
  *  2. `.wh..wh..opq` in D hides every lower child of D, wherever it stands in the layer; D's entries
- *     from the same layer stay. Applied before anything else of the layer.        [opaque-toplevel]
+ *     from the same layer stay. Applied before anything else of the layer. At the root of a layer it
+ *     hides nothing (overlayfs ignores it there).            [opaque-toplevel, docker/opaque-toplevel]
  *  3. `.wh.NAME` hides NAME and its subtree in lower layers only, never a sibling of its own layer,
  *     whatever the entry order. Every `.wh.X` but the opaque marker is a whiteout of X (so
  *     `.wh..wh.plnk` whites out `.wh.plnk`); a bare `.wh.` (or `.wh..`, `.wh...`) is refused. [whiteout-*]
@@ -111,10 +112,10 @@ class LayerApplier {
     if (path === '') return dir;
     for (const part of path.split('/')) {
       const child = dir.children.get(part);
-      // mkdir in a setgid directory of this layer inherits its group and the setgid bit (kernel rule).
-      const inherit = dir.layer === this.index && (dir.mode & 0o2000) !== 0;
-      const mode = inherit ? 0o2755 : 0o755;
-      const gid = inherit ? dir.gid : 0;
+      // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
+      // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
+      const mode = dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755;
+      const gid = 0;
       if (isDir(child)) {
         if (child.layer !== this.index) {
           child.mode = mode;
@@ -189,7 +190,10 @@ class LayerApplier {
       const parent = parentOf(path);
       const dir = this.ensureDir(parent, entry.name);
       const base = baseOf(path);
-      if (base === OPAQUE_MARKER) this.hideLowerChildren(dir);
+      // overlayfs never reads the opaque xattr of a layer's root: a marker there hides nothing.
+      if (base === OPAQUE_MARKER) {
+        if (dir !== this.root) this.hideLowerChildren(dir);
+      }
       else this.hideLower(dir, base.slice(WHITEOUT_PREFIX.length));
       this.options.onEntry?.(this.index, entry, path);
     }
