@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'LIMIT' // --max-size / --max-entries exceeded
   | 'USAGE'
   | 'IO'
+  | 'AUTH' // a registry refused or asked for credentials
   | 'INTERRUPTED';
 
 export class LayerfoldError extends Error {

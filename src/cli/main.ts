@@ -9,6 +9,13 @@ import yargs, { type Argv } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import { runAllCleanups } from '../io/cleanup.js';
 import { exportCommand } from './export-command.js';
+import { extractCommand } from './extract-command.js';
+import { bundleCommand } from './bundle-command.js';
+import { configCommand } from './config-command.js';
+import { diffCommand } from './diff-command.js';
+import { inspectCommand } from './inspect-command.js';
+import { lsCommand } from './ls-command.js';
+import { whyCommand } from './why-command.js';
 import { DASH_MARKER } from './shared.js';
 
 export interface CliIO {
@@ -38,6 +45,8 @@ export function imageOptions<T>(y: Argv<T>) {
     .option('tmpdir', { type: 'string', describe: 'directory for spooled (decompressed) layers' })
     .option('max-size', { type: 'number', describe: 'refuse layers that unpack to more bytes than this (default 256 GiB)' })
     .option('max-entries', { type: 'number', describe: 'refuse layers holding more entries than this (default 20,000,000)' })
+    .option('creds', { type: 'string', describe: 'USER:PASS for a docker:// registry (default: ~/.docker/config.json, else anonymous)' })
+    .option('insecure', { type: 'boolean', describe: 'docker://: do not verify TLS certificates; allow plain HTTP' })
     .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
 }
 
@@ -46,7 +55,15 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .scriptName('layerfold')
     .usage('$0 <command> [options]\n\nFlatten saved container images into the exact rootfs tar `docker export` gives.')
     .option('debug', { type: 'boolean', default: false, describe: 'show stack traces on errors' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress line on stderr (it is shown only on a terminal)' })
     .command(exportCommand(ctx))
+    .command(extractCommand(ctx))
+    .command(bundleCommand(ctx))
+    .command(configCommand(ctx))
+    .command(diffCommand(ctx))
+    .command(inspectCommand(ctx))
+    .command(lsCommand(ctx))
+    .command(whyCommand(ctx))
     .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
     .strict()
     .version(version())

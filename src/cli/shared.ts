@@ -13,6 +13,8 @@ export interface ImageArgs {
   'max-entries'?: number | undefined;
   'implied-mtime'?: string | undefined;
   'docker-init'?: string | undefined;
+  creds?: string | undefined;
+  insecure?: boolean | undefined;
 }
 
 function positive(value: number | undefined, flag: string): number | undefined {
@@ -43,6 +45,8 @@ export function flattenOptionsFrom(args: ImageArgs, io: CliIO): FlattenOptions {
   if (args.image !== undefined) options.image = args.image;
   if (args.platform !== undefined) options.platform = args.platform;
   if (args.tmpdir !== undefined) options.tmpDir = args.tmpdir;
+  if (args.creds !== undefined) options.creds = args.creds;
+  if (args.insecure) options.insecure = true;
   const maxSize = positive(args['max-size'], '--max-size');
   if (maxSize !== undefined) options.maxSize = maxSize;
   const maxEntries = positive(args['max-entries'], '--max-entries');

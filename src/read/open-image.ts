@@ -4,6 +4,9 @@
  * (what `docker load` reads first) wins, else an OCI `index.json`.
  * An archive that is itself gzip/zstd-compressed, or arrives on stdin, is spooled once to a private
  * temporary file so that members can be read in place with positional reads.
+ * An input named with a skopeo transport (transports.ts) is dispatched first: `docker-daemon:` is
+ * spooled like stdin, `docker://` is pulled into an OCI layout directory in the TempSpace, and the
+ * file transports insist on the layout they name.
  */
 import { closeSync, createWriteStream, openSync, readSync, statSync, constants as fsc } from 'node:fs';
 import { createReadStream } from 'node:fs';
@@ -12,11 +15,14 @@ import type { Readable } from 'node:stream';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
+import { daemonSaveStream } from './daemon.js';
 import { readDockerManifest } from './docker-manifest.js';
 import type { OpenedImage } from './image-support.js';
 import { readOciLayout } from './oci.js';
 import { platformMatches as platformMatchesLoose, type Platform } from './platform.js';
+import { pullToLayout } from './registry/pull.js';
 import { DirectorySource, readJson, TarArchiveSource, type ImageSource } from './source.js';
+import { describeReference, parseImageReference, type ImageReference } from './transports.js';
 
 export interface OpenOptions {
   /** NAME:TAG of the image to pick when the archive holds several. */
@@ -24,7 +30,21 @@ export interface OpenOptions {
   platform?: Platform;
   /** Where stdin reads come from when the input is '-'. */
   stdin?: Readable;
+  /** Registry credentials `USER:PASS` for docker:// (default: docker's config file, else anonymous). */
+  creds?: string;
+  /** docker://: accept any certificate, and plain HTTP. */
+  insecure?: boolean;
+  /** DOCKER_HOST, DOCKER_CONFIG, SSL_CERT_FILE… (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
+
+/** What a transport said about the image in a source: the layout it must be, the image it names. */
+interface Selection {
+  layout?: 'docker' | 'oci';
+  image?: string;
+  label: string;
+}
+const selections = new WeakMap<ImageSource, Selection>();
 
 async function spool(input: Readable, temp: TempSpace, label: string): Promise<string> {
   const path = temp.path('archive.tar');
@@ -70,8 +90,58 @@ function headOf(path: string): Buffer {
   }
 }
 
-/** Turn the named input into an ImageSource (an indexed archive or a layout directory). */
+/** Turn the named input (a path, `-`, or a transport reference) into an ImageSource. */
 export async function openSource(input: string, temp: TempSpace, options: OpenOptions = {}): Promise<ImageSource> {
+  const ref = parseImageReference(input);
+  if (ref.transport === 'path') return openPath(ref.path, temp, options);
+  const label = describeReference(ref);
+  const named = 'image' in ref ? ref.image : undefined;
+  if (named !== undefined && options.image !== undefined && named !== options.image) {
+    throw new LayerfoldError('USAGE', `${input}: names image ${named}, but --image says ${options.image}`);
+  }
+  const source = await openTransport(ref, label, temp, options);
+  const layout = ref.transport === 'docker-archive' || ref.transport === 'docker-daemon' ? 'docker' : 'oci';
+  selections.set(source, { layout, label, ...(named !== undefined ? { image: named } : {}) });
+  return source;
+}
+
+async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>, label: string, temp: TempSpace, options: OpenOptions): Promise<ImageSource> {
+  switch (ref.transport) {
+    case 'docker-archive':
+    case 'oci-archive': {
+      if (statOrMissing(ref.path).isDirectory()) throw new LayerfoldError('USAGE', `${label}: is a directory; an OCI layout directory is oci:${ref.path}`);
+      return openPath(ref.path, temp, options);
+    }
+    case 'oci':
+      if (!statOrMissing(ref.dir).isDirectory()) throw new LayerfoldError('USAGE', `${label}: is not a directory; an OCI archive is oci-archive:${ref.dir}`);
+      return new DirectorySource(ref.dir);
+    case 'docker-daemon': {
+      const stream = await daemonSaveStream(ref.name, options.env);
+      const path = await spool(stream, temp, label);
+      return new TarArchiveSource(openSync(path, fsc.O_RDONLY), label);
+    }
+    case 'docker': {
+      const dir = temp.path('registry-layout');
+      await pullToLayout(ref.reference, dir, {
+        ...(options.platform ? { platform: options.platform } : {}),
+        ...(options.creds !== undefined ? { creds: options.creds } : {}),
+        ...(options.insecure ? { insecure: true } : {}),
+        ...(options.env ? { env: options.env } : {}),
+      });
+      return new DirectorySource(dir);
+    }
+  }
+}
+
+function statOrMissing(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    throw new LayerfoldError('NOT_FOUND', `${path}: no such file or directory`);
+  }
+}
+
+async function openPath(input: string, temp: TempSpace, options: OpenOptions): Promise<ImageSource> {
   if (input === '-') {
     const stdin = options.stdin ?? process.stdin;
     const path = await spool(stdin, temp, 'stdin');
@@ -95,7 +165,16 @@ export async function openSource(input: string, temp: TempSpace, options: OpenOp
 
 /** Find the image in a source. */
 export function findImage(source: ImageSource, options: OpenOptions = {}): OpenedImage {
-  if (source.has('manifest.json')) {
+  const selection = selections.get(source);
+  if (selection) {
+    const wanted = selection.layout === 'docker' ? 'manifest.json' : 'index.json';
+    if (!source.has(wanted)) {
+      const other = selection.layout === 'docker' ? 'an OCI layout? use oci-archive:' : 'a docker save archive? use docker-archive:';
+      throw new LayerfoldError('BAD_LAYOUT', `${selection.label}: no ${wanted} (${other})`);
+    }
+    if (selection.image !== undefined && options.image === undefined) options = { ...options, image: selection.image };
+  }
+  if (source.has('manifest.json') && selection?.layout !== 'oci') {
     const image = readDockerManifest(source, readJson(source, 'manifest.json'), options.image);
     if (options.platform && image.platform) {
       const [os, architecture, variant] = image.platform.split('/');

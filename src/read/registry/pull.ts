@@ -1,0 +1,174 @@
+/**
+ * Pull one image from a registry into an OCI image layout directory (index.json, oci-layout,
+ * blobs/<alg>/<hex>), which the OCI layout reader then reads like any `oci:DIR` — so everything
+ * downstream (platform check, diff_id verification, decompression, the layer rules) is unchanged.
+ *
+ * - A manifest list / OCI index is resolved with --platform (default: the only image, else the
+ *   host's platform); attestation manifests are skipped.
+ * - Config and layers are fetched in parallel (p-limit), each streamed to `<hex>.partial` while its
+ *   digest and size are checked, renamed only when both match. A broken-off transfer is retried from
+ *   the start with backoff; a digest mismatch is not (it is one line, DIGEST_MISMATCH).
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
+import { LayerfoldError } from '../../errors.js';
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../platform.js';
+import { RegistryClient, type ClientOptions, type FetchedManifest } from './client.js';
+import { manifestReference, type DockerReference } from './reference.js';
+
+export interface PullOptions extends ClientOptions {
+  platform?: Platform;
+  /** Blobs downloaded at once (default 4). */
+  downloads?: number;
+}
+
+interface Descriptor {
+  mediaType?: string;
+  digest: string;
+  size: number;
+  platform?: Platform;
+  annotations?: Record<string, string>;
+}
+
+const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+
+function asDescriptor(value: unknown, where: string): Descriptor {
+  const d = value as Partial<Descriptor> | null;
+  if (!d || typeof d.digest !== 'string' || !DIGEST.test(d.digest) || typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
+    throw new LayerfoldError('BAD_LAYOUT', `${where}: a descriptor has no valid digest and size`);
+  }
+  return d as Descriptor;
+}
+
+function parseJson(m: FetchedManifest, where: string): Record<string, unknown> {
+  const json = JSON.parse(m.bytes.toString('utf8')) as unknown;
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new LayerfoldError('BAD_LAYOUT', `${where}: expected a JSON object`);
+  if ((json as { schemaVersion?: unknown }).schemaVersion === 1) {
+    throw new LayerfoldError('UNSUPPORTED', `${where}: Docker schema 1 manifests are not supported (push the image again with a current client)`);
+  }
+  return json as Record<string, unknown>;
+}
+
+function isIndex(m: FetchedManifest, body: Record<string, unknown>): boolean {
+  return INDEX_TYPES.has(m.mediaType) || (Array.isArray(body.manifests) && !Array.isArray(body.layers));
+}
+
+function isAttestation(d: Descriptor): boolean {
+  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
+}
+
+/** Pick the image manifest for the wanted platform from an index (the only one when none is wanted). */
+export function choosePlatform(entries: Descriptor[], wanted: Platform | undefined, label: string): Descriptor {
+  const images = entries.filter((d) => !isAttestation(d));
+  if (images.length === 1 && wanted === undefined) return images[0]!;
+  const want = wanted ?? hostPlatform();
+  const hit = images.find((d) => d.platform && platformMatches(want, d.platform));
+  if (hit) return hit;
+  const present = images.map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown')).join(', ');
+  throw new LayerfoldError('NOT_FOUND', `${label}: no image for platform ${formatPlatform(want)}; the registry has: ${present || 'none'} (choose with --platform)`);
+}
+
+/** Resolve tag/digest → (index →) image manifest. */
+async function resolveManifest(client: RegistryClient, platform: Platform | undefined): Promise<{ manifest: FetchedManifest; body: Record<string, unknown>; platform?: Platform }> {
+  const ref = client.ref;
+  let manifest = await client.manifest(manifestReference(ref), ref.digest ? { digest: ref.digest } : undefined);
+  let body = parseJson(manifest, client.label);
+  let chosen: Platform | undefined;
+  for (let depth = 0; isIndex(manifest, body); depth++) {
+    if (depth >= 2) throw new LayerfoldError('BAD_LAYOUT', `${client.label}: indexes nested too deep`);
+    if (!Array.isArray(body.manifests)) throw new LayerfoldError('BAD_LAYOUT', `${client.label}: the index has no manifests list`);
+    const entry = choosePlatform(body.manifests.map((m) => asDescriptor(m, client.label)), platform, client.label);
+    chosen = entry.platform ?? chosen;
+    manifest = await client.manifest(entry.digest, { digest: entry.digest, size: entry.size });
+    body = parseJson(manifest, `${client.label}: manifest ${entry.digest}`);
+  }
+  return { manifest, body, ...(chosen ? { platform: chosen } : {}) };
+}
+
+function blobFile(dir: string, digest: string): string {
+  const [alg, hex] = digest.split(':') as [string, string];
+  mkdirSync(join(dir, 'blobs', alg), { recursive: true });
+  return join(dir, 'blobs', alg, hex);
+}
+
+/** Stream one blob to the layout, checking size and digest as the bytes pass. */
+async function downloadBlob(client: RegistryClient, dir: string, d: Descriptor, what: string, signal: AbortSignal): Promise<void> {
+  const final = blobFile(dir, d.digest);
+  const partial = `${final}.partial`;
+  const algorithm = d.digest.split(':')[0]!;
+  const where = `${client.label}: ${what} (${d.digest.slice(0, 19)}…)`;
+  await client.http.retrying(async () => {
+    signal.throwIfAborted();
+    const res = await client.blob(d.digest, what);
+    const hash = createHash(algorithm);
+    let size = 0;
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > d.size) return done(new LayerfoldError('DIGEST_MISMATCH', `${where}: more than the ${d.size} bytes its descriptor says`));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await pipeline(res.body, check, createWriteStream(partial), { signal });
+    if (size !== d.size) throw new LayerfoldError('DIGEST_MISMATCH', `${where}: ${size} bytes, but its descriptor says ${d.size}`);
+    const actual = `${algorithm}:${hash.digest('hex')}`;
+    if (actual !== d.digest) throw new LayerfoldError('DIGEST_MISMATCH', `${where}: content is ${actual}, but the manifest names ${d.digest}`);
+  });
+  renameSync(partial, final);
+}
+
+/** Download in parallel; the first failure stops the rest (nothing keeps writing after we return). */
+async function downloadAll(client: RegistryClient, dir: string, blobs: Array<{ d: Descriptor; what: string }>, concurrency: number): Promise<void> {
+  const limit = pLimit(concurrency);
+  const abort = new AbortController();
+  let first: unknown;
+  await Promise.allSettled(
+    blobs.map(({ d, what }) =>
+      limit(async () => {
+        if (abort.signal.aborted) return;
+        try {
+          await downloadBlob(client, dir, d, what, abort.signal);
+        } catch (e) {
+          if (first === undefined) first = e;
+          abort.abort();
+        }
+      }),
+    ),
+  );
+  if (first !== undefined) throw first;
+}
+
+/**
+ * Pull `ref` into `dir` (created; inside a TempSpace, so removed with it) as an OCI image layout
+ * holding exactly one image manifest, annotated with the reference's name and platform.
+ */
+export async function pullToLayout(ref: DockerReference, dir: string, options: PullOptions = {}): Promise<void> {
+  const client = new RegistryClient(ref, options);
+  try {
+    const { manifest, body, platform } = await resolveManifest(client, options.platform);
+    const where = `${client.label}: manifest ${manifest.digest}`;
+    const config = asDescriptor(body.config, where);
+    if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
+    const layers = body.layers.map((l) => asDescriptor(l, where));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(blobFile(dir, manifest.digest), manifest.bytes);
+    await downloadAll(client, dir, [{ d: config, what: 'config' }, ...layers.map((d, i) => ({ d, what: `layer ${i}` }))], options.downloads ?? 4);
+    const annotations: Record<string, string> = { 'io.containerd.image.name': ref.canonical };
+    if (ref.tag !== undefined) annotations['org.opencontainers.image.ref.name'] = ref.tag;
+    const index = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [{ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length, ...(platform ? { platform } : {}), annotations }],
+    };
+    writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+  } finally {
+    client.close();
+  }
+}
