@@ -1,5 +1,6 @@
 /** `layerfold export` through the CLI: flags, stdout rules, errors and exit codes. */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'zstd-napi';
@@ -66,6 +67,20 @@ describe('layerfold export', () => {
     const r = await cli(['export', join(scratchDir(), 'missing.tar'), '-o', '-', '--debug']);
     expect(r.code).toBe(2);
     expect(r.stderr.split('\n').length).toBeGreaterThan(2);
+  });
+
+  it('writes into an existing fifo or device in place, never renaming a file over it (/dev/null regression)', async () => {
+    const fifo = join(scratchDir(), 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('cat', [fifo]);
+    const chunks: Buffer[] = [];
+    reader.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const closed = new Promise((r) => reader.on('close', r));
+    const r = await cli(['export', join(pair, 'image.tar'), '-o', fifo, `--docker-init=${created}`]);
+    await closed;
+    expect(r.code).toBe(0);
+    expect(Buffer.concat(chunks).equals(dockerExport)).toBe(true);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
   });
 
   it('an unwritable output is a clear error', async () => {

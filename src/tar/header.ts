@@ -104,23 +104,32 @@ export function parseNumeric(buf: Buffer, off: number, len: number, field: strin
 }
 
 function checksums(buf: Buffer, off: number): { unsigned: number; signed: number } {
+  // Sum every byte, then count the checksum field as eight spaces; bytes > 127 count negative
+  // in the signed variant (old tars), i.e. 256 less each.
   let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= CHKSUM[0] && i < CHKSUM[0] + CHKSUM[1] ? 0x20 : buf[off + i]!;
+  let high = 0;
+  for (let i = off; i < off + BLOCK; i++) {
+    const c = buf[i]!;
     unsigned += c;
-    signed += c > 127 ? c - 256 : c;
+    high += c >> 7;
   }
-  return { unsigned, signed };
+  for (let i = off + CHKSUM[0]; i < off + CHKSUM[0] + CHKSUM[1]; i++) {
+    const c = buf[i]!;
+    unsigned += 0x20 - c;
+    high -= c >> 7;
+  }
+  return { unsigned, signed: unsigned - 256 * high };
 }
 
+const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
+const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1'); // magic "ustar " + version " \0"
+const STAR_TRAILER_BYTES = Buffer.from('tar\0', 'latin1');
+
 function detectFormat(buf: Buffer, off: number): TarFormat {
-  const magic = buf.toString('latin1', off + MAGIC[0], off + MAGIC[0] + MAGIC[1]);
-  const version = buf.toString('latin1', off + VERSION[0], off + VERSION[0] + VERSION[1]);
-  if (magic === 'ustar\0') {
-    return buf.toString('latin1', off + STAR_TRAILER[0], off + STAR_TRAILER[0] + STAR_TRAILER[1]) === 'tar\0' ? 'star' : 'ustar';
+  if (buf.compare(USTAR_MAGIC, 0, 6, off + MAGIC[0], off + MAGIC[0] + 6) === 0) {
+    return buf.compare(STAR_TRAILER_BYTES, 0, 4, off + STAR_TRAILER[0], off + STAR_TRAILER[0] + 4) === 0 ? 'star' : 'ustar';
   }
-  if (magic === 'ustar ' && version === ' \0') return 'gnu';
+  if (buf.compare(GNU_MAGIC, 0, 8, off + MAGIC[0], off + MAGIC[0] + 8) === 0) return 'gnu';
   return 'v7';
 }
 

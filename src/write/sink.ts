@@ -3,7 +3,7 @@
  * with positional reads) and hand it over whole; while one buffer is being written the next is
  * filled, so reading and writing overlap and every byte is copied once in user space.
  */
-import { closeSync, openSync, renameSync, rmSync, write, constants as fsc } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, statSync, write, constants as fsc } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -32,18 +32,26 @@ function ioError(target: string, e: unknown): LayerfoldError {
 
 /**
  * A file written as `.<name>.layerfold-<pid>.tmp` beside the target and renamed into place at the
- * end, so that an error or a signal never leaves a partial output under the real name.
+ * end, so that an error or a signal never leaves a partial output under the real name. A target that
+ * exists and is not a regular file (/dev/null, a fifo, a terminal) is written in place: renaming over
+ * it would replace the device with a file.
  */
 export class FileSink implements ByteSink {
   private readonly fd: number;
-  private readonly temp: string;
+  private readonly temp: string | undefined;
   private readonly unregister: () => void;
   private done = false;
 
   constructor(readonly target: string) {
-    this.temp = join(dirname(target), `.${basename(target)}.layerfold-${process.pid}.tmp`);
+    let special = false;
     try {
-      this.fd = openSync(this.temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o644);
+      special = !statSync(target).isFile();
+    } catch {
+      // absent: made through a temporary file
+    }
+    this.temp = special ? undefined : join(dirname(target), `.${basename(target)}.layerfold-${process.pid}.tmp`);
+    try {
+      this.fd = special ? openSync(target, fsc.O_WRONLY) : openSync(this.temp!, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o644);
     } catch (e) {
       throw ioError(target, e);
     }
@@ -64,7 +72,7 @@ export class FileSink implements ByteSink {
   async finish(): Promise<void> {
     try {
       closeSync(this.fd);
-      renameSync(this.temp, this.target);
+      if (this.temp !== undefined) renameSync(this.temp, this.target);
     } catch (e) {
       this.abort();
       throw ioError(this.target, e);
@@ -81,7 +89,7 @@ export class FileSink implements ByteSink {
     } catch {
       // already closed
     }
-    rmSync(this.temp, { force: true });
+    if (this.temp !== undefined) rmSync(this.temp, { force: true });
     this.unregister();
   }
 }
