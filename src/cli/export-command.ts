@@ -3,6 +3,7 @@ import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import { exportRootfs } from '../export.js';
 import type { Compression } from '../io/compression.js';
+import { progressFor } from '../progress.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
@@ -10,6 +11,7 @@ interface ExportArgs extends ImageArgs {
   image_archive: string;
   output?: string;
   compress?: string;
+  quiet?: boolean;
 }
 
 export function exportCommand(ctx: CommandContext): CommandModule<object, ExportArgs> {
@@ -31,12 +33,25 @@ export function exportCommand(ctx: CommandContext): CommandModule<object, Export
       if (output === '-' && args.output === undefined && io.stdout.isTTY) {
         throw new LayerfoldError('USAGE', 'refusing to write a tar to a terminal: use -o FILE, or -o - to insist');
       }
-      await exportRootfs(input, {
-        ...flattenOptionsFrom(args, io),
-        output,
-        stdout: io.stdout,
-        ...(args.compress ? { compression: args.compress as Compression } : {}),
-      });
+      let writing = false;
+      const progress = progressFor(io.stderr, { quiet: args.quiet });
+      try {
+        progress.phase('reading layers');
+        await exportRootfs(input, {
+          ...flattenOptionsFrom(args, io),
+          output,
+          stdout: io.stdout,
+          ...(args.compress ? { compression: args.compress as Compression } : {}),
+          onEntry: progress.onEntry,
+          onProgress: (p) => {
+            if (!writing) progress.phase('writing');
+            writing = true;
+            progress.update(p);
+          },
+        });
+      } finally {
+        progress.done();
+      }
     },
   };
 }

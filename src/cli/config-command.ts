@@ -1,0 +1,36 @@
+/** `layerfold config IMAGE [--json] [--shell DIR]` */
+import type { CommandModule } from 'yargs';
+import { LayerfoldError } from '../errors.js';
+import { configView, readImageConfig, renderConfigView, shellCommandLine } from '../config-view.js';
+import { imageOptions, type CommandContext } from './main.js';
+import { flattenOptionsFrom, type ImageArgs } from './shared.js';
+
+interface ConfigArgs extends ImageArgs {
+  image_archive: string;
+  json?: boolean;
+  shell?: string;
+}
+
+export function configCommand(ctx: CommandContext): CommandModule<object, ConfigArgs> {
+  return {
+    command: 'config <image_archive>',
+    describe: 'show what the image runs (Entrypoint, Cmd, Env, WorkingDir, User, ports, volumes, labels)',
+    builder: (y) =>
+      imageOptions(y)
+        .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
+        .option('json', { type: 'boolean', describe: 'print the fields as JSON' })
+        .option('shell', { type: 'string', describe: 'print a command line that runs the image\'s command in DIR (an extracted rootfs)' })
+        .example('$0 config image.tar', '')
+        .example('sh -c "$($0 config image.tar --shell rootfs/)"', '') as never,
+    handler: async (args) => {
+      if (args.json && args.shell !== undefined) throw new LayerfoldError('USAGE', '--json and --shell cannot be used together');
+      const options = flattenOptionsFrom(args, ctx.io);
+      if (args.shell !== undefined) {
+        ctx.io.stdout.write(await shellCommandLine(args.image_archive, args.shell, options));
+        return;
+      }
+      const view = configView(await readImageConfig(args.image_archive, options));
+      ctx.io.stdout.write(args.json ? `${JSON.stringify(view, null, 2)}\n` : renderConfigView(view));
+    },
+  };
+}

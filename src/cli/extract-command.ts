@@ -1,0 +1,45 @@
+/** `layerfold extract IMAGE DIR`: argument parsing, one library call, one line about what was skipped. */
+import type { CommandModule } from 'yargs';
+import { extractRootfs, type ExtractDirResult } from '../write/extract-dir.js';
+import { imageOptions, type CommandContext } from './main.js';
+import { flattenOptionsFrom, type ImageArgs } from './shared.js';
+
+interface ExtractArgs extends ImageArgs {
+  image_archive: string;
+  dir: string;
+  force?: boolean;
+}
+
+/** The one line a command prints when it could not apply everything (not running as root). */
+export function skippedSummary(result: ExtractDirResult): string | undefined {
+  const parts: string[] = [];
+  const { owner, mode, node, capability } = result.skipped;
+  const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+  if (owner) parts.push(`the owners of ${plural(owner, 'entry', 'entries')}`);
+  if (mode) parts.push(`the exact modes of ${plural(mode, 'entry', 'entries')}`);
+  if (node) parts.push(plural(node, 'device node', 'device nodes'));
+  if (capability) parts.push(plural(capability, 'file capability', 'file capabilities'));
+  if (parts.length === 0) return undefined;
+  const who = result.missingTools ? `${result.missingTools.join(', ')} not installed` : result.privileged ? 'lacking privilege' : 'not running as root';
+  return `layerfold: ${who}: skipped ${parts.join(', ')}; recorded in ${result.manifest}`;
+}
+
+export function extractCommand(ctx: CommandContext): CommandModule<object, ExtractArgs> {
+  return {
+    command: 'extract <image_archive> <dir>',
+    describe: 'write the image\'s root filesystem into DIR, as `docker export` holds it',
+    builder: (y) =>
+      imageOptions(y)
+        .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
+        .positional('dir', { type: 'string', demandOption: true, describe: 'target directory: empty or absent unless --force' })
+        .option('docker-init', { type: 'string', describe: 'add what `docker create` adds, for a container created at TIME (RFC 3339 or epoch seconds; default now)' })
+        .option('force', { type: 'boolean', default: false, describe: 'extract into a non-empty DIR, replacing what stands in the way' })
+        .example('$0 extract image.tar rootfs/', '')
+        .example('$0 extract image.tar rootfs/ --docker-init && layerfold diff image.tar rootfs/ --ignore-init', '') as never,
+    handler: async (args) => {
+      const result = await extractRootfs(args.image_archive, args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false });
+      const summary = skippedSummary(result);
+      if (summary) ctx.io.stderr.write(`${summary}\n`);
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * `layerfold ls`: the merged tree as `docker export` would write it — same entries, same order
+ * (walkTree), same hardlink groups — with the layer each entry comes from. Nothing is written and no
+ * file data is read. PATHs limit the listing to those subtrees (a PATH names a node and everything
+ * below it; its ancestors are not listed, as with `tar -t PATH`); a PATH not in the image is an error.
+ */
+import { LayerfoldError, showName } from '../errors.js';
+import { flattenImage, type FlattenOptions } from '../flatten.js';
+import { Dir, lookup, type InodeType } from '../tree/node.js';
+import { cleanPath } from '../tree/paths.js';
+import { walkTree, type WalkEntry } from '../tree/walk.js';
+
+export type ListEntryType = 'dir' | 'hardlink' | InodeType;
+
+export interface ListEntry {
+  /** As in the export: relative, directories end in '/'. Raw bytes as latin1. */
+  name: string;
+  type: ListEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes of a regular file (0 for the second and later names of a hard-linked file). */
+  size: number;
+  mtime: number;
+  /** Symlink target, or for a hardlink the name that carries the data. Raw bytes as latin1. */
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  /** Index of the layer it comes from; `layerCount` means `docker create` (--docker-init). */
+  layer: number;
+  /** A directory docker made while unpacking because a layer needed it (mode 0755, owner 0:0). */
+  implied: boolean;
+}
+
+export interface ListOptions extends FlattenOptions {
+  /** Subtrees to list (as the user typed them, UTF-8); default: everything. */
+  paths?: string[];
+}
+
+export interface ListSummary {
+  entries: number;
+  layerCount: number;
+}
+
+/** A path typed by the user (UTF-8, maybe with a leading '/') as a clean tree path (latin1 bytes). */
+export function treePath(typed: string): string {
+  const clean = cleanPath(Buffer.from(typed, 'utf8').toString('latin1'));
+  if (clean === null) throw new LayerfoldError('USAGE', `${showName(typed)}: the path climbs out of the root`);
+  return clean;
+}
+
+export function listEntryOf(entry: WalkEntry): ListEntry {
+  const node = entry.node;
+  if (node instanceof Dir) {
+    return { name: entry.name, type: 'dir', mode: node.mode, uid: node.uid, gid: node.gid, size: 0, mtime: node.mtime, linkname: '', devmajor: 0, devminor: 0, layer: node.layer, implied: node.implied };
+  }
+  const hardlink = entry.linkTo !== undefined;
+  return {
+    name: entry.name,
+    type: hardlink ? 'hardlink' : node.type,
+    mode: node.mode,
+    uid: node.uid,
+    gid: node.gid,
+    size: !hardlink && node.type === 'file' ? node.size : 0,
+    mtime: node.mtime,
+    linkname: entry.linkTo ?? node.linkname,
+    devmajor: node.devmajor,
+    devminor: node.devminor,
+    layer: node.layer,
+    implied: false,
+  };
+}
+
+function inSubtrees(name: string, roots: string[]): boolean {
+  const path = name.endsWith('/') ? name.slice(0, -1) : name;
+  return roots.some((r) => r === '' || path === r || path.startsWith(`${r}/`));
+}
+
+/** Call `each` for every entry of the merged tree (or of the PATH subtrees), in export order. */
+export async function listImage(input: string, options: ListOptions, each: (entry: ListEntry, layerCount: number) => void): Promise<ListSummary> {
+  const roots = (options.paths ?? []).map(treePath);
+  const flat = await flattenImage(input, options);
+  try {
+    for (const [i, root] of roots.entries()) {
+      if (lookup(flat.tree.root, root) === undefined) {
+        throw new LayerfoldError('NOT_FOUND', `${showName(options.paths![i]!)}: no such path in the image`);
+      }
+    }
+    let entries = 0;
+    for (const entry of walkTree(flat.tree)) {
+      if (roots.length > 0 && !inSubtrees(entry.name, roots)) continue;
+      each(listEntryOf(entry), flat.tree.layerCount);
+      entries++;
+    }
+    return { entries, layerCount: flat.tree.layerCount };
+  } finally {
+    flat.close();
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * Text for people: the inspect tables, `ls` lines and `why` steps. Machines get the reports as JSON
+ * (the CLI's --json); nothing here is parsed back.
+ *
+ * Rules:
+ * - `ls --long` lines read like GNU `tar -tv --numeric-owner --full-time` in UTC (same mode string,
+ *   `uid/gid`, `major,minor` for devices, `-> target`, `link to NAME`), prefixed by the layer column,
+ *   so the two listings can be compared field by field.
+ * - Names are raw bytes: valid UTF-8 is shown as is, other bytes and control characters as GNU tar
+ *   shows them (`\377`, `\n`, `\\`).
+ * - Sizes in tables are in binary units (KiB, MiB), with exact bytes in --json.
+ */
+import { formatBytes } from '../progress.js';
+import type { HistoryStep } from './history.js';
+import type { InspectReport, LayerReport } from './inspect.js';
+import type { ListEntry, ListEntryType } from './ls.js';
+import type { NodeState, WhyReport, WhyStep } from './why.js';
+
+const C_ESCAPES: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 92: '\\\\' };
+
+function utf8Length(lead: number): number {
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+/** A raw name (latin1 string of bytes) as GNU tar's listing shows it. */
+export function displayName(latin1: string): string {
+  const bytes = Buffer.from(latin1, 'latin1');
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    if (b < 0x20 || b === 0x7f || b === 0x5c) {
+      out += C_ESCAPES[b] ?? `\\${b.toString(8).padStart(3, '0')}`;
+      i++;
+      continue;
+    }
+    if (b < 0x80) {
+      out += String.fromCharCode(b);
+      i++;
+      continue;
+    }
+    const n = utf8Length(b);
+    const seq = n > 0 ? bytes.subarray(i, i + n) : undefined;
+    const text = seq && seq.length === n ? seq.toString('utf8') : '';
+    if (text.length > 0 && !text.includes('\ufffd')) {
+      out += text;
+      i += n;
+    } else {
+      out += `\\${b.toString(8).padStart(3, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** A raw name for JSON: the UTF-8 text, or null when the bytes are not valid UTF-8 (see rawName). */
+export function jsonName(latin1: string): { name: string; rawName?: string } {
+  const bytes = Buffer.from(latin1, 'latin1');
+  const text = bytes.toString('utf8');
+  if (Buffer.from(text, 'utf8').equals(bytes)) return { name: text };
+  return { name: displayName(latin1), rawName: bytes.toString('base64') };
+}
+
+const TYPE_CHAR: Record<ListEntryType, string> = { file: '-', dir: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' };
+
+/** `-rwsr-xr-t` as ls and tar show modes. */
+export function modeString(type: ListEntryType, mode: number): string {
+  const bit = (m: number, c: string) => (mode & m ? c : '-');
+  const special = (x: number, s: number, on: string, off: string) => (mode & s ? (mode & x ? on : off) : bit(x, 'x'));
+  return (
+    TYPE_CHAR[type] +
+    bit(0o400, 'r') + bit(0o200, 'w') + special(0o100, 0o4000, 's', 'S') +
+    bit(0o040, 'r') + bit(0o020, 'w') + special(0o010, 0o2000, 's', 'S') +
+    bit(0o004, 'r') + bit(0o002, 'w') + special(0o001, 0o1000, 't', 'T')
+  );
+}
+
+/** `2020-09-13 12:26:40` in UTC. */
+export function formatTime(epochSeconds: number): string {
+  const d = new Date(epochSeconds * 1000);
+  if (Number.isNaN(d.getTime())) return String(epochSeconds);
+  const iso = d.toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+
+export function layerLabel(layer: number, layerCount: number): string {
+  return layer >= layerCount ? 'init' : String(layer);
+}
+
+function linkSuffix(e: { type: ListEntryType; linkname: string }): string {
+  if (e.type === 'symlink') return ` -> ${displayName(e.linkname)}`;
+  if (e.type === 'hardlink') return ` link to ${displayName(e.linkname)}`;
+  return '';
+}
+
+/** One `ls` line; `long` adds the tar -tv columns. */
+export function formatListLine(e: ListEntry, layerCount: number, long: boolean): string {
+  const layer = layerLabel(e.layer, layerCount).padStart(4);
+  const name = `${displayName(e.name)}${linkSuffix(e)}`;
+  if (!long) return `${layer}  ${name}`;
+  const size = e.type === 'char' || e.type === 'block' ? `${e.devmajor},${e.devminor}` : String(e.size);
+  return `${layer}  ${modeString(e.type, e.mode)} ${`${e.uid}/${e.gid}`.padEnd(9)} ${size.padStart(10)} ${formatTime(e.mtime)} ${name}`;
+}
+
+/** ls --json: one object per entry. */
+export function listEntryJson(e: ListEntry, layerCount: number): Record<string, unknown> {
+  return {
+    ...jsonName(e.name),
+    type: e.type,
+    mode: `0${(e.mode & 0o7777).toString(8).padStart(3, '0')}`,
+    uid: e.uid,
+    gid: e.gid,
+    size: e.size,
+    mtime: e.mtime,
+    ...(e.linkname !== '' ? { linkname: jsonName(e.linkname).name } : {}),
+    ...(e.type === 'char' || e.type === 'block' ? { devmajor: e.devmajor, devminor: e.devminor } : {}),
+    layer: e.layer >= layerCount ? 'init' : e.layer,
+    ...(e.implied ? { implied: true } : {}),
+  };
+}
+
+// ---- inspect ----------------------------------------------------------------------------------
+
+export function shortDigest(digest: string): string {
+  const hex = digest.replace(/^sha256:/, '');
+  return hex.slice(0, 12);
+}
+
+function table(rows: string[][], rightAligned: Set<number>): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+function clip(text: string, width: number | undefined): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  if (width === undefined || oneLine.length <= width) return oneLine;
+  return `${oneLine.slice(0, Math.max(1, width - 1))}…`;
+}
+
+function configLines(r: InspectReport): string[] {
+  const c = r.config;
+  const rows: Array<[string, string[]]> = [
+    ['Entrypoint', c.entrypoint ? [JSON.stringify(c.entrypoint)] : []],
+    ['Cmd', c.cmd ? [JSON.stringify(c.cmd)] : []],
+    ['Env', c.env ?? []],
+    ['WorkingDir', c.workingDir ? [c.workingDir] : []],
+    ['User', c.user ? [c.user] : []],
+    ['ExposedPorts', c.exposedPorts?.length ? [c.exposedPorts.join(' ')] : []],
+    ['Volumes', c.volumes?.length ? [c.volumes.join(' ')] : []],
+    ['Labels', c.labels ? Object.entries(c.labels).map(([k, v]) => `${k}=${v}`) : []],
+    ['StopSignal', c.stopSignal ? [c.stopSignal] : []],
+  ];
+  const out: string[] = [];
+  for (const [key, values] of rows) {
+    if (values.length === 0) continue;
+    values.forEach((v, i) => out.push(`  ${(i === 0 ? key : '').padEnd(13)}${v}`));
+  }
+  return out;
+}
+
+function layerRow(l: LayerReport, withBlob: boolean): string[] {
+  const row = [String(l.index), shortDigest(l.diffId)];
+  if (withBlob) row.push(l.blobDigest ? `${shortDigest(l.blobDigest)} ${l.compression}` : l.compression === 'none' ? '' : l.compression);
+  row.push(formatBytes(l.storedSize), formatBytes(l.size), l.entries.toLocaleString('en-US'), formatBytes(l.survivingBytes), formatBytes(l.wastedBytes));
+  return row;
+}
+
+/** Layer rows in build order, with the empty-layer history steps between them. */
+function historyRows(r: InspectReport, withBlob: boolean): Array<{ cells: string[]; origin: string }> {
+  const rows: Array<{ cells: string[]; origin: string }> = [];
+  const blanks = (withBlob ? 8 : 7) - 1;
+  let printed = 0;
+  const printLayersUpTo = (i: number) => {
+    for (; printed <= i && printed < r.layers.length; printed++) {
+      const l = r.layers[printed]!;
+      rows.push({ cells: layerRow(l, withBlob), origin: l.createdBy ?? '' });
+    }
+  };
+  for (const step of r.history as HistoryStep[]) {
+    if (step.layer !== null) printLayersUpTo(step.layer);
+    else rows.push({ cells: ['-', ...new Array<string>(blanks - 1).fill(''), ''], origin: `${step.createdBy ?? step.comment ?? ''}` });
+  }
+  printLayersUpTo(r.layers.length - 1);
+  return rows;
+}
+
+/** The inspect report as text; `width` clips the created_by column (a terminal's columns). */
+export function renderInspect(r: InspectReport, width?: number): string {
+  const out: string[] = [];
+  const head: Array<[string, string | undefined]> = [
+    ['image', r.name ?? '(untagged)'],
+    ['platform', r.platform],
+    ['layout', r.layout],
+    ['created', r.created],
+    ['config', r.configDigest],
+  ];
+  for (const [k, v] of head) if (v !== undefined) out.push(`${k.padEnd(10)}${v}`);
+  if (r.images.length > 1 || (r.name !== undefined && r.images[0] !== r.name)) {
+    out.push(`archive   ${r.images.length} image${r.images.length === 1 ? '' : 's'}:`);
+    for (const name of r.images) out.push(`  ${name}`);
+  }
+  const config = configLines(r);
+  if (config.length) out.push('', 'config', ...config);
+  const withBlob = r.layers.some((l) => l.blobDigest !== undefined || l.compression !== 'none');
+  const header = ['#', 'diff_id', ...(withBlob ? ['blob'] : []), 'stored', 'size', 'entries', 'surviving', 'wasted'];
+  const rows = historyRows(r, withBlob);
+  const lines = table([header, ...rows.map((x) => x.cells)], new Set(withBlob ? [0, 3, 4, 5, 6, 7] : [0, 2, 3, 4, 5, 6]));
+  const tableWidth = Math.max(...lines.map((l) => l.length));
+  out.push('', `${lines[0]}  created_by`);
+  rows.forEach((row, i) => {
+    const cells = lines[i + 1]!.padEnd(tableWidth);
+    const room = width === undefined ? undefined : Math.max(10, width - tableWidth - 3);
+    out.push(`${cells}  ${clip(row.origin, room)}`.trimEnd());
+  });
+  const t = r.totals;
+  out.push(
+    '',
+    `total     ${r.layers.length} layers, ${t.entries.toLocaleString('en-US')} entries; stored ${formatBytes(t.storedSize)}, uncompressed ${formatBytes(t.size)}`,
+    `files     ${formatBytes(t.fileBytes)} in all layers: ${formatBytes(t.survivingBytes)} survive, ${formatBytes(t.wastedBytes)} shadowed or deleted`,
+    `efficiency ${(t.efficiency * 100).toFixed(2)} %`,
+  );
+  return `${out.join('\n')}\n`;
+}
+
+// ---- why --------------------------------------------------------------------------------------
+
+const TYPE_WORD: Record<NodeState['type'], string> = { dir: 'directory', file: 'file', symlink: 'symlink', char: 'char device', block: 'block device', fifo: 'fifo' };
+
+export function describeState(s: NodeState): string {
+  const parts = [s.implied ? 'implied directory' : TYPE_WORD[s.type]];
+  if (s.type === 'file') parts.push(formatBytes(s.size));
+  if (s.type === 'symlink') parts.push(`-> ${displayName(s.linkname)}`);
+  if (s.type === 'char' || s.type === 'block') parts.push(`${s.devmajor},${s.devminor}`);
+  parts.push(`mode ${(s.mode & 0o7777).toString(8).padStart(4, '0')}`, `owner ${s.uid}:${s.gid}`, `mtime ${formatTime(s.mtime)}`);
+  if (s.linked) parts.push('hard-linked');
+  return parts.join(', ');
+}
+
+function fieldChange(field: string, before: NodeState, after: NodeState): string {
+  const show = (s: NodeState): string => {
+    switch (field) {
+      case 'mode':
+        return (s.mode & 0o7777).toString(8).padStart(4, '0');
+      case 'mtime':
+        return formatTime(s.mtime);
+      case 'size':
+        return `${s.size} B`;
+      case 'linkname':
+        return displayName(s.linkname);
+      case 'type':
+        return TYPE_WORD[s.type];
+      default:
+        return String(s[field as keyof NodeState]);
+    }
+  };
+  return `${field} ${show(before)} → ${show(after)}`;
+}
+
+export function describeStep(s: WhyStep): string {
+  const other = s.other !== undefined ? displayName(s.other) : '';
+  const changes = s.before && s.after && s.changed ? s.changed.map((f) => fieldChange(f, s.before!, s.after!)).join(', ') : '';
+  switch (s.kind) {
+    case 'added':
+      return `added: ${describeState(s.after!)}`;
+    case 'changed':
+      return changes ? `changed: ${changes}` : `entry again, nothing changed`;
+    case 'replaced':
+      return `replaced: ${TYPE_WORD[s.before!.type]} → ${describeState(s.after!)}`;
+    case 'implied':
+      return `made again by docker as an implied directory (a layer entry below it needed it)${changes ? `: ${changes}` : ', no visible change'}`;
+    case 'whiteout':
+      return other === '' || s.before === undefined ? 'deleted by a whiteout' : `deleted by a whiteout of ${other}`;
+    case 'opaque':
+      return `hidden: ${other === '' ? 'the root' : other} became an opaque directory`;
+    case 'removed-with-ancestor':
+      return `removed: its ancestor ${other} was replaced by a non-directory`;
+    case 'hardlinked':
+      return `now a hard link to ${other}: ${describeState(s.after!)}`;
+    case 'link-added':
+      return `${other} was hard-linked to it${changes ? `; the link entry set ${changes}` : ''}`;
+  }
+}
+
+export function renderWhy(r: WhyReport, width?: number): string {
+  const out = [displayName(r.path)];
+  if (r.steps.length === 0) out.push('  no layer touches this path');
+  for (const s of r.steps) {
+    out.push(`  layer ${s.layer} ${shortDigest(s.diffId)}  ${describeStep(s)}`);
+    out.push(`      entry ${displayName(s.entry)}${s.createdBy ? `  ·  ${clip(s.createdBy, width === undefined ? undefined : Math.max(20, width - 20 - displayName(s.entry).length))}` : ''}`);
+  }
+  out.push(r.final ? `final: ${describeState(r.final)}, from layer ${r.final.layer}` : 'final: not in the rootfs');
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,450 @@
+/**
+ * `layerfold extract`: write the merged tree into a directory so that it holds what `docker export`
+ * holds — file data, directories, symlinks, hardlinks as real links, modes with setuid/setgid/sticky,
+ * mtimes, and as root owners, device nodes, fifos and `security.capability`.
+ *
+ * Rules:
+ *  - Every path goes through SafeRoot (safe-path.ts): nothing outside DIR is created, changed or
+ *    followed. DIR must be empty or absent unless `force`.
+ *  - Walk order (tree/walk.ts): a directory is made (0700) before its children; file data is copied
+ *    with positional reads from the layer it lives in, in chunks, several files at once (p-limit);
+ *    a hardlink is made once the file it names is complete.
+ *  - Metadata order per inode: data, owner (chown clears setuid/setgid and capabilities), mode,
+ *    capability, times. Directories get theirs last, deepest first, so that making their contents does
+ *    not change their mtime; symlinks get lutimes.
+ *  - Without root: owners are left to the running user (who stands for 0:0, as in a rootless
+ *    container), device nodes and capabilities are skipped, a mode the kernel would not set is noted;
+ *    each such entry is recorded in a manifest beside DIR (`DIR.layerfold-skipped.jsonl`), and the
+ *    result counts them so the CLI can say once what was skipped.
+ *  - On an error or a signal, what was written is removed (DIR itself when this made it); with
+ *    `force` over a non-empty DIR, what was written stays and the error says so.
+ */
+import {
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  read,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  chmodSync,
+  writeFileSync,
+  constants as fsc,
+} from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import pLimit from 'p-limit';
+import { LayerfoldError, showName } from '../errors.js';
+import { flattenImage, type FlattenedImage, type FlattenOptions } from '../flatten.js';
+import { onCleanup } from '../io/cleanup.js';
+import type { LayerData } from '../read/layers.js';
+import { Dir, type Inode } from '../tree/node.js';
+import { walkTree } from '../tree/walk.js';
+import { makeNode, runningAsRoot, setCapability } from './privileged.js';
+import { SafeRoot } from './safe-path.js';
+
+export type SkipKind = 'owner' | 'mode' | 'node' | 'capability';
+
+/** One entry whose metadata could not be applied, as written to the manifest. */
+export interface SkipRecord {
+  /** The name in DIR (UTF-8); `pathBase64` instead when its bytes are not UTF-8. */
+  path?: string;
+  pathBase64?: string;
+  type: 'dir' | 'file' | 'symlink' | 'char' | 'block' | 'fifo' | 'link';
+  uid: number;
+  gid: number;
+  /** Permission, setuid, setgid and sticky bits, octal. */
+  mode: string;
+  major?: number;
+  minor?: number;
+  /** The name this hardlink shares its inode with. */
+  linkTo?: string;
+  /** security.capability, base64. */
+  capability?: string;
+  skipped: SkipKind[];
+}
+
+export interface ExtractDirOptions {
+  /** Extract into a non-empty DIR, replacing what stands in the way (never following it). */
+  force?: boolean;
+  /** Apply owners, device nodes and capabilities (default: whether running as root). */
+  privileged?: boolean;
+  /** Files written at once (default 8). */
+  writers?: number;
+  /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
+  manifest?: string;
+}
+
+export interface ExtractOptions extends FlattenOptions, ExtractDirOptions {}
+
+export interface ExtractDirResult {
+  /** The directory written (resolved). */
+  dir: string;
+  entries: number;
+  /** File data bytes written. */
+  bytes: number;
+  privileged: boolean;
+  /** Entries whose owner, mode, node or capability could not be applied, by kind. */
+  skipped: Record<SkipKind, number>;
+  /** The manifest of skipped metadata, when anything was skipped. */
+  manifest?: string;
+  /** Tools whose absence made something be skipped even with privilege. */
+  missingTools?: string[];
+}
+
+export interface ExtractResult extends ExtractDirResult {
+  impliedMtime: number;
+}
+
+const CHUNK = 1024 * 1024;
+const FILE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+const DIR_FLAGS = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
+
+/** `layerfold extract IMAGE DIR`. */
+export async function extractRootfs(input: string, dir: string, options: ExtractOptions = {}): Promise<ExtractResult> {
+  const flat = await flattenImage(input, options);
+  try {
+    return { ...(await extractTree(flat, dir, options)), impliedMtime: flat.impliedMtime };
+  } finally {
+    flat.close();
+  }
+}
+
+/** Write a flattened image's tree into `dir`. */
+export async function extractTree(flat: FlattenedImage, dir: string, options: ExtractDirOptions = {}): Promise<ExtractDirResult> {
+  const target = prepareTarget(dir, options.force ?? false);
+  try {
+    const writer = new DirWriter(target.root, flat, options);
+    const result = await writer.run();
+    target.done();
+    return result;
+  } catch (e) {
+    const kept = target.fail();
+    const err = e instanceof LayerfoldError ? e : new LayerfoldError('IO', `extracting into ${dir}: ${(e as Error).message}`, { cause: e });
+    if (!kept) throw err;
+    throw new LayerfoldError(err.code, `${err.message} (what was written into ${dir} before the error is left there)`, { cause: e });
+  }
+}
+
+export interface Target {
+  root: string;
+  /** Success: keep everything. */
+  done(): void;
+  /** Failure: remove what was written; true when it had to be left (force over a non-empty DIR). */
+  fail(): boolean;
+}
+
+/** Make DIR ready (absent: created; empty: used; else only with force) and register its cleanup. */
+export function prepareTarget(dir: string, force: boolean): Target {
+  let removeOnError: () => void;
+  let keptOnError = false;
+  if (!existsSync(dir)) {
+    const first = mkdirSync(dir, { recursive: true, mode: 0o755 }) ?? dir;
+    removeOnError = () => rmSync(first, { recursive: true, force: true });
+  } else {
+    if (!statSync(dir).isDirectory()) throw new LayerfoldError('USAGE', `${dir}: exists and is not a directory`);
+    const present = readdirSync(dir);
+    if (present.length > 0 && !force) throw new LayerfoldError('USAGE', `${dir}: not empty (use --force to extract over what it holds)`);
+    if (present.length > 0) {
+      keptOnError = true;
+      removeOnError = () => undefined;
+    } else {
+      removeOnError = () => {
+        for (const name of readdirSync(dir, { encoding: 'buffer' })) rmSync(Buffer.concat([Buffer.from(`${dir}/`), name]), { recursive: true, force: true });
+      };
+    }
+  }
+  const unregister = onCleanup(removeOnError);
+  return {
+    root: realpathSync(dir),
+    done: () => unregister(),
+    fail: () => {
+      unregister();
+      try {
+        removeOnError();
+      } catch {
+        // best effort: the error that brought us here matters more
+      }
+      return keptOnError;
+    },
+  };
+}
+
+function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolveRead, reject) => read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolveRead(n))));
+}
+
+/**
+ * A Date, never a number: Node turns a negative number of seconds into "now", while a Date before 1970
+ * reaches the kernel as it is (symlink mtimes may be negative: tree/apply.ts).
+ */
+function timeOf(node: Dir | Inode): Date {
+  return new Date(node.mtime * 1000);
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function nameFields(rel: string): Pick<SkipRecord, 'path' | 'pathBase64'> {
+  const bytes = Buffer.from(rel, 'latin1');
+  try {
+    return { path: utf8.decode(bytes) };
+  } catch {
+    return { pathBase64: bytes.toString('base64') };
+  }
+}
+
+class DirWriter {
+  private readonly root: SafeRoot;
+  private readonly layers: LayerData[];
+  private readonly privileged: boolean;
+  private readonly writers: number;
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly waiters: Array<() => void> = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Completion of the first name of each hardlinked inode, for the links that follow. */
+  private readonly linkReady = new Map<string, Promise<void>>();
+  /** First names whose node could not be made (non-root device nodes): their links are skipped too. */
+  private readonly missing = new Set<string>();
+  private readonly records = new Map<string, SkipRecord>();
+  private failure: unknown;
+  private readonly missingTools = new Set<string>();
+  private stagingDir: string | undefined;
+  private stagingCount = 0;
+  private entries = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly rootDir: string,
+    private readonly flat: FlattenedImage,
+    private readonly options: ExtractDirOptions,
+  ) {
+    this.root = new SafeRoot(rootDir, options.force ?? false);
+    this.layers = flat.layers;
+    this.privileged = options.privileged ?? runningAsRoot();
+    this.writers = Math.max(1, options.writers ?? 8);
+    this.limit = pLimit(this.writers);
+  }
+
+  async run(): Promise<ExtractDirResult> {
+    const dirs: Array<{ rel: string; node: Dir }> = [];
+    try {
+      for (const entry of walkTree(this.flat.tree)) {
+        if (this.failure) break;
+        const rel = entry.name.endsWith('/') ? entry.name.slice(0, -1) : entry.name;
+        const node = entry.node;
+        this.entries++;
+        if (node instanceof Dir) {
+          this.root.mkdir(rel);
+          dirs.push({ rel, node });
+        } else if (entry.linkTo !== undefined) {
+          this.hardlink(rel, entry.linkTo, node);
+        } else if (node.type === 'file') {
+          await this.room();
+          this.schedule(rel, node);
+        } else if (node.type === 'symlink') {
+          this.symlink(rel, node);
+        } else {
+          this.special(rel, node);
+        }
+      }
+    } finally {
+      await Promise.allSettled([...this.inFlight]);
+      this.removeStaging();
+    }
+    if (this.failure) throw this.failure;
+    for (let i = dirs.length - 1; i >= 0; i--) this.finishDir(dirs[i]!.rel, dirs[i]!.node);
+    return this.result();
+  }
+
+  /** Wait until fewer than 2×writers files are queued or being written. */
+  private async room(): Promise<void> {
+    while (this.limit.activeCount + this.limit.pendingCount >= this.writers * 2) {
+      await new Promise<void>((wake) => this.waiters.push(wake));
+    }
+  }
+
+  private track(work: Promise<void>): Promise<void> {
+    const tracked = work.then(
+      () => undefined,
+      (e: unknown) => {
+        this.failure ??= e;
+      },
+    );
+    const done = tracked.finally(() => {
+      this.inFlight.delete(done);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    this.inFlight.add(done);
+    return tracked;
+  }
+
+  private schedule(rel: string, node: Inode): void {
+    const path = this.root.leaf(rel);
+    const done = this.track(this.limit(() => this.writeFile(rel, path, node)));
+    if (node.linked) this.linkReady.set(rel, done);
+  }
+
+  private async writeFile(rel: string, path: Buffer, node: Inode): Promise<void> {
+    const fh = await open(path, FILE_FLAGS, 0o600);
+    try {
+      if (node.size > 0) await this.copyData(fh, rel, node);
+      if (this.privileged) await fh.chown(node.uid, node.gid);
+      await fh.chmod(node.mode & 0o7777);
+      if (node.capability) this.capability(fh.fd, rel, node);
+      if (!this.privileged) this.checkUnprivileged(rel, 'file', node, (await fh.stat()).mode);
+      await fh.utimes(timeOf(node), timeOf(node));
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async copyData(fh: FileHandle, rel: string, node: Inode): Promise<void> {
+    const layer = this.layers[node.layer];
+    if (!layer) throw new LayerfoldError('BAD_LAYER', `${showName(rel)}: data in layer ${node.layer}, which does not exist`);
+    const buf = Buffer.allocUnsafe(Math.min(node.size, CHUNK));
+    let written = 0;
+    while (written < node.size) {
+      const n = await readAt(layer.fd, buf, Math.min(buf.length, node.size - written), node.dataOffset + written);
+      if (n === 0) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rel)}: data ends early`);
+      let off = 0;
+      while (off < n) off += (await fh.write(buf, off, n - off, written + off)).bytesWritten;
+      written += n;
+    }
+    this.bytes += node.size;
+  }
+
+  private capability(fd: number, rel: string, node: Inode): void {
+    const value = node.capability!;
+    const outcome = this.privileged ? setCapability(fd, value, showName(rel)) : 'denied';
+    if (outcome === 'done') return;
+    if (outcome === 'missing-tool') this.missingTools.add('setfattr (Debian package attr)');
+    this.skip(rel, 'file', node, 'capability');
+  }
+
+  private symlink(rel: string, node: Inode): void {
+    const path = this.root.leaf(rel);
+    symlinkSync(Buffer.from(node.linkname, 'latin1'), path);
+    if (this.privileged) lchownSync(path, node.uid, node.gid);
+    else this.checkUnprivileged(rel, 'symlink', node);
+    lutimesSync(path, timeOf(node), timeOf(node));
+  }
+
+  /** A device node or fifo: made under a staging name, given its metadata, renamed into place. */
+  private special(rel: string, node: Inode): void {
+    const type = node.type as 'char' | 'block' | 'fifo';
+    if (type !== 'fifo' && !this.privileged) {
+      this.missing.add(rel);
+      this.skip(rel, type, node, 'node');
+      return;
+    }
+    const staging = this.staging();
+    const outcome = makeNode(staging, type, node.devmajor, node.devminor, showName(rel));
+    if (outcome === 'missing-tool') throw new LayerfoldError('IO', `${showName(rel)}: mknod (coreutils) is not installed`);
+    if (outcome === 'denied') {
+      this.missing.add(rel);
+      this.skip(rel, type, node, 'node');
+      return;
+    }
+    if (this.privileged) lchownSync(staging, node.uid, node.gid);
+    chmodSync(staging, node.mode & 0o7777); // the node just made: no link to follow
+    if (!this.privileged) this.checkUnprivileged(rel, type, node, lstatSync(staging).mode);
+    lutimesSync(staging, timeOf(node), timeOf(node));
+    renameSync(staging, this.root.leaf(rel));
+  }
+
+  private hardlink(rel: string, linkTo: string, node: Inode): void {
+    if (this.missing.has(linkTo)) {
+      this.skip(rel, 'link', node, 'node', linkTo);
+      return;
+    }
+    const make = () => {
+      const source = this.root.linkSource(linkTo);
+      linkSync(source, this.root.leaf(rel));
+    };
+    const ready = this.linkReady.get(linkTo);
+    if (ready === undefined) make();
+    else void this.track(ready.then(make));
+  }
+
+  /** Owner, mode and times of a directory, once everything inside it is written. */
+  private finishDir(rel: string, node: Dir): void {
+    const fd = openSync(this.root.path(rel), DIR_FLAGS);
+    try {
+      if (this.privileged) fchownSync(fd, node.uid, node.gid);
+      fchmodSync(fd, node.mode & 0o7777);
+      if (!this.privileged) this.checkUnprivileged(rel, 'dir', node, fstatSync(fd).mode);
+      futimesSync(fd, timeOf(node), timeOf(node));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Without root: record an owner other than 0:0, and a mode the kernel did not set as asked. */
+  private checkUnprivileged(rel: string, type: SkipRecord['type'], node: Dir | Inode, actualMode?: number): void {
+    if (node.uid !== 0 || node.gid !== 0) this.skip(rel, type, node, 'owner');
+    if (actualMode !== undefined && (actualMode & 0o7777) !== (node.mode & 0o7777)) this.skip(rel, type, node, 'mode');
+  }
+
+  private skip(rel: string, type: SkipRecord['type'], node: Dir | Inode, kind: SkipKind, linkTo?: string): void {
+    let record = this.records.get(rel);
+    if (!record) {
+      record = { ...nameFields(rel), type, uid: node.uid, gid: node.gid, mode: octal(node.mode), skipped: [] };
+      if (type === 'char' || type === 'block') Object.assign(record, { major: (node as Inode).devmajor, minor: (node as Inode).devminor });
+      if (linkTo !== undefined) record.linkTo = nameFields(linkTo).path ?? Buffer.from(linkTo, 'latin1').toString('base64');
+      if (!(node instanceof Dir) && node.capability) record.capability = node.capability.toString('base64');
+      this.records.set(rel, record);
+    }
+    if (!record.skipped.includes(kind)) record.skipped.push(kind);
+  }
+
+  private staging(): string {
+    if (this.stagingDir === undefined) {
+      let name = `.layerfold-nodes-${process.pid}`;
+      while (this.flat.tree.root.children.has(name)) name += '_';
+      this.stagingDir = join(this.rootDir, name);
+      mkdirSync(this.stagingDir, 0o700);
+    }
+    return join(this.stagingDir, String(this.stagingCount++));
+  }
+
+  private removeStaging(): void {
+    if (this.stagingDir !== undefined) rmSync(this.stagingDir, { recursive: true, force: true });
+  }
+
+  private result(): ExtractDirResult {
+    const skipped: Record<SkipKind, number> = { owner: 0, mode: 0, node: 0, capability: 0 };
+    for (const record of this.records.values()) for (const kind of record.skipped) skipped[kind]++;
+    const result: ExtractDirResult = { dir: this.rootDir, entries: this.entries, bytes: this.bytes, privileged: this.privileged, skipped };
+    if (this.missingTools.size > 0) result.missingTools = [...this.missingTools];
+    const manifest = this.options.manifest ?? `${resolve(this.rootDir)}.layerfold-skipped.jsonl`;
+    if (this.records.size > 0) {
+      writeManifest(manifest, [...this.records.values()]);
+      result.manifest = manifest;
+    } else if (this.options.manifest === undefined) {
+      rmSync(manifest, { force: true }); // a stale one from an earlier run into the same DIR
+    }
+    return result;
+  }
+}
+
+function writeManifest(path: string, records: SkipRecord[]): void {
+  const temp = join(dirname(path), `.layerfold-skipped-${process.pid}.tmp`);
+  writeFileSync(temp, records.map((r) => `${JSON.stringify(r)}\n`).join(''), { mode: 0o644 });
+  renameSync(temp, path);
+}
