@@ -5,6 +5,7 @@ import { compressionForName, compressor, type Compression } from './io/compressi
 import { flattenImage, type FlattenOptions } from './flatten.js';
 import { CompressedFileSink, FileSink, StreamSink, type ByteSink } from './write/sink.js';
 import { writeExportTar, type WriteProgress } from './write/export-tar.js';
+import { Dir, type Inode, type MergedTree } from './tree/node.js';
 
 export interface ExportOptions extends FlattenOptions {
   /** A file path, or '-' / undefined for `stdout`. */
@@ -14,6 +15,28 @@ export interface ExportOptions extends FlattenOptions {
   /** Default: from the output name (.tar.gz, .tar.zst), else none. */
   compression?: Compression;
   onProgress?: (p: WriteProgress) => void;
+  /** Called once the tree is known, before writing starts: what the write will cover. */
+  onWriteStart?: (totals: WriteProgress) => void;
+}
+
+/** Entries and bytes the export of this tree will write (headers included, PAX headers not). */
+export function exportTotals(tree: MergedTree): WriteProgress {
+  let entries = 0;
+  let bytes = 1024;
+  const seen = new Set<Inode>();
+  const stack: Dir[] = [tree.root];
+  while (stack.length > 0) {
+    for (const node of stack.pop()!.children.values()) {
+      entries++;
+      bytes += 512;
+      if (node instanceof Dir) stack.push(node);
+      else if (node.type === 'file' && !(node.linked && seen.has(node))) {
+        if (node.linked) seen.add(node);
+        bytes += Math.ceil(node.size / 512) * 512;
+      }
+    }
+  }
+  return { entries, bytes };
 }
 
 export interface ExportResult extends WriteProgress {
@@ -38,6 +61,7 @@ export async function exportRootfs(input: string, options: ExportOptions = {}): 
   const flat = await flattenImage(input, { ...options, deferVerify: true });
   let sink: ByteSink | undefined;
   try {
+    options.onWriteStart?.(exportTotals(flat.tree));
     sink = openSink(options);
     // Digests are checked while the tar is written; the end of the archive waits for them.
     const progress = await writeExportTar(flat.tree, flat.layers, sink, options.onProgress, () => flat.verified);

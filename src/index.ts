@@ -3,7 +3,7 @@
  */
 export { LayerfoldError, isLayerfoldError, type ErrorCode } from './errors.js';
 export { flattenImage, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_SIZE, type FlattenOptions, type FlattenedImage } from './flatten.js';
-export { exportRootfs, type ExportOptions, type ExportResult } from './export.js';
+export { exportRootfs, exportTotals, type ExportOptions, type ExportResult } from './export.js';
 export { walkTree, type WalkEntry } from './tree/walk.js';
 export { Dir, Inode, lookup, type MergedTree, type Node, type InodeType } from './tree/node.js';
 export { exportHeaderOf } from './write/export-tar.js';

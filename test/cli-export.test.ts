@@ -5,12 +5,27 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'zstd-napi';
 import { describe, expect, it } from 'vitest';
+import { exportTotals, flattenImage, parseTime } from '../src/index.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
+import { readWithNodeTar } from './support/read.js';
 import { cli } from './support/cli.js';
 
 const pair = 'fixtures/conformance/natural-docker26';
 const created = readFileSync(join(pair, 'created.txt'), 'utf8').trim();
 const dockerExport = readFileSync(join(pair, 'export.tar'));
+
+describe('exportTotals', () => {
+  it('predicts the entries and bytes of the export before it is written (docker\'s export.tar as the check)', async () => {
+    const flat = await flattenImage(join(pair, 'image.tar'), { dockerInit: parseTime(created, 'created') });
+    try {
+      const totals = exportTotals(flat.tree);
+      expect(totals.bytes).toBe(dockerExport.length);
+      expect(totals.entries).toBe((await readWithNodeTar(dockerExport)).length);
+    } finally {
+      flat.close();
+    }
+  });
+});
 
 describe('layerfold export', () => {
   it('writes a file that is byte-identical to docker export with --docker-init=<created>', async () => {

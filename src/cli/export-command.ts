@@ -33,7 +33,6 @@ export function exportCommand(ctx: CommandContext): CommandModule<object, Export
       if (output === '-' && args.output === undefined && io.stdout.isTTY) {
         throw new LayerfoldError('USAGE', 'refusing to write a tar to a terminal: use -o FILE, or -o - to insist');
       }
-      let writing = false;
       const progress = progressFor(io.stderr, { quiet: args.quiet });
       try {
         progress.phase('reading layers');
@@ -43,11 +42,8 @@ export function exportCommand(ctx: CommandContext): CommandModule<object, Export
           stdout: io.stdout,
           ...(args.compress ? { compression: args.compress as Compression } : {}),
           onEntry: progress.onEntry,
-          onProgress: (p) => {
-            if (!writing) progress.phase('writing');
-            writing = true;
-            progress.update(p);
-          },
+          onWriteStart: (totals) => progress.phase('writing', totals),
+          onProgress: (p) => progress.update(p),
         });
       } finally {
         progress.done();
