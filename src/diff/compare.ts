@@ -1,0 +1,289 @@
+/**
+ * Compare the entries of two sides: which paths are only in A, only in B, and which fields differ
+ * for the paths in both. Rules:
+ *
+ * - A path stored twice in a tar counts once, with its last entry (what extracting it leaves) and
+ *   the position of its first.
+ * - A field is compared only when it means something for both entries' types: size and content
+ *   digest for regular files, link target for symlinks, device numbers for devices, hard-link group
+ *   for non-directories; type, mode, uid, gid, mtime and xattrs always. Hard-link groups are compared
+ *   as the sets of names sharing an inode, never by which name a tar stores first.
+ * - xattrs are compared only when both sides can tell them (not against a directory).
+ * - mtime is not compared on an image side's implied directories (a stand-in time, see image-side.ts).
+ * - `ignoreInit` ignores what `docker create` adds: the init-layer paths whatever is on either side,
+ *   `etc/` and `dev/` made by it (0755 0:0 on one side, missing or not a directory on the other), the
+ *   mtime of `etc/` and `dev/` (it keeps their mode and owner and touches their mtime, FINDINGS.md §1),
+ *   and, where a side is an image, everything its create step would make or touch (WorkingDir too).
+ * - `order` also compares the order of the paths both sides hold.
+ */
+import type { Compression } from '../io/compression.js';
+import type { DiffEntry, EntryType, InitFootprint, SideEntries, SideKind } from './entries.js';
+
+export const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'digest', 'link', 'device', 'mtime', 'xattrs', 'hardlinks'] as const;
+export type FieldName = (typeof FIELDS)[number];
+
+/** A field's value as shown: mode as octal text, digest as `sha256:…`, names as UTF-8. */
+export type FieldValue = string | number | string[] | Record<string, string>;
+
+/** The paths `docker create` adds (moby daemon/initlayer), as in src/tree/docker-create.ts. */
+export const INIT_PATHS: ReadonlySet<string> = new Set(['.dockerenv', 'etc/hostname', 'etc/hosts', 'etc/resolv.conf', 'etc/mtab', 'dev/console', 'dev/pts', 'dev/shm', 'proc', 'sys']);
+/** Parents of init paths: kept with their mode and owner, mtime touched; made 0755 0:0 when missing. */
+const INIT_PARENTS: ReadonlySet<string> = new Set(['etc', 'dev']);
+
+export interface CompareOptions {
+  /** Fields not compared. */
+  ignore?: Iterable<FieldName>;
+  ignoreInit?: boolean;
+  order?: boolean;
+}
+
+export interface SideSummary {
+  input: string;
+  kind: SideKind;
+  compression: Compression;
+  entries: number;
+}
+
+export interface EntryInfo {
+  path: string;
+  type: EntryType;
+}
+
+export interface FieldDifference {
+  field: FieldName;
+  a: FieldValue;
+  b: FieldValue;
+}
+
+export interface EntryDifference {
+  path: string;
+  /** Type in A (the type in B is in `fields` when it differs). */
+  type: EntryType;
+  fields: FieldDifference[];
+}
+
+export interface OrderDifference {
+  /** Position among the paths both sides hold (0-based). */
+  index: number;
+  a: string;
+  b: string;
+}
+
+export interface DiffResult {
+  a: SideSummary;
+  b: SideSummary;
+  equal: boolean;
+  onlyInA: EntryInfo[];
+  onlyInB: EntryInfo[];
+  differ: EntryDifference[];
+  /** Paths on both sides with no compared field differing. */
+  same: number;
+  /** Paths left out by --ignore-init. */
+  ignored: number;
+  /** With `order`: the first place the order differs, or null; without: undefined. */
+  order?: OrderDifference | null;
+  /** How many differing entries differ in each field. */
+  fieldCounts: Partial<Record<FieldName, number>>;
+  notes: string[];
+}
+
+/** Raw bytes (latin1) as UTF-8 text for people and JSON. */
+export function display(latin1: string): string {
+  return Buffer.from(latin1, 'latin1').toString('utf8');
+}
+
+interface IndexedSide {
+  side: SideEntries;
+  byPath: Map<string, DiffEntry>;
+  order: string[];
+  /** Sorted names of the group each grouped path is in. */
+  groupNames: Map<number, string[]>;
+}
+
+function index(side: SideEntries): IndexedSide {
+  const byPath = new Map<string, DiffEntry>();
+  const order: string[] = [];
+  for (const entry of side.entries) {
+    if (!byPath.has(entry.path)) order.push(entry.path);
+    byPath.set(entry.path, entry);
+  }
+  const groupNames = new Map<number, string[]>();
+  for (const [path, entry] of byPath) {
+    if (entry.group < 0) continue;
+    let names = groupNames.get(entry.group);
+    if (names === undefined) groupNames.set(entry.group, (names = []));
+    names.push(path);
+  }
+  for (const names of groupNames.values()) names.sort();
+  return { side, byPath, order, groupNames };
+}
+
+const APPLIES: Record<FieldName, (type: EntryType) => boolean> = {
+  type: () => true,
+  mode: () => true,
+  uid: () => true,
+  gid: () => true,
+  size: (t) => t === 'file',
+  digest: (t) => t === 'file',
+  link: (t) => t === 'symlink',
+  device: (t) => t === 'char' || t === 'block',
+  mtime: () => true,
+  xattrs: () => true,
+  hardlinks: (t) => t !== 'dir',
+};
+
+function xattrValue(xattrs: Map<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of [...xattrs.keys()].sort()) out[display(key)] = Buffer.from(xattrs.get(key)!, 'latin1').toString('hex');
+  return out;
+}
+
+function fieldValue(field: FieldName, entry: DiffEntry, side: IndexedSide): FieldValue {
+  switch (field) {
+    case 'type':
+      return entry.type;
+    case 'mode':
+      return `0${entry.mode.toString(8).padStart(3, '0')}`;
+    case 'uid':
+      return entry.uid;
+    case 'gid':
+      return entry.gid;
+    case 'size':
+      return entry.size;
+    case 'digest':
+      return `sha256:${entry.digest}`;
+    case 'link':
+      return display(entry.link);
+    case 'device':
+      return `${entry.devmajor},${entry.devminor}`;
+    case 'mtime':
+      return entry.mtime;
+    case 'xattrs':
+      return xattrValue(entry.xattrs);
+    case 'hardlinks':
+      return (entry.group < 0 ? [entry.path] : (side.groupNames.get(entry.group) ?? [entry.path])).map(display);
+  }
+}
+
+function sameValue(x: FieldValue, y: FieldValue): boolean {
+  return typeof x === 'object' || typeof y === 'object' ? JSON.stringify(x) === JSON.stringify(y) : x === y;
+}
+
+/** docker export order: each directory's names byte-wise, a directory before its children. */
+function walkOrder(x: string, y: string): number {
+  const a = x.replaceAll('/', '\0');
+  const b = y.replaceAll('/', '\0');
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+class Comparison {
+  private readonly ignore: Set<FieldName>;
+  private readonly created = new Set<string>();
+  private readonly touched = new Set<string>();
+  readonly compareXattrs: boolean;
+
+  constructor(
+    private readonly a: IndexedSide,
+    private readonly b: IndexedSide,
+    private readonly options: CompareOptions,
+  ) {
+    this.ignore = new Set(options.ignore ?? []);
+    this.compareXattrs = a.side.xattrsKnown && b.side.xattrsKnown && !this.ignore.has('xattrs');
+    const footprints: Array<InitFootprint | undefined> = [a.side.initFootprint, b.side.initFootprint];
+    for (const footprint of footprints) {
+      footprint?.created.forEach((p) => this.created.add(p));
+      footprint?.touched.forEach((p) => this.touched.add(p));
+    }
+  }
+
+  /** Left out whole by --ignore-init. */
+  ignoredByInit(path: string, a: DiffEntry | undefined, b: DiffEntry | undefined): boolean {
+    if (!this.options.ignoreInit) return false;
+    if (INIT_PATHS.has(path) || this.created.has(path)) return true;
+    if (!INIT_PARENTS.has(path) || (a?.type === 'dir' && b?.type === 'dir')) return false;
+    const made = a?.type === 'dir' ? a : b?.type === 'dir' ? b : undefined;
+    return made !== undefined && made.mode === 0o755 && made.uid === 0 && made.gid === 0;
+  }
+
+  private compared(field: FieldName, path: string, a: DiffEntry, b: DiffEntry): boolean {
+    if (this.ignore.has(field) || !APPLIES[field](a.type) || !APPLIES[field](b.type)) return false;
+    if (field === 'xattrs') return this.compareXattrs;
+    if (field === 'mtime') {
+      if (a.standInMtime || b.standInMtime) return false;
+      if (this.options.ignoreInit && (INIT_PARENTS.has(path) || this.touched.has(path))) return false;
+    }
+    return true;
+  }
+
+  fields(path: string, a: DiffEntry, b: DiffEntry): FieldDifference[] {
+    const out: FieldDifference[] = [];
+    for (const field of FIELDS) {
+      if (!this.compared(field, path, a, b)) continue;
+      const x = fieldValue(field, a, this.a);
+      const y = fieldValue(field, b, this.b);
+      if (!sameValue(x, y)) out.push({ field, a: x, b: y });
+    }
+    return out;
+  }
+}
+
+function summary(side: IndexedSide): SideSummary {
+  return { input: side.side.input, kind: side.side.kind, compression: side.side.compression, entries: side.byPath.size };
+}
+
+function firstOrderDifference(a: string[], b: string[], both: Set<string>): OrderDifference | null {
+  const x = a.filter((p) => both.has(p));
+  const y = b.filter((p) => both.has(p));
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return { index: i, a: display(x[i]!), b: display(y[i]!) };
+  return null;
+}
+
+function notesFor(a: SideEntries, b: SideEntries, xattrsCompared: boolean, ignore: Set<FieldName>): string[] {
+  const notes: string[] = [];
+  if (!xattrsCompared && !ignore.has('xattrs')) {
+    const dirs = [a, b].filter((s) => !s.xattrsKnown).map((s) => s.input);
+    notes.push(`xattrs not compared: ${dirs.join(' and ')} ${dirs.length > 1 ? 'are directories' : 'is a directory'} (Node.js cannot read xattrs)`);
+  }
+  return notes;
+}
+
+/** Compare two sides. */
+export function compareSides(sideA: SideEntries, sideB: SideEntries, options: CompareOptions = {}): DiffResult {
+  const a = index(sideA);
+  const b = index(sideB);
+  const cmp = new Comparison(a, b, options);
+  const result: DiffResult = {
+    a: summary(a),
+    b: summary(b),
+    equal: true,
+    onlyInA: [],
+    onlyInB: [],
+    differ: [],
+    same: 0,
+    ignored: 0,
+    fieldCounts: {},
+    notes: notesFor(sideA, sideB, cmp.compareXattrs, new Set(options.ignore ?? [])),
+  };
+  const both = new Set<string>();
+  const paths = [...new Set([...a.order, ...b.order])].sort(walkOrder);
+  for (const path of paths) {
+    const x = a.byPath.get(path);
+    const y = b.byPath.get(path);
+    if (cmp.ignoredByInit(path, x, y)) {
+      result.ignored++;
+    } else if (y === undefined) {
+      result.onlyInA.push({ path: display(path), type: x!.type });
+    } else if (x === undefined) {
+      result.onlyInB.push({ path: display(path), type: y.type });
+    } else {
+      both.add(path);
+      const fields = cmp.fields(path, x, y);
+      if (fields.length === 0) result.same++;
+      else result.differ.push({ path: display(path), type: x.type, fields });
+      for (const f of fields) result.fieldCounts[f.field] = (result.fieldCounts[f.field] ?? 0) + 1;
+    }
+  }
+  if (options.order) result.order = firstOrderDifference(a.order, b.order, both);
+  result.equal = result.onlyInA.length === 0 && result.onlyInB.length === 0 && result.differ.length === 0 && !result.order;
+  return result;
+}

@@ -1,0 +1,119 @@
+/**
+ * The entries of a directory holding a root filesystem (an extracted export, a mounted rootfs).
+ *
+ * Rules: lstat only, symlinks are never followed; names are read as raw bytes; the walk is the order
+ * `docker export` uses (each directory's names sorted byte-wise, a directory before its children), so
+ * `--order` means the same for a directory as for a tar; the directory itself is the root and not an
+ * entry; names sharing an inode (same device and inode number) form a hard-link group, hashed once.
+ * xattrs are not read: Node has no getxattr, so a directory side says `xattrsKnown: false` and xattrs
+ * are not compared against it.
+ */
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, constants as fsc, type BigIntStats } from 'node:fs';
+import { addContext, LayerfoldError, showName } from '../errors.js';
+import { blankEntry, EntryList, hashRange, type DiffEntry, type EntryType } from './entries.js';
+
+const NS_PER_SECOND = 1_000_000_000n;
+
+function typeOf(st: BigIntStats): EntryType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
+}
+
+/** glibc's gnu_dev_major / gnu_dev_minor. */
+export function splitDevice(rdev: bigint): [major: number, minor: number] {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return [Number(major), Number(minor)];
+}
+
+/** Whole seconds, rounded toward negative infinity as tar stores them. */
+function seconds(ns: bigint): number {
+  const s = ns / NS_PER_SECOND;
+  return Number(ns < 0n && s * NS_PER_SECOND !== ns ? s - 1n : s);
+}
+
+class DirectoryWalker {
+  readonly list = new EntryList();
+  private readonly digestOfInode = new Map<string, string>();
+
+  constructor(private readonly root: Buffer) {}
+
+  private full(rel: string): Buffer {
+    return Buffer.concat([this.root, Buffer.from(`/${rel}`, 'latin1')]);
+  }
+
+  private digest(full: Buffer, rel: string, size: number, inode: string | undefined): string {
+    const known = inode === undefined ? undefined : this.digestOfInode.get(inode);
+    if (known !== undefined) return known;
+    const fd = openSync(full, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    try {
+      const digest = hashRange(fd, 0, size, `entry ${showName(rel)}`);
+      if (inode !== undefined) this.digestOfInode.set(inode, digest);
+      return digest;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  entry(rel: string): DiffEntry {
+    const full = this.full(rel);
+    const st = lstatSync(full, { bigint: true });
+    const type = typeOf(st);
+    const entry = blankEntry(rel, type);
+    entry.mode = Number(st.mode) & 0o7777;
+    entry.uid = Number(st.uid);
+    entry.gid = Number(st.gid);
+    entry.mtime = seconds(st.mtimeNs);
+    const inode = type !== 'dir' && st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
+    if (type === 'file') {
+      entry.size = Number(st.size);
+      entry.digest = this.digest(full, rel, entry.size, inode);
+    } else if (type === 'symlink') {
+      entry.link = readlinkSync(full, { encoding: 'buffer' }).toString('latin1');
+    } else if (type === 'char' || type === 'block') {
+      [entry.devmajor, entry.devminor] = splitDevice(st.rdev);
+    }
+    if (inode !== undefined) this.list.link(entry, inode);
+    return entry;
+  }
+
+  children(rel: string): string[] {
+    const dir = rel === '' ? this.root : this.full(rel);
+    return readdirSync(dir, { encoding: 'buffer' })
+      .map((name) => name.toString('latin1'))
+      .sort()
+      .map((name) => (rel === '' ? name : `${rel}/${name}`));
+  }
+
+  walk(): void {
+    const stack: Array<{ names: string[]; i: number }> = [{ names: this.children(''), i: 0 }];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      if (frame.i >= frame.names.length) {
+        stack.pop();
+        continue;
+      }
+      const entry = this.entry(frame.names[frame.i++]!);
+      this.list.add(entry);
+      if (entry.type === 'dir') stack.push({ names: this.children(entry.path), i: 0 });
+    }
+  }
+}
+
+/** Entries of the directory `path`; `label` names the side in messages. */
+export function readDirectorySide(path: string, label: string): { entries: DiffEntry[]; groups: string[][] } {
+  try {
+    const walker = new DirectoryWalker(Buffer.from(path.replace(/\/+$/, '') || '/'));
+    walker.walk();
+    return { entries: walker.list.entries, groups: walker.list.groups };
+  } catch (e) {
+    if (e instanceof LayerfoldError) throw addContext(label, e);
+    const err = e as NodeJS.ErrnoException;
+    throw new LayerfoldError('IO', `${label}: ${err.message}`, { cause: e });
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * What `diff` compares: every side (a rootfs tar, a directory, an image flattened on the fly) becomes
+ * the same list of entries, keyed by clean path, with the fields a root filesystem has — type, mode,
+ * owner, size, a sha256 of the content, link target, device numbers, mtime, xattrs — and the hard-link
+ * group each name belongs to. Content is hashed while it is read, in fixed-size chunks: file contents
+ * are never held in memory, so memory grows with the number of entries only.
+ *
+ * Rules every side follows:
+ * - paths are raw bytes held as latin1 strings, cleaned (no `./`, no leading or trailing `/`); the
+ *   root itself is not an entry (`docker export` has none);
+ * - mode is the permission bits plus setuid/setgid/sticky (`& 0o7777`): Docker 20.10 writes the type
+ *   bits into the mode field too, and the type is a field of its own;
+ * - a hard-link group is the set of names sharing one inode; which name a tar stores first is not
+ *   compared, only the set.
+ */
+import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
+import { LayerfoldError, showName } from '../errors.js';
+import type { Compression } from '../io/compression.js';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+
+export interface DiffEntry {
+  /** Clean path, raw bytes as latin1, no trailing '/'. */
+  path: string;
+  type: EntryType;
+  /** Permission bits plus setuid, setgid, sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes of a regular file; 0 otherwise. */
+  size: number;
+  /** sha256 (hex) of a regular file's content; '' otherwise. */
+  digest: string;
+  /** Symlink target (raw bytes as latin1); '' otherwise. */
+  link: string;
+  devmajor: number;
+  devminor: number;
+  mtime: number;
+  /** Extended attributes, key → raw value (latin1); empty when none. */
+  xattrs: Map<string, string>;
+  /** Hard-link group id (an index into SideEntries.groups), or -1 for a name with no other name. */
+  group: number;
+  /** The mtime is a stand-in no archive records (an implied directory of an image side). */
+  standInMtime: boolean;
+}
+
+export type SideKind = 'rootfs-tar' | 'directory' | 'image';
+
+/** The entries of one side, in that side's own order. */
+export interface SideEntries {
+  /** What the user named. */
+  input: string;
+  kind: SideKind;
+  /** Compression of the input file (rootfs tars and image archives). */
+  compression: Compression;
+  entries: DiffEntry[];
+  /** Names of each hard-link group, by group id. */
+  groups: string[][];
+  /** False when the side cannot say what xattrs its entries have (a directory: Node has no getxattr). */
+  xattrsKnown: boolean;
+  /** Image sides: what `docker create` would add or touch on this image (for --ignore-init). */
+  initFootprint?: InitFootprint;
+}
+
+/** Paths `docker create` makes (or replaces) and directories whose mtime it changes. */
+export interface InitFootprint {
+  created: Set<string>;
+  touched: Set<string>;
+}
+
+export const EMPTY_DIGEST = createHash('sha256').digest('hex');
+
+const HASH_CHUNK = 1 << 20;
+let hashBuffer: Buffer | undefined;
+
+/** sha256 of [offset, offset+size) of fd, read in 1 MiB chunks. */
+export function hashRange(fd: number, offset: number, size: number, what: string): string {
+  if (size === 0) return EMPTY_DIGEST;
+  hashBuffer ??= Buffer.allocUnsafe(HASH_CHUNK);
+  const hash = createHash('sha256');
+  let pos = offset;
+  let left = size;
+  while (left > 0) {
+    const n = readSync(fd, hashBuffer, 0, Math.min(left, HASH_CHUNK), pos);
+    if (n === 0) throw new LayerfoldError('BAD_ARCHIVE', `${what}: data ends early (${left} of ${size} bytes missing)`);
+    hash.update(hashBuffer.subarray(0, n));
+    pos += n;
+    left -= n;
+  }
+  return hash.digest('hex');
+}
+
+/** Builds a SideEntries: keeps the order, and the names of each hard-link group. */
+export class EntryList {
+  readonly entries: DiffEntry[] = [];
+  readonly groups: string[][] = [];
+  private readonly groupOf = new Map<unknown, number>();
+
+  add(entry: DiffEntry): void {
+    this.entries.push(entry);
+  }
+
+  /** Put `entry` in the hard-link group of `target`, making one when `target` has none yet. */
+  join(entry: DiffEntry, target: DiffEntry): void {
+    if (target.group === -1) this.link(target, target);
+    this.groups[target.group]!.push(entry.path);
+    entry.group = target.group;
+  }
+
+  /** Put `entry` in the hard-link group identified by `key` (an inode). */
+  link(entry: DiffEntry, key: unknown): void {
+    let id = this.groupOf.get(key);
+    if (id === undefined) {
+      id = this.groups.length;
+      this.groups.push([]);
+      this.groupOf.set(key, id);
+    }
+    this.groups[id]!.push(entry.path);
+    entry.group = id;
+  }
+}
+
+/** A new entry with every field empty. */
+export function blankEntry(path: string, type: EntryType): DiffEntry {
+  return { path, type, mode: 0, uid: 0, gid: 0, size: 0, digest: '', link: '', devmajor: 0, devminor: 0, mtime: 0, xattrs: new Map(), group: -1, standInMtime: false };
+}
+
+export function entryError(path: string, message: string): LayerfoldError {
+  return new LayerfoldError('BAD_ENTRY', `entry ${showName(path)}: ${message}`);
+}
