@@ -224,7 +224,7 @@ class WhyRecorder {
     let joinsPath = false;
     if (marker) {
       const hidden = base === OPAQUE_MARKER ? parentOf(path) : `${parentOf(path) ? `${parentOf(path)}/` : ''}${base.slice(WHITEOUT_PREFIX.length)}`;
-      relevant = base === OPAQUE_MARKER ? hidden !== this.path && atOrUnder(this.path, hidden) : atOrUnder(this.path, hidden);
+      relevant = base === OPAQUE_MARKER ? hidden !== '' && hidden !== this.path && atOrUnder(this.path, hidden) : atOrUnder(this.path, hidden);
     } else if (entry.type === 'hardlink') {
       inode = this.inodes.link(path, entry, layer);
       joinsPath = path !== this.path && this.inodes.same(path, this.path);
@@ -301,9 +301,10 @@ class WhyModel {
     const L = ev.layer;
     for (let k = 0; k < depth; k++) {
       const parent = k === 0 ? undefined : this.states[k - 1];
+      // setgid inherited from a setgid parent of this layer; owner always 0:0 (docker chowns it)
       const inherit = parent !== undefined && parent.layer === L && (parent.mode & 0o2000) !== 0;
       const implied: NodeState = {
-        type: 'dir', mode: inherit ? 0o2755 : 0o755, uid: 0, gid: inherit ? parent.gid : 0, mtime: this.impliedMtime,
+        type: 'dir', mode: inherit ? 0o2755 : 0o755, uid: 0, gid: 0, mtime: this.impliedMtime,
         size: 0, linkname: '', devmajor: 0, devminor: 0, layer: L, implied: true, linked: false,
       };
       const cur = this.states[k];
@@ -331,7 +332,7 @@ class WhyModel {
     const parent = parentOf(ev.path);
     this.ensure(depthWithin(parent), ev);
     if (base === OPAQUE_MARKER) {
-      this.hide(depthWithin(parent), ev, 'opaque', parent);
+      if (parent !== '') this.hide(depthWithin(parent), ev, 'opaque', parent); // ignored at a layer's root
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {

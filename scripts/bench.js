@@ -1,0 +1,323 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench [-- FLAGS]`: layerfold beside the I/O floor and the tools people use instead
+ * (issue 6). Generates deterministic images (scripts/bench/generator.js, cached under --dir), times
+ * every command the same way (scripts/bench/measure.js: nice -n 10, GNU time, median of --runs after
+ * one warm-up), prints ratios, and rewrites the generated sections of BENCHMARKS.md.
+ *
+ *   --quick              only the 100 MB image
+ *   --scenario a,b       scenarios by name (see SCENARIOS; default: main, main-gzip, debian)
+ *   --all                every scenario (adds main-zstd and the 1M-entry image)
+ *   --only x,y           export, extract, floor, decompress, umoci, docker, ttfb, profile
+ *   --docker             also measure docker load + create + export (needs a running engine)
+ *   --runs N             timed runs per measurement (default 5)
+ *   --peer-runs N        timed runs of the slow ones: extract, umoci, docker (default: --runs; no warm-up)
+ *   --dir DIR            image cache and scratch space (default /tmp/layerfold-bench)
+ *   --no-write           print only; leave BENCHMARKS.md alone
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureImage } from './bench/generator.js';
+import { ensureDebianImage } from './bench/debian.js';
+import { hasCommand, machine, measure, processCpu, sh } from './bench/measure.js';
+import { summarizeCpuProfile, summarizeHeapProfile } from './bench/profile.js';
+import { commandList, fmtMiB, fmtRatio, fmtS, MB, resultTable, updateMarkdown } from './bench/report.js';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const BIN = join(ROOT, 'bin/layerfold.js');
+const LF = `node ${BIN}`;
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+const SCENARIOS = {
+  quick: { files: 10_000, bytes: 100 * MiB, layers: 5 },
+  main: { files: 100_000, bytes: GiB, layers: 5 },
+  'main-gzip': { files: 100_000, bytes: GiB, layers: 5, compression: 'gzip', layout: 'oci' },
+  'main-zstd': { files: 100_000, bytes: GiB, layers: 5, compression: 'zstd', layout: 'oci' },
+  'entries-1m': { files: 1_000_000, bytes: 256 * MiB, layers: 5, only: ['export'] },
+  debian: { real: true },
+};
+const DEFAULT_SCENARIOS = ['main', 'main-gzip', 'debian'];
+const PARTS = ['export', 'extract', 'floor', 'decompress', 'umoci', 'docker', 'ttfb', 'profile'];
+
+function parseArgs(argv) {
+  const opts = { runs: 5, peerRuns: undefined, dir: '/tmp/layerfold-bench', write: true, docker: false, scenarios: DEFAULT_SCENARIOS, only: PARTS };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => argv[++i] ?? usage(`${a} needs a value`);
+    if (a === '--quick') opts.scenarios = ['quick'];
+    else if (a === '--all') opts.scenarios = Object.keys(SCENARIOS);
+    else if (a === '--scenario') opts.scenarios = value().split(',');
+    else if (a === '--only') opts.only = value().split(',');
+    else if (a === '--docker') opts.docker = true;
+    else if (a === '--runs') opts.runs = Number(value());
+    else if (a === '--peer-runs') opts.peerRuns = Number(value());
+    else if (a === '--dir') opts.dir = value();
+    else if (a === '--no-write') opts.write = false;
+    else usage(`unknown flag ${a}`);
+  }
+  for (const s of opts.scenarios) if (!SCENARIOS[s]) usage(`unknown scenario ${s} (known: ${Object.keys(SCENARIOS).join(', ')})`);
+  for (const p of opts.only) if (!PARTS.includes(p)) usage(`unknown part ${p} (known: ${PARTS.join(', ')})`);
+  if (!(opts.runs >= 1)) usage('--runs takes a positive number');
+  opts.peerRuns ??= opts.runs;
+  if (!(opts.peerRuns >= 1)) usage('--peer-runs takes a positive number');
+  return opts;
+}
+
+function usage(message) {
+  console.error(`bench: ${message}\nusage: npm run bench -- [--quick | --all | --scenario a,b] [--only ${PARTS.join(',')}] [--docker] [--runs N] [--dir DIR] [--no-write]`);
+  process.exit(2);
+}
+
+const log = (...a) => console.error(...a);
+
+function dockerEngine() {
+  if (!hasCommand('docker')) return { ok: false, why: 'no docker client' };
+  try {
+    const version = sh("docker version --format '{{.Server.Version}}'").trim();
+    const pids = sh('pidof dockerd containerd || true').trim().split(/\s+/).filter(Boolean);
+    return { ok: true, version, pids };
+  } catch {
+    return { ok: false, why: 'no engine answers (see ../shared/docker-engine.md; set DOCKER_HOST)' };
+  }
+}
+
+/** skopeo's OCI layout of the image, for umoci (made once, cached beside the image). */
+function umociLayout(summary, dir) {
+  const layout = join(dir, 'umoci-oci');
+  if (!existsSync(join(layout, 'index.json'))) {
+    const transport = summary.params.layout === 'oci' ? 'oci-archive' : 'docker-archive';
+    log(`  skopeo copy ${transport}:… oci:${layout}:bench`);
+    sh(`skopeo copy --quiet ${transport}:${summary.image} oci:${layout}:bench`);
+  }
+  return layout;
+}
+
+function countEntries(tarFile) {
+  return Number(sh(`tar -tf ${tarFile} | wc -l`).trim());
+}
+
+/** All measurements of one scenario. Returns rows, basis and extras for the report. */
+async function runScenario(name, opts, engine) {
+  const spec = SCENARIOS[name];
+  const { only: _only, real, ...params } = spec;
+  const summary = real ? ensureDebianImage(opts.dir, log) : await ensureImage({ name, ...params }, opts.dir, log);
+  const parts = new Set(opts.only.filter((p) => !spec.only || spec.only.includes(p)));
+  const dir = join(opts.dir, spec.real ? 'debian-image' : summary.key);
+  const work = join(opts.dir, 'work');
+  mkdirSync(work, { recursive: true });
+  const img = summary.image;
+  const out = join(work, `${name}.tar`);
+  const runs = opts.runs;
+  const slow = { runs: opts.peerRuns, warmup: opts.peerRuns < opts.runs ? 0 : 1 };
+  const load = [loadavg()[0]];
+  const rows = [];
+  const add = (label, cmd, m, note) => {
+    const row = { label, cmd, ...m, ...(note ? { note } : {}) };
+    rows.push(row);
+    log(`  ${label.padEnd(34)} wall ${fmtS(m.wall)} s  cpu ${fmtS(m.cpu)} s  rss ${m.rss === undefined ? '–' : fmtMiB(m.rss)} MiB`);
+    return row;
+  };
+  log(`\n== ${name}: ${img} (${(summary.imageBytes / MB).toFixed(0)} MB)`);
+
+  // layerfold export to a file always runs: its output is the floor's reference size
+  const exportCmd = `${LF} export ${img} -o ${out}`;
+  const self = add('layerfold export -o FILE', exportCmd, measure(exportCmd, { runs, prepare: `rm -f ${out}` }));
+  const bytes = statSync(out).size;
+  const entries = countEntries(out);
+  const extras = { bytes, entries, summary };
+  if (parts.has('export')) {
+    const nullCmd = `${LF} export ${img} -o - > /dev/null`;
+    add('layerfold export -o - > /dev/null', nullCmd, measure(nullCmd, { runs }));
+    const nvCmd = `${LF} export ${img} --no-verify -o ${out}`;
+    add('layerfold export --no-verify -o FILE', nvCmd, measure(nvCmd, { runs, prepare: `rm -f ${out}` }));
+  }
+  if (parts.has('extract') && existsSync(join(ROOT, 'src/cli/extract-command.ts'))) {
+    const target = join(work, `${name}-extract`);
+    const cmd = `${LF} extract ${img} ${target}`;
+    try {
+      add('layerfold extract DIR', cmd, measure(cmd, { ...slow, prepare: `rm -rf ${target}` }));
+    } catch (e) {
+      log(`  extract failed: ${e.message.split('\n')[0]}`);
+      extras.extractError = e.message.split('\n').slice(0, 3).join(' ');
+    }
+    sh(`rm -rf ${target}`);
+  }
+  if (parts.has('floor')) {
+    const copy = join(work, `${name}.copy`);
+    add('dd bs=1M FILE → FILE (fsync)', `dd if=${out} of=${copy} bs=1M conv=fsync status=none`, measure(`dd if=${out} of=${copy} bs=1M conv=fsync status=none`, { runs, prepare: `rm -f ${copy}` }));
+    add('dd bs=1M FILE → /dev/null', `dd if=${out} of=/dev/null bs=1M status=none`, measure(`dd if=${out} of=/dev/null bs=1M status=none`, { runs }));
+    add('cp FILE FILE && sync FILE', `cp ${out} ${copy} && sync ${copy}`, measure(`cp ${out} ${copy} && sync ${copy}`, { runs, prepare: `rm -f ${copy}` }));
+    sh(`rm -f ${copy}`);
+  }
+  const compression = summary.params.compression;
+  if (parts.has('decompress') && compression && compression !== 'none') {
+    const blobs = summary.layers.map((l) => l.blob).filter(Boolean);
+    const list = blobs.join(' ');
+    const node = (n) => `node ${join(ROOT, 'scripts/bench/decompress.js')} ${compression} ${n} ${list}`;
+    add(`node ${compression === 'gzip' ? 'zlib' : 'zstd-napi'} alone, 1 at a time`, node(1), measure(node(1), { runs }));
+    add(`node ${compression === 'gzip' ? 'zlib' : 'zstd-napi'} alone, 2 at a time`, node(2), measure(node(2), { runs }));
+    if (compression === 'zstd' && hasCommand('zstd')) {
+      add('zstd -dc alone', `zstd -dcq ${list} > /dev/null`, measure(`zstd -dcq ${list} > /dev/null`, { runs }));
+      const par = `printf '%s\\n' ${list} | xargs -P2 -n1 zstd -dcq > /dev/null`;
+      add('zstd -dc alone, 2 at a time', par, measure(par, { runs }));
+    }
+    if (compression === 'gzip') add('gzip -dc alone', `gzip -dc ${list} > /dev/null`, measure(`gzip -dc ${list} > /dev/null`, { runs }));
+  }
+  if (parts.has('umoci')) {
+    if (hasCommand('umoci') && hasCommand('skopeo')) {
+      const layout = umociLayout(summary, dir);
+      const rootfs = join(work, `${name}-umoci`);
+      const unpack = `umoci raw unpack --image ${layout}:bench ${rootfs}`;
+      const u = add('umoci raw unpack', unpack, measure(unpack, { ...slow, prepare: `rm -rf ${rootfs}` }));
+      const tarCmd = `tar -C ${rootfs} -cf ${out}.umoci .`;
+      const t = add('tar -c of the unpacked tree', tarCmd, measure(tarCmd, { ...slow, prepare: `rm -f ${out}.umoci` }));
+      add('umoci raw unpack + tar -c', `${unpack} && ${tarCmd}`, { wall: u.wall + t.wall, cpu: u.cpu + t.cpu, rss: Math.max(u.rss, t.rss) }, 'sum of the two');
+      sh(`rm -rf ${rootfs} ${out}.umoci`);
+    } else extras.umociSkipped = 'umoci or skopeo not installed (apt-get install umoci skopeo)';
+  }
+  if (parts.has('docker') && opts.docker) {
+    if (!engine.ok) extras.dockerSkipped = engine.why;
+    else if (summary.params.layout !== 'legacy') extras.dockerSkipped = 'docker peer measured on the legacy images only';
+    else {
+      const tag = JSON.parse(sh(`tar -xOf ${img} manifest.json`))[0].RepoTags[0];
+      const cname = `lfbench-${process.pid}`;
+      const cmd = `docker load -q -i ${img} >/dev/null && docker create --name ${cname} ${tag} /bin/sh >/dev/null && docker export ${cname} > ${out}.docker`;
+      const cleanup = `docker rm -f ${cname} >/dev/null 2>&1; docker rmi -f ${tag} >/dev/null 2>&1; rm -f ${out}.docker; true`;
+      const around = {
+        before: () => engine.pids.reduce((n, pid) => n + processCpu(pid), 0),
+        after: (before) => ({ engineCpu: engine.pids.reduce((n, pid) => n + processCpu(pid), 0) - before }),
+      };
+      const m = measure(cmd, { runs: opts.peerRuns, warmup: 0, prepare: cleanup, around });
+      sh(cleanup);
+      add('docker load + create + export', cmd, { wall: m.wall, cpu: m.cpu + m.engineCpu, rss: undefined }, `Docker ${engine.version}; CPU includes dockerd+containerd`);
+    }
+  }
+  if (parts.has('ttfb')) {
+    const samples = [];
+    for (let i = 0; i < Math.max(3, Math.min(runs, 5)); i++) samples.push(JSON.parse(sh(`node ${join(ROOT, 'scripts/bench/ttfb.js')} ${BIN} ${img}`)));
+    samples.sort((a, b) => a.total - b.total);
+    extras.ttfb = samples[Math.floor(samples.length / 2)];
+    log(`  export -o -: first byte after ${fmtS(extras.ttfb.first)} s of ${fmtS(extras.ttfb.total)} s`);
+  }
+  if (parts.has('profile') && (name === 'main' || name === 'main-gzip' || name === 'quick')) extras.profile = profileExport(name, img, out, opts);
+  sh(`rm -f ${out}`);
+  load.push(loadavg()[0]);
+  extras.load = load;
+  return { name, rows, self, extras };
+}
+
+function profileExport(name, img, out, opts) {
+  const dir = join(opts.dir, 'profiles', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  log('  profiling (--cpu-prof, then --heap-prof) …');
+  sh(`rm -f ${out} && nice -n 10 node --cpu-prof --cpu-prof-dir=${dir} ${BIN} export ${img} -o ${out}`);
+  sh(`rm -f ${out} && nice -n 10 node --heap-prof --heap-prof-dir=${dir} ${BIN} export ${img} -o ${out}`);
+  const files = readdirSync(dir);
+  const cpu = files.find((f) => f.endsWith('.cpuprofile'));
+  const heap = files.find((f) => f.endsWith('.heapprofile'));
+  return {
+    dir,
+    cpu: cpu ? summarizeCpuProfile(join(dir, cpu), ROOT) : undefined,
+    heap: heap ? summarizeHeapProfile(join(dir, heap), ROOT) : undefined,
+  };
+}
+
+function find(rows, prefix) {
+  return rows.find((r) => r.label.startsWith(prefix));
+}
+
+function scenarioMarkdown(result) {
+  const { name, rows, self, extras } = result;
+  const s = extras.summary;
+  const p = s.params;
+  const floor = find(rows, 'dd bs=1M FILE → FILE');
+  const shape = p.real
+    ? `${p.real}; ${p.layers} layers, legacy \`docker save\`, uncompressed`
+    : `${p.files.toLocaleString('en-US')} files, ${(p.bytes / MiB).toFixed(0)} MiB of file data, ${p.layers} layers, ${p.compression} layers, ${p.layout} layout; overwritten ${p.overwritten}, whited out ${p.whiteout}, opaque dirs ${p.opaque}, hard-linked ${p.hardlinked}, seed ${p.seed}`;
+  const lines = [
+    `### ${name}`,
+    '',
+    `Image: ${shape}. Archive ${(s.imageBytes / MB).toFixed(0)} MB; output ${(extras.bytes / MB).toFixed(0)} MB, ${extras.entries.toLocaleString('en-US')} entries. Median of ${rows[0]?.runs ?? '?'} runs after one warm-up; extract, umoci and docker: ${rows.find((r) => /extract|umoci|docker/.test(r.label))?.runs ?? '–'} run(s)${rows.find((r) => /extract|umoci|docker/.test(r.label))?.runs < rows[0]?.runs ? ', no warm-up' : ''}. Load average (1 min) at start / end: ${extras.load.map((l) => l.toFixed(1)).join(' / ')} on ${cpus().length} cores${extras.load.some((l) => l > cpus().length) ? ' — **the machine was shared and busy: wall times are inflated, CPU times and the min column are the steadier figures**' : ''}.`,
+    '',
+    resultTable(rows, { bytes: extras.bytes, entries: extras.entries, floor: floor?.wall, self: self.wall }),
+    '',
+  ];
+  if (extras.ttfb) lines.push(`\`export -o -\`: first byte after ${fmtS(extras.ttfb.first)} s of ${fmtS(extras.ttfb.total)} s (${((extras.ttfb.first / extras.ttfb.total) * 100).toFixed(0)}% of the run).`, '');
+  for (const why of [extras.umociSkipped && `umoci: skipped, ${extras.umociSkipped}`, extras.dockerSkipped && `docker: skipped, ${extras.dockerSkipped}`, extras.extractError && `extract: failed: ${extras.extractError}`]) {
+    if (why) lines.push(`- ${why}`);
+  }
+  lines.push('<details><summary>commands</summary>', '', commandList(rows), '', '</details>');
+  if (extras.profile?.cpu) {
+    lines.push('', `Top self time, \`node --cpu-prof\` of \`export -o FILE\` (${fmtS(extras.profile.cpu.total / 1000)} s sampled; profiles in \`${extras.profile.dir}\`):`, '');
+    lines.push('| function | self ms | share |', '|---|---:|---:|');
+    for (const t of extras.profile.cpu.top) lines.push(`| \`${t.fn}\` | ${t.ms.toFixed(0)} | ${(t.share * 100).toFixed(1)}% |`);
+  }
+  if (extras.profile?.heap) {
+    lines.push('', 'Sampled heap still allocated at exit, `node --heap-prof`, by allocating function:', '');
+    lines.push('| function | KiB | share |', '|---|---:|---:|');
+    for (const t of extras.profile.heap.top) lines.push(`| \`${t.fn}\` | ${(t.bytes / 1024).toFixed(0)} | ${(t.share * 100).toFixed(1)}% |`);
+  }
+  return lines.join('\n');
+}
+
+function verdict(ok) {
+  return ok === undefined ? 'not measured' : ok ? '**met**' : '**missed**';
+}
+
+function targetsMarkdown(results) {
+  const by = Object.fromEntries(results.map((r) => [r.name, r]));
+  const lines = ['| target | measured | verdict |', '|---|---|---|'];
+  const main = by.main;
+  if (main) {
+    const self = main.self;
+    const floor = find(main.rows, 'dd bs=1M FILE → FILE');
+    const docker = find(main.rows, 'docker');
+    const umoci = find(main.rows, 'umoci raw unpack + tar');
+    const ttfb = main.extras.ttfb;
+    lines.push(`| main: export to a file ≤ 1.5× the user-space I/O floor (dd, fsync) | ${fmtS(self.wall)} s vs ${fmtS(floor?.wall)} s: ${fmtRatio(floor && self.wall / floor.wall)} | ${verdict(floor && self.wall <= 1.5 * floor.wall)} |`);
+    lines.push(`| main: ≥ 8× faster than docker load + create + export | ${docker ? `${fmtS(docker.wall)} s: ${fmtRatio(docker.wall / self.wall)}` : 'no engine in this run'} | ${verdict(docker && docker.wall >= 8 * self.wall)} |`);
+    lines.push(`| main: ≥ 4× faster than umoci raw unpack + tar | ${umoci ? `${fmtS(umoci.wall)} s: ${fmtRatio(umoci.wall / self.wall)}` : '–'} | ${verdict(umoci && umoci.wall >= 4 * self.wall)} |`);
+    lines.push(`| main: peak RSS ≤ 150 MB | ${(self.rss / MB).toFixed(0)} MB | ${verdict(self.rss <= 150 * MB)} |`);
+    if (ttfb) lines.push(`| main: \`export -o -\` writes before the last layer is read | first byte at ${fmtS(ttfb.first)} s of ${fmtS(ttfb.total)} s | ${verdict(ttfb.first < 0.5 * ttfb.total)} (criterion: first byte in the first half) |`);
+  }
+  const many = by['entries-1m'];
+  if (many) {
+    const limit = 100 * MB + 300 * many.extras.entries;
+    lines.push(`| 1M entries: peak RSS ≤ 100 MB + 300 B/entry (${many.extras.entries.toLocaleString('en-US')} entries → ${(limit / MB).toFixed(0)} MB) | ${(many.self.rss / MB).toFixed(0)} MB | ${verdict(many.self.rss <= limit)} |`);
+  }
+  const gz = by['main-gzip'];
+  if (gz) {
+    const alone = find(gz.rows, 'node zlib alone, 2 at a time');
+    lines.push(`| main-gzip: export within 1.3× of decompressing the layers alone on both cores | ${fmtS(gz.self.wall)} s vs ${fmtS(alone?.wall)} s: ${fmtRatio(alone && gz.self.wall / alone.wall)} | ${verdict(alone && gz.self.wall <= 1.3 * alone.wall)} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  for (const tool of ['/usr/bin/time']) if (!existsSync(tool)) usage(`${tool} is missing: apt-get install time`);
+  mkdirSync(opts.dir, { recursive: true });
+  const engine = opts.docker ? dockerEngine() : { ok: false, why: 'not asked (--docker)' };
+  if (opts.docker && !engine.ok) log(`docker: ${engine.why}; the docker peer is skipped`);
+  const results = [];
+  for (const name of opts.scenarios) results.push(await runScenario(name, opts, engine));
+  const m = machine();
+  const machineText = [
+    `Measured ${m.date} on: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, Linux ${m.kernel}, disk ${m.disk}; Node ${m.node}.`,
+    `Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\`. Every command ran as \`nice -n 10 /usr/bin/time -f '%e %U %S %M' sh -c CMD\`; inputs in the page cache (one warm-up run).`,
+  ].join('\n');
+  const sections = {};
+  for (const r of results) sections[`scenario-${r.name}`] = `${machineText}\n\n${scenarioMarkdown(r)}`;
+  for (const r of results) if (['main', 'main-gzip', 'entries-1m'].includes(r.name)) sections[`targets-${r.name}`] = targetsMarkdown([r]);
+  console.log(`\n${Object.values(sections).join('\n\n')}`);
+  if (opts.write) {
+    updateMarkdown(join(ROOT, 'BENCHMARKS.md'), sections);
+    log(`\nwrote ${join(ROOT, 'BENCHMARKS.md')}`);
+  }
+}
+
+await main();
