@@ -6,8 +6,9 @@
  * 185 MB/s).
  */
 import { createGunzip, createGzip } from 'node:zlib';
-import type { Transform } from 'node:stream';
-import { DecompressStream, CompressStream } from 'zstd-napi';
+import { Duplex, type Transform } from 'node:stream';
+import { CompressStream } from 'zstd-napi';
+import zstdBinding from 'zstd-napi/binding.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -19,7 +20,32 @@ export function detectCompression(head: Buffer): Compression {
 
 export function decompressor(kind: Exclude<Compression, 'none'>): Transform {
   if (kind === 'gzip') return createGunzip({ chunkSize: 1 << 20 });
-  return new DecompressStream() as unknown as Transform;
+  return Duplex.from(zstdDecode) as unknown as Transform;
+}
+
+/**
+ * zstd decoding that waits for the reader after each output buffer. zstd-napi's DecompressStream
+ * decodes a whole input chunk before it returns, ignoring backpressure, and zstd RLE blocks reach
+ * ratios past 40000:1 — so 1 MiB of input could become gigabytes in memory (a zstd bomb).
+ */
+async function* zstdDecode(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const dctx = new zstdBinding.DCtx();
+  const size = zstdBinding.dStreamOutSize();
+  let inFrame = false;
+  for await (const chunk of source) {
+    let src: Buffer = chunk;
+    for (;;) {
+      const dst = Buffer.allocUnsafe(size);
+      const [ret, produced, consumed] = dctx.decompressStream(dst, src);
+      src = src.subarray(consumed);
+      if (produced > 0) yield dst.subarray(0, produced);
+      if (src.length === 0 && (produced < dst.length || ret === 0)) {
+        inFrame = ret !== 0;
+        break;
+      }
+    }
+  }
+  if (inFrame) throw new Error('the stream ends in the middle of a zstd frame');
 }
 
 export function compressor(kind: Exclude<Compression, 'none'>): Transform {

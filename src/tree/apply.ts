@@ -266,14 +266,15 @@ class LayerApplier {
   }
 }
 
-/** Read one layer's entries (headers only; data is skipped). */
-export function readLayerEntries(layer: LayerData): TarEntry[] {
+/** Read one layer's entries (headers only; data is skipped); more than `max` is refused as it is read. */
+export function readLayerEntries(layer: LayerData, max = Infinity): TarEntry[] {
   const reader = new PositionalReader(layer.fd, layer.base + layer.size);
   const entries: TarEntry[] = [];
   try {
     for (const e of tarEntries(reader, layer.base)) {
       e.headerOffset -= layer.base;
       entries.push(e);
+      if (entries.length > max) throw new LayerfoldError('LIMIT', `more entries than --max-entries allows (${max} left for this layer)`);
     }
   } catch (e) {
     if (e instanceof LayerfoldError) throw new LayerfoldError(e.code, `layer ${layer.index} (${layer.label}): ${e.message}`);
@@ -286,11 +287,9 @@ export function applyLayers(layers: LayerData[], options: ApplyOptions): MergedT
   const root = new Dir(0o755, 0, 0, 0, -1, false);
   let total = 0;
   for (const layer of layers) {
-    const entries = readLayerEntries(layer);
+    // Counted while the layer is read, so a layer of millions of headers is stopped at the limit.
+    const entries = readLayerEntries(layer, options.maxEntries === undefined ? Infinity : options.maxEntries - total);
     total += entries.length;
-    if (options.maxEntries !== undefined && total > options.maxEntries) {
-      throw new LayerfoldError('LIMIT', `layer ${layer.index} (${layer.label}): the layers hold more than ${options.maxEntries} entries (--max-entries)`);
-    }
     new LayerApplier(root, layer, options).apply(entries);
   }
   return { root, layerCount: layers.length };

@@ -1,0 +1,591 @@
+#!/usr/bin/env node
+/**
+ * Generates fixtures/hostile/: image archives that are crafted or damaged, one file per case, and
+ * fixtures/hostile/cases.json saying what each must get — `refuse` with a LayerfoldError code, or
+ * `accept` with names the result must (not) hold. test/hostile.test.ts runs every command on every case.
+ *
+ * Rules: deterministic (fixed mtimes, a seeded PRNG, no clock), so re-running changes nothing; sound
+ * archives are written with tar-stream (an independent writer), damage is done with hand-made header
+ * bytes where tar-stream cannot express it; every layer's diff_id (and every OCI descriptor) matches
+ * the damaged bytes unless the case is about digests, so each case reaches the check it is about.
+ * Expected outcomes come from docker's own rules (fixtures/docker: FINDINGS.md and pairs made on a real
+ * engine such as name-escape; moby's pkg/archive), not from layerfold's output. Run: node scripts/make-hostile.js [DIR] (default fixtures/hostile).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
+import { compress as zstdCompress } from 'zstd-napi';
+
+const OUT = process.argv[2] ?? new URL('../fixtures/hostile/', import.meta.url).pathname;
+const T0 = 1_600_000_000;
+const BLOCK = 512;
+
+// ----------------------------------------------------------------------------------------------
+// Bytes
+
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+/** mulberry32: a seeded PRNG so "random" cases are the same bytes every run. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomBytes(n, seed) {
+  const next = prng(seed);
+  const buf = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) buf[i] = Math.floor(next() * 256);
+  return buf;
+}
+
+const pad = (n) => (BLOCK - (n % BLOCK)) % BLOCK;
+
+// ----------------------------------------------------------------------------------------------
+// Sound tars, written by tar-stream
+
+const TYPES = { file: 'file', dir: 'directory', symlink: 'symlink', link: 'link' };
+
+/** 'd/' a directory, 'f' a file, 'l -> t' a symlink, 'h => t' a hardlink. */
+function entry(spec, extra = {}) {
+  if (spec.includes(' -> ')) {
+    const [name, linkname] = spec.split(' -> ');
+    return { name, type: 'symlink', linkname, ...extra };
+  }
+  if (spec.includes(' => ')) {
+    const [name, linkname] = spec.split(' => ');
+    return { name, type: 'link', linkname, ...extra };
+  }
+  if (spec.endsWith('/')) return { name: spec, type: 'dir', ...extra };
+  return { name: spec, type: 'file', data: Buffer.from(extra.content ?? `${spec}\n`), ...extra };
+}
+
+async function tarOf(entries) {
+  const pack = tarPack();
+  const chunks = [];
+  pack.on('data', (c) => chunks.push(c));
+  const done = new Promise((resolve, reject) => {
+    pack.on('end', resolve);
+    pack.on('error', reject);
+  });
+  for (const e of entries) {
+    const header = {
+      name: e.name,
+      type: TYPES[e.type],
+      mode: e.mode ?? (e.type === 'dir' ? 0o755 : e.type === 'symlink' ? 0o777 : 0o644),
+      uid: 0,
+      gid: 0,
+      mtime: new Date(T0 * 1000),
+    };
+    if (e.linkname !== undefined) header.linkname = e.linkname;
+    if (e.pax) header.pax = e.pax;
+    const data = e.type === 'file' ? e.data : undefined;
+    if (data) header.size = data.length;
+    await new Promise((resolve, reject) => pack.entry(header, data, (err) => (err ? reject(err) : resolve())));
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+const layer = (...specs) => tarOf(specs.map((s) => (typeof s === 'string' ? entry(s) : s)));
+
+// ----------------------------------------------------------------------------------------------
+// Hand-made headers, for what tar-stream will not write
+
+const FIELDS = {
+  name: [0, 100], mode: [100, 8], uid: [108, 8], gid: [116, 8], size: [124, 12], mtime: [136, 12],
+  chksum: [148, 8], typeflag: [156, 1], linkname: [157, 100], magic: [257, 6], version: [263, 2],
+};
+
+const octal = (n, width) => `${n.toString(8).padStart(width - 1, '0')}\0`;
+
+/** Base-256 (the high bit set), as GNU tar writes numbers too big for octal; negative in two's complement. */
+function base256(value, width) {
+  const buf = Buffer.alloc(width);
+  let x = BigInt.asUintN(width * 8, BigInt(value));
+  for (let i = width - 1; i >= 0; i--) {
+    buf[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  buf[0] |= 0x80;
+  return buf;
+}
+
+function setChecksum(block) {
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of block) sum += b;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+}
+
+/**
+ * One USTAR header. `raw` overrides fields with exact bytes (strings are latin1), written after the
+ * sound values, so any field can be made to lie; the checksum is then computed unless badChecksum.
+ */
+function header({ name, type = '0', size = 0, mode = 0o644, linkname = '', raw = {}, badChecksum = false }) {
+  const block = Buffer.alloc(BLOCK);
+  block.write(name, 0, 100, 'latin1');
+  block.write(octal(mode, 8), 100, 'latin1');
+  block.write(octal(0, 8), 108, 'latin1');
+  block.write(octal(0, 8), 116, 'latin1');
+  block.write(octal(size, 12), 124, 'latin1');
+  block.write(octal(T0, 12), 136, 'latin1');
+  block.write(type, 156, 'latin1');
+  block.write(linkname, 157, 100, 'latin1');
+  block.write('ustar\x0000', 257, 'latin1');
+  for (const [field, value] of Object.entries(raw)) {
+    const [off, len] = FIELDS[field];
+    const bytes = typeof value === 'string' ? Buffer.from(value, 'latin1') : value;
+    block.fill(0, off, off + len);
+    bytes.copy(block, off, 0, Math.min(len, bytes.length));
+  }
+  setChecksum(block);
+  if (badChecksum) block[148] = block[148] === 0x31 ? 0x32 : 0x31;
+  return block;
+}
+
+/** A record: a header and its data, padded to the block size. */
+function record(h, data = Buffer.alloc(0)) {
+  return Buffer.concat([header(h), data, Buffer.alloc(pad(data.length))]);
+}
+
+const END = Buffer.alloc(2 * BLOCK);
+
+/** A PAX `x` record body from key/value pairs, lengths computed honestly. */
+function paxBody(pairs) {
+  return Buffer.from(
+    Object.entries(pairs)
+      .map(([k, v]) => {
+        const base = Buffer.byteLength(`${k}=${v}\n`) + 1;
+        let len = base + String(base).length;
+        if (String(len).length + base !== len) len = base + String(len).length;
+        return `${len} ${k}=${v}\n`;
+      })
+      .join(''),
+  );
+}
+
+const fileRecord = (name, content = `${name}\n`) => record({ name, size: Buffer.byteLength(content) }, Buffer.from(content));
+
+// ----------------------------------------------------------------------------------------------
+// Image archives around layers
+
+const compressors = { none: (b) => b, gzip: (b) => gzipSync(b), zstd: (b) => zstdCompress(b) };
+
+function configFor(layers, edit) {
+  const config = {
+    architecture: 'amd64',
+    os: 'linux',
+    created: '2020-09-13T12:26:40Z',
+    config: { Cmd: ['/bin/sh'] },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha256(l)}`) },
+    history: layers.map((_, i) => ({ created: '2020-09-13T12:26:40Z', created_by: `layer ${i}` })),
+  };
+  return Buffer.from(JSON.stringify(edit ? edit(config) ?? config : config));
+}
+
+/**
+ * The members of an image archive. `layers` are uncompressed tars; options edit the JSON documents
+ * (`config`, `manifest` = manifest.json, `ociManifest`, `index`) before they are hashed, or swap
+ * stored layer bytes (`stored`: compressed or damaged bytes, digests computed from them).
+ */
+function imageMembers(layers, opts = {}) {
+  const layout = opts.layout ?? 'legacy';
+  const config = opts.configBytes ?? configFor(layers, opts.config);
+  const configHex = sha256(config);
+  const stored = opts.stored ?? layers.map(compressors[opts.compression ?? 'none']);
+  const members = [];
+  if (layout === 'legacy') {
+    const paths = [];
+    stored.forEach((l, i) => {
+      const id = sha256(Buffer.from(`${i}:${sha256(l)}`));
+      members.push({ name: `${id}/`, type: 'dir' }, { name: `${id}/VERSION`, data: Buffer.from('1.0') }, { name: `${id}/layer.tar`, data: l });
+      paths.push(`${id}/layer.tar`);
+    });
+    members.push({ name: `${configHex}.json`, data: config });
+    const manifest = [{ Config: `${configHex}.json`, RepoTags: ['hostile:latest'], Layers: paths }];
+    members.push({ name: 'manifest.json', data: Buffer.from(JSON.stringify(opts.manifest ? opts.manifest(manifest) ?? manifest : manifest)) });
+    return members;
+  }
+  const blobs = new Map();
+  const add = (b) => {
+    blobs.set(sha256(b), b);
+    return sha256(b);
+  };
+  add(config);
+  const kind = opts.compression ?? 'none';
+  const suffix = kind === 'none' ? '' : `+${kind}`;
+  let ociManifest = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${configHex}`, size: config.length },
+    layers: stored.map((b) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar${suffix}`, digest: `sha256:${add(b)}`, size: b.length })),
+  };
+  if (opts.ociManifest) ociManifest = opts.ociManifest(ociManifest) ?? ociManifest;
+  const manifestBytes = Buffer.from(JSON.stringify(ociManifest));
+  const manifestHex = add(manifestBytes);
+  let index = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${manifestHex}`, size: manifestBytes.length, annotations: { 'io.containerd.image.name': 'docker.io/library/hostile:latest', 'org.opencontainers.image.ref.name': 'latest' } }],
+  };
+  if (opts.index) index = opts.index(index, add) ?? index;
+  members.push({ name: 'blobs/', type: 'dir' }, { name: 'blobs/sha256/', type: 'dir' });
+  for (const [hex, b] of blobs) members.push({ name: `blobs/sha256/${hex}`, data: b });
+  members.push({ name: 'index.json', data: Buffer.from(JSON.stringify(index)) });
+  members.push({ name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') });
+  if (layout === 'docker-oci') {
+    let manifest = [{ Config: `blobs/sha256/${configHex}`, RepoTags: ['hostile:latest'], Layers: stored.map((b) => `blobs/sha256/${sha256(b)}`) }];
+    if (opts.manifest) manifest = opts.manifest(manifest) ?? manifest;
+    members.push({ name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) });
+  }
+  return members;
+}
+
+const packMembers = (members) =>
+  tarOf(members.map((m) => (m.type === 'dir' ? { name: m.name, type: 'dir' } : m.type ? m : { name: m.name, type: 'file', data: m.data })));
+
+const image = (layers, opts) => packMembers(imageMembers(layers, opts));
+
+/** Header offset of the member whose name matches, walking an outer tar written by tar-stream. */
+function memberOffset(tar, test) {
+  for (let pos = 0; pos + BLOCK <= tar.length; ) {
+    const name = tar.toString('latin1', pos, pos + 100).replace(/\0.*$/s, '');
+    if (name === '') break;
+    if (test(name)) return pos;
+    const size = parseInt(tar.toString('latin1', pos + 124, pos + 136).replace(/\0.*$/s, '').trim() || '0', 8);
+    pos += BLOCK + size + pad(size);
+  }
+  throw new Error('member not found');
+}
+
+const isLayer = (n) => n.endsWith('/layer.tar');
+
+// ----------------------------------------------------------------------------------------------
+// The cases. expect: { outcome: 'refuse', code } | { outcome: 'accept', has?: [names], lacks?: [names] }.
+// Names in has/lacks are export names (directories end in '/').
+
+const BASE = ['etc/', 'etc/passwd', 'bin/', 'bin/sh'];
+const base = () => layer(...BASE);
+const refuse = (code) => ({ outcome: 'refuse', code });
+const accept = (has = [], lacks = []) => ({ outcome: 'accept', has, lacks });
+
+/** An image whose top layer is a raw tar built from records (its diff_id is computed from it). */
+const rawLayerImage = async (records, opts) => image([await base(), Buffer.concat(records)], opts);
+
+const cases = [];
+const add = (name, what, expect, build, ext = 'tar') => cases.push({ name, what, expect, build, file: `${name}.${ext}` });
+
+// Names in layer entries
+// docker unpacks a layer chrooted into its own directory, so `..` stops at the layer's root: `../evil`
+// is `evil` (fixtures/docker/name-escape, a real engine).
+add('entry-dotdot', 'a layer entry named ../evil (docker: evil, at the root)', accept(['evil'], ['../evil']), async () => image([await base(), await layer('../evil')]));
+add('entry-dotdot-inner', 'a layer entry named a/../../evil (evil, at the root)', accept(['evil']), async () => image([await base(), await layer('a/../../evil')]));
+add('entry-dotdot-dir', 'a directory entry named ../../tmp/ (tmp/, at the root)', accept(['tmp/']), async () => image([await base(), await layer('../../tmp/')]));
+add('entry-absolute', 'absolute names /etc/evil and /abs/dir/ (docker cleans them to relative)', accept(['etc/evil', 'abs/dir/'], ['/etc/evil']), async () =>
+  image([await base(), await layer('/etc/evil', '/abs/', '/abs/dir/')]));
+add('entry-root-parent', '/../../evil: the root is its own parent, so it is evil', accept(['evil']), async () => image([await base(), await layer('/../../evil')]));
+add('entry-pax-path-dotdot', 'a PAX path=../../evil on an innocent header (evil, at the root)', accept(['evil'], ['ok']), async () =>
+  rawLayerImage([record({ name: 'PaxHeaders/ok', type: 'x', size: paxBody({ path: '../../evil' }).length }, paxBody({ path: '../../evil' })), fileRecord('ok'), END]));
+add('entry-gnu-longname-dotdot', 'a GNU long name (L record) that climbs out (evil, at the root)', accept(['evil'], ['ok']), async () => {
+  const long = Buffer.from(`${'../'.repeat(60)}evil\0`);
+  return rawLayerImage([record({ name: '././@LongLink', type: 'L', size: long.length }, long), fileRecord('ok'), END]);
+});
+
+// Symlinks and hardlinks that reach outside
+add('symlink-absolute-out', 'symlinks to /etc/shadow and to / (data, not paths: exported as they are)', accept(['etc/evil', 'root']), async () =>
+  image([await base(), await layer('etc/evil -> /etc/shadow', 'root -> /')]));
+add('symlink-relative-out', 'a symlink climbing far above the root', accept(['up']), async () => image([await base(), await layer('up -> ../../../../../../../../tmp')]));
+add('symlink-parent-lower', 'x -> /tmp in one layer, x/evil in the next (docker unpacks into the layer\'s own directory: x becomes a directory)', accept(['x/', 'x/evil'], ['tmp/evil']), async () =>
+  image([await base(), await layer('x -> /tmp'), await layer('x/evil')]));
+add('symlink-parent-same-layer', 'x -> /tmp and x/evil in one layer', refuse('BAD_ENTRY'), async () => image([await base(), await layer('x -> /tmp', 'x/evil')]));
+add('symlink-chain', 'a -> b -> c -> ../../.. then a/evil in the next layer', accept(['a/', 'a/evil', 'b', 'c']), async () =>
+  image([await base(), await layer('a -> b', 'b -> c', 'c -> ../../..'), await layer('a/evil')]));
+add('symlink-then-dotdot', 'l -> /tmp then l/../evil: names are cleaned lexically, never through links', accept(['evil', 'l'], ['tmp/evil']), async () =>
+  image([await base(), await layer('l -> /tmp'), await layer('l/../evil')]));
+add('hardlink-dotdot', 'a hardlink to ../../etc/passwd, which the layer holds (etc/passwd, fixtures/docker/hardlink-escape)', accept(['h', 'etc/passwd']), async () =>
+  image([await base(), await layer('etc/', 'etc/passwd', 'h => ../../etc/passwd')]));
+add('hardlink-dotdot-missing', 'a hardlink to ../../etc/shadow, which the layer lacks', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => ../../etc/shadow')]));
+add('hardlink-absolute-missing', 'a hardlink to /etc/passwd the layer does not hold', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => /etc/passwd')]));
+add('hardlink-absolute-inside', 'a hardlink to /etc/passwd the same layer holds (cleaned to etc/passwd)', accept(['etc/passwd', 'h']), async () =>
+  image([await base(), await layer('etc/', 'etc/passwd', 'h => /etc/passwd')]));
+add('hardlink-through-symlink', 'a hardlink to l/passwd where l -> etc (layerfold never follows a link in a path)', refuse('BAD_ENTRY'), async () =>
+  image([await base(), await layer('etc/', 'etc/passwd', 'l -> etc', 'h => l/passwd')]));
+add('hardlink-to-symlink-out', 'a hardlink to a symlink that points to /etc/shadow', accept(['s', 'h']), async () => image([await base(), await layer('s -> /etc/shadow', 'h => s')]));
+add('hardlink-chain', 'h2 => h1 => f', accept(['f', 'h1', 'h2']), async () => image([await base(), await layer('f', 'h1 => f', 'h2 => h1')]));
+add('hardlink-lower-layer', 'a hardlink to a file of a lower layer', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => bin/sh')]));
+
+// Whiteouts
+add('whiteout-bare', 'etc/.wh. (docker: mknod of its parent fails)', refuse('BAD_ENTRY'), async () => image([await base(), await layer('etc/', 'etc/.wh.')]));
+add('whiteout-dot', 'etc/.wh.. (a whiteout of "." is its own directory)', refuse('BAD_ENTRY'), async () => image([await base(), await layer('etc/', 'etc/.wh..')]));
+add('whiteout-dotdot', 'etc/.wh... (a whiteout of ".." is the parent; docker: mknod of an existing path fails)', refuse('BAD_ENTRY'), async () => image([await base(), await layer('etc/', 'etc/.wh...')]));
+add('whiteout-dotdot-top', '.wh... at the top (a whiteout of the root\'s parent)', refuse('BAD_ENTRY'), async () => image([await base(), await layer('.wh...')]));
+add('whiteout-dir-component', 'a/.wh.../x: .wh... as a directory name is just a name', accept(['a/.wh.../', 'a/.wh.../x', 'bin/sh']), async () => image([await base(), await layer('a/.wh.../x')]));
+add('whiteout-of-escape', '../.wh.bin: the whiteout climbs out, so it is .wh.bin and hides bin', accept(['etc/passwd'], ['bin/', 'bin/sh']), async () => image([await base(), await layer('../.wh.bin')]));
+
+// Names in manifest.json and OCI descriptors
+add('manifest-layer-dotdot', 'manifest.json Layers: ../../../etc/passwd', refuse('PATH_ESCAPE'), async () =>
+  image([await base()], { manifest: (m) => void (m[0].Layers = ['../../../etc/passwd']) }));
+add('manifest-layer-absolute', 'manifest.json Layers: /etc/passwd', refuse('PATH_ESCAPE'), async () => image([await base()], { manifest: (m) => void (m[0].Layers = ['/etc/passwd']) }));
+add('manifest-layer-inner-dotdot', 'manifest.json Layers: abc/../../x', refuse('PATH_ESCAPE'), async () => image([await base()], { manifest: (m) => void (m[0].Layers = ['abc/../../x']) }));
+add('manifest-config-dotdot', 'manifest.json Config: ../config.json', refuse('PATH_ESCAPE'), async () => image([await base()], { manifest: (m) => void (m[0].Config = '../config.json') }));
+add('oci-layer-digest-dotdot', 'an OCI layer descriptor with digest sha256:../../x', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], { layout: 'oci', ociManifest: (m) => void (m.layers[0].digest = 'sha256:../../x') }));
+add('oci-config-digest-absolute', 'an OCI config descriptor with digest sha256:/etc/passwd', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], { layout: 'oci', ociManifest: (m) => void (m.config.digest = 'sha256:/etc/passwd') }));
+add('oci-index-digest-dotdot', 'index.json naming a manifest sha256:../../../etc/passwd', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], { layout: 'oci', index: (i) => void (i.manifests[0].digest = 'sha256:../../../etc/passwd') }));
+add('docker-oci-layer-dotdot', 'a Docker 25+ manifest.json layer blobs/sha256/../../../x', refuse('PATH_ESCAPE'), async () =>
+  image([await base()], { layout: 'docker-oci', manifest: (m) => void (m[0].Layers = ['blobs/sha256/../../../x']) }));
+add('member-dotdot', 'the outer archive holds a member ../../evil (never looked up)', accept(['bin/sh']), async () =>
+  packMembers([{ name: '../../evil', data: Buffer.from('x') }, ...imageMembers([await base()])]));
+add('member-symlink-abs', 'the layer member is a symlink to /etc/passwd (resolved inside the archive only)', refuse('NOT_FOUND'), async () => {
+  const members = imageMembers([await base()]);
+  const l = members.find((m) => isLayer(m.name));
+  Object.assign(l, { type: 'symlink', linkname: '/etc/passwd', data: undefined });
+  return packMembers(members);
+});
+add('member-symlink-dotdot', 'the layer member is a symlink to ../../../etc/passwd', refuse('NOT_FOUND'), async () => {
+  const members = imageMembers([await base()]);
+  Object.assign(members.find((m) => isLayer(m.name)), { type: 'symlink', linkname: '../../../../etc/passwd', data: undefined });
+  return packMembers(members);
+});
+add('member-hardlink-dotdot', 'the layer member is a hardlink to ../../etc/passwd', refuse('NOT_FOUND'), async () => {
+  const members = imageMembers([await base()]);
+  Object.assign(members.find((m) => isLayer(m.name)), { type: 'link', linkname: '../../etc/passwd', data: undefined });
+  return packMembers(members);
+});
+add('member-symlink-loop', 'layer members that are symlinks to each other', refuse('NOT_FOUND'), async () => {
+  const members = imageMembers([await base()]);
+  const l = members.find((m) => isLayer(m.name));
+  Object.assign(l, { type: 'symlink', linkname: 'loop.tar', data: undefined });
+  members.push({ name: `${l.name.split('/')[0]}/loop.tar`, type: 'symlink', linkname: 'layer.tar' });
+  return packMembers(members);
+});
+add('member-manifest-symlink-out', 'manifest.json is a symlink to /etc/passwd', refuse('BAD_LAYOUT'), async () => {
+  const members = imageMembers([await base()]);
+  Object.assign(members.find((m) => m.name === 'manifest.json'), { type: 'symlink', linkname: '/etc/passwd', data: undefined });
+  return packMembers(members);
+});
+
+// Damaged layer tars (each diff_id matches the damaged bytes, so the parser is what must refuse)
+add('layer-truncated-header', 'the layer stops in the middle of a header', refuse('BAD_LAYER'), async () => {
+  const l = await layer('a', 'b');
+  return image([await base(), l.subarray(0, 1024 + 300)]);
+});
+add('layer-truncated-data', 'the layer stops in the middle of a file\'s data', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([header({ name: 'big', size: 4000 }), Buffer.alloc(1000, 0x61)]));
+add('layer-bad-checksum', 'a layer header whose checksum is wrong', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([fileRecord('ok'), Buffer.concat([header({ name: 'bad', size: 0, badChecksum: true })]), END]));
+add('layer-size-not-octal', 'a size field holding 0000000012x4', refuse('BAD_LAYER'), async () => rawLayerImage([record({ name: 'f', raw: { size: '0000000012x4\0' } }), END]));
+add('layer-mode-not-octal', 'a mode field holding 9999999', refuse('BAD_LAYER'), async () => rawLayerImage([record({ name: 'f', raw: { mode: '9999999\0' } }), END]));
+add('layer-size-base256-huge', 'a base-256 size of 2^60 bytes', refuse('BAD_LAYER'), async () => rawLayerImage([record({ name: 'f', raw: { size: base256(2n ** 60n, 12) } }), END]));
+add('layer-size-base256-overflow', 'a base-256 size of 2^88 - 1 (past any integer)', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([record({ name: 'f', raw: { size: Buffer.from([0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) } }), END]));
+add('layer-size-negative', 'a base-256 size of -1024', refuse('BAD_LAYER'), async () => rawLayerImage([record({ name: 'f', raw: { size: base256(-1024n, 12) } }), END]));
+add('layer-size-past-end', 'a file claiming 1 GiB in a 3 KiB layer', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([header({ name: 'f', size: 1 << 30 }), Buffer.alloc(2048, 0x61)]));
+add('layer-uid-base256', 'a base-256 uid (3000000, too big for octal): valid', accept(['big-uid']), async () =>
+  rawLayerImage([record({ name: 'big-uid', raw: { uid: base256(3_000_000n, 8) } }), END]));
+add('layer-uid-negative', 'a base-256 uid of -1 (no kernel holds it; the export could not be read back)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([record({ name: 'neg-uid', raw: { uid: base256(-1n, 8) } }), END]));
+add('layer-pax-gid-huge', 'a PAX gid=99999999999 (past 32 bits)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: paxBody({ gid: '99999999999' }).length }, paxBody({ gid: '99999999999' })), fileRecord('f'), END]));
+add('layer-pax-len-too-long', 'a PAX record claiming more bytes than it has', refuse('BAD_LAYER'), async () => {
+  const body = Buffer.from('99 path=short\n');
+  return rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: body.length }, body), fileRecord('f'), END]);
+});
+add('layer-pax-len-too-short', 'a PAX record claiming fewer bytes than it has', refuse('BAD_LAYER'), async () => {
+  const body = Buffer.from('9 path=abcdefgh\n');
+  return rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: body.length }, body), fileRecord('f'), END]);
+});
+add('layer-pax-len-not-number', 'a PAX record whose length is not a number', refuse('BAD_LAYER'), async () => {
+  const body = Buffer.from('1x path=a\n');
+  return rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: body.length }, body), fileRecord('f'), END]);
+});
+add('layer-pax-size-negative', 'a PAX size=-1', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: paxBody({ size: '-1' }).length }, paxBody({ size: '-1' })), fileRecord('f'), END]));
+add('layer-pax-size-huge', 'a PAX size=99999999999999 past the end of the layer', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: paxBody({ size: '99999999999999' }).length }, paxBody({ size: '99999999999999' })), fileRecord('f'), END]));
+add('layer-pax-record-huge', 'an x record claiming 8 MiB (past any reader\'s limit)', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([header({ name: 'PaxHeaders/f', type: 'x', size: 8 << 20 }), paxBody({ path: 'a' }), END]));
+add('layer-gnu-longname-huge', 'a GNU L record claiming 8 GiB (octal 77777777777)', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([header({ name: '././@LongLink', type: 'L', raw: { size: '77777777777\0' } }), Buffer.from('aaaa'), END]));
+add('layer-gnu-longname-base256', 'a GNU L record claiming 2^62 bytes in base-256', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([header({ name: '././@LongLink', type: 'L', raw: { size: base256(2n ** 62n, 12) } }), END]));
+add('layer-gnu-longname-truncated', 'a GNU L record of 500000 bytes in a layer that ends after 1 KiB', refuse('BAD_LAYER'), async () =>
+  rawLayerImage([header({ name: '././@LongLink', type: 'L', size: 500_000 }), Buffer.alloc(1024, 0x61)]));
+add('layer-gnu-longname-dangling', 'a GNU L record followed by the end of the archive (Go: end of archive)', accept(['ok']), async () => {
+  const long = Buffer.from(`${'n'.repeat(300)}\0`);
+  return rawLayerImage([fileRecord('ok'), record({ name: '././@LongLink', type: 'L', size: long.length }, long), END]);
+});
+add('layer-longname-chain', '2000 GNU L records in a row, then one file: the last name wins (gzip layer)', accept([`${'x'.repeat(200)}1999`], ['last']), async () => {
+  const recs = [];
+  for (let i = 0; i < 2000; i++) {
+    const long = Buffer.from(`${'x'.repeat(200)}${i}\0`);
+    recs.push(record({ name: '././@LongLink', type: 'L', size: long.length }, long));
+  }
+  const layers = [await base(), Buffer.concat([...recs, fileRecord('last'), END])];
+  return image(layers, { layout: 'oci', compression: 'gzip' });
+});
+add('layer-zero-block-then-data', 'one zero block, then more headers', refuse('BAD_LAYER'), async () => rawLayerImage([fileRecord('a'), Buffer.alloc(BLOCK), fileRecord('b'), END]));
+add('layer-sparse', 'a GNU sparse entry (type S)', refuse('UNSUPPORTED'), async () => rawLayerImage([record({ name: 'sparse', type: 'S' }), END]));
+add('layer-unknown-type', 'an entry of type Z', refuse('UNSUPPORTED'), async () => rawLayerImage([record({ name: 'odd', type: 'Z' }), END]));
+add('layer-random', '4 KiB of random bytes as a layer', refuse('BAD_LAYER'), async () => image([await base(), randomBytes(4096, 7)]));
+add('layer-empty', 'a layer of zero bytes (Go reads it as an empty archive)', accept(['bin/sh']), async () => image([await base(), Buffer.alloc(0)]));
+add('layer-duplicate', 'the same path twice in one layer (docker: duplicates of file paths not supported)', refuse('BAD_ENTRY'), async () => image([await base(), await layer('a', './a')]));
+
+// Compressed layers
+const corruptMiddle = (buf, seed) => {
+  const out = Buffer.from(buf);
+  const next = prng(seed);
+  for (let i = 0; i < 64; i++) out[Math.floor(out.length / 3 + next() * (out.length / 3))] ^= 0xff;
+  return out;
+};
+const bigLayer = () => layer(...Array.from({ length: 40 }, (_, i) => entry(`f${i}`, { content: randomBytes(2000, i).toString('hex') })));
+const storedImage = async (kind, damage) => {
+  const layers = [await base(), await bigLayer()];
+  return image(layers, { layout: 'oci', compression: kind, stored: layers.map((l) => damage(compressors[kind](l))) });
+};
+add('gzip-corrupt', 'a gzip layer with bytes flipped in the deflate stream', refuse('BAD_LAYER'), () => storedImage('gzip', (b) => corruptMiddle(b, 1)));
+add('gzip-truncated', 'a gzip layer cut in half', refuse('BAD_LAYER'), () => storedImage('gzip', (b) => b.subarray(0, b.length >> 1)));
+add('gzip-bad-crc', 'a gzip layer whose CRC trailer is wrong', refuse('BAD_LAYER'), () =>
+  storedImage('gzip', (b) => {
+    const out = Buffer.from(b);
+    out[out.length - 8] ^= 0xff;
+    return out;
+  }));
+add('gzip-header-only', 'a layer of just the gzip magic', refuse('BAD_LAYER'), () => storedImage('gzip', () => Buffer.from([0x1f, 0x8b])));
+add('zstd-corrupt', 'a zstd layer with bytes flipped', refuse('BAD_LAYER'), () => storedImage('zstd', (b) => corruptMiddle(b, 2)));
+add('zstd-truncated', 'a zstd layer cut in half', refuse('BAD_LAYER'), () => storedImage('zstd', (b) => b.subarray(0, b.length >> 1)));
+add('zstd-magic-only', 'a layer of just the zstd magic', refuse('BAD_LAYER'), () => storedImage('zstd', () => Buffer.from([0x28, 0xb5, 0x2f, 0xfd])));
+add('outer-gzip-corrupt', 'a gzip-compressed image archive with flipped bytes', refuse('BAD_ARCHIVE'), async () => corruptMiddle(gzipSync(await image([await base(), await bigLayer()])), 3), 'tar.gz');
+add('outer-zstd-truncated', 'a zstd-compressed image archive cut short', refuse('BAD_ARCHIVE'), async () => {
+  const z = zstdCompress(await image([await base(), await bigLayer()]));
+  return z.subarray(0, z.length >> 1);
+}, 'tar.zst');
+
+// Digests, blobs, descriptors
+add('digest-diffid-mismatch', 'a layer whose bytes do not match the config\'s diff_id', refuse('DIGEST_MISMATCH'), async () => {
+  const good = await layer('a');
+  return image([await base(), await layer('b')], { config: (c) => void (c.rootfs.diff_ids[1] = `sha256:${sha256(good)}`) });
+});
+add('digest-oci-layer-mismatch', 'an OCI layer blob whose bytes do not match its name', refuse('DIGEST_MISMATCH'), async () => {
+  const layers = [await base()];
+  const members = imageMembers(layers, { layout: 'oci' });
+  const blob = members.find((m) => m.name === `blobs/sha256/${sha256(layers[0])}`);
+  blob.data = Buffer.concat([blob.data.subarray(0, 512), Buffer.alloc(blob.data.length - 512)]); // same size, other bytes
+  return packMembers(members);
+});
+add('digest-oci-size-mismatch', 'an OCI descriptor whose size is wrong', refuse('DIGEST_MISMATCH'), async () =>
+  image([await base()], { layout: 'oci', ociManifest: (m) => void (m.layers[0].size += 1) }));
+add('digest-oci-manifest-mismatch', 'an OCI manifest blob whose bytes do not match its name', refuse('DIGEST_MISMATCH'), async () => {
+  const members = imageMembers([await base()], { layout: 'oci' });
+  const index = JSON.parse(members.find((m) => m.name === 'index.json').data);
+  const blob = members.find((m) => m.name === `blobs/sha256/${index.manifests[0].digest.slice(7)}`);
+  blob.data = Buffer.from(blob.data.toString().replace('"schemaVersion":2', '"schemaVersion":3'));
+  return packMembers(members);
+});
+add('digest-legacy-config-mismatch', 'a legacy <hex>.json config whose bytes do not match its name', refuse('DIGEST_MISMATCH'), async () => {
+  const members = imageMembers([await base()]);
+  const cfg = members.find((m) => /^[0-9a-f]{64}\.json$/.test(m.name));
+  cfg.data = Buffer.from(cfg.data.toString().replace('/bin/sh', '/bin/xx'));
+  return packMembers(members);
+});
+add('missing-layer-member', 'manifest.json names a layer the archive lacks', refuse('NOT_FOUND'), async () => image([await base()], { manifest: (m) => void (m[0].Layers = ['nothere/layer.tar']) }));
+add('missing-config-member', 'manifest.json names a config the archive lacks', refuse('NOT_FOUND'), async () => image([await base()], { manifest: (m) => void (m[0].Config = `${'0'.repeat(64)}.json`) }));
+add('oci-missing-layer-blob', 'an OCI layer descriptor whose blob is absent', refuse('NOT_FOUND'), async () =>
+  image([await base()], { layout: 'oci', ociManifest: (m) => void (m.layers[0].digest = `sha256:${'ab'.repeat(32)}`) }));
+add('oci-missing-config-blob', 'an OCI config descriptor whose blob is absent', refuse('NOT_FOUND'), async () =>
+  image([await base()], { layout: 'oci', ociManifest: (m) => void (m.config.digest = `sha256:${'cd'.repeat(32)}`) }));
+add('oci-dangling-manifest', 'index.json points at a manifest blob that is absent', refuse('NOT_FOUND'), async () =>
+  image([await base()], { layout: 'oci', index: (i) => void (i.manifests[0].digest = `sha256:${'ef'.repeat(32)}`) }));
+add('oci-index-deep', 'indexes nested 9 deep (each lists the next)', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], {
+    layout: 'oci',
+    index: (i, addBlob) => {
+      // blob N is an index listing blob N-1; blob 0 lists the real manifest: deeper than any real nesting.
+      let inner = i;
+      for (let n = 0; n < 8; n++) {
+        const bytes = Buffer.from(JSON.stringify(inner));
+        inner = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${addBlob(bytes)}`, size: bytes.length }] };
+      }
+      return inner;
+    },
+  }));
+add('layer-count-mismatch', 'manifest.json lists more layers than the config has diff_ids', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], { manifest: (m) => void m[0].Layers.push(m[0].Layers[0]) }));
+
+// Malformed and very large JSON
+const withManifestBytes = async (bytes) => {
+  const members = imageMembers([await base()]);
+  members.find((m) => m.name === 'manifest.json').data = bytes;
+  return packMembers(members);
+};
+add('manifest-not-json', 'manifest.json is not JSON', refuse('BAD_LAYOUT'), () => withManifestBytes(Buffer.from('[{"Config": ')));
+add('manifest-empty-list', 'manifest.json is []', refuse('BAD_LAYOUT'), () => withManifestBytes(Buffer.from('[]')));
+add('manifest-wrong-types', 'manifest.json has Config: 5, Layers: "x"', refuse('BAD_LAYOUT'), () => withManifestBytes(Buffer.from('[{"Config":5,"Layers":"x"}]')));
+add('manifest-null', 'manifest.json is null', refuse('BAD_LAYOUT'), () => withManifestBytes(Buffer.from('null')));
+add('manifest-deeply-nested', 'manifest.json is 1,000,000 nested arrays', refuse('BAD_LAYOUT'), async () => gzipSync(await withManifestBytes(Buffer.from('['.repeat(1_000_000) + ']'.repeat(1_000_000)))), 'tar.gz');
+add('manifest-huge', 'manifest.json of 48 MiB (past the 32 MiB limit for metadata)', refuse('BAD_LAYOUT'), async () =>
+  gzipSync(await withManifestBytes(Buffer.concat([Buffer.from('['), Buffer.alloc(48 << 20, 0x20), Buffer.from(']')]))), 'tar.gz');
+add('config-not-object', 'the config is a JSON string', refuse('BAD_LAYOUT'), async () => image([await base()], { configBytes: Buffer.from('"config"') }));
+add('config-bad-diffids', 'the config\'s diff_ids hold sha256:../../x', refuse('BAD_LAYOUT'), async () => image([await base()], { config: (c) => void (c.rootfs.diff_ids = ['sha256:../../x']) }));
+add('index-not-json', 'index.json is not JSON', refuse('BAD_LAYOUT'), async () => {
+  const members = imageMembers([await base()], { layout: 'oci' });
+  members.find((m) => m.name === 'index.json').data = Buffer.from('{"manifests": [');
+  return packMembers(members);
+});
+add('index-manifests-not-list', 'index.json manifests is an object', refuse('BAD_LAYOUT'), async () => image([await base()], { layout: 'oci', index: (i) => void (i.manifests = { a: 1 }) }));
+
+// Whole files that are not images
+add('empty-file', 'a file of zero bytes', refuse('BAD_ARCHIVE'), async () => Buffer.alloc(0));
+add('random-bytes', '64 KiB of random bytes', refuse('BAD_ARCHIVE'), async () => randomBytes(65536, 42), 'bin');
+add('zero-blocks', 'a tar of nothing but zero blocks', refuse('BAD_ARCHIVE'), async () => Buffer.alloc(10240));
+add('text-file', 'a text file', refuse('BAD_ARCHIVE'), async () => Buffer.from('this is not an image\n'.repeat(100)), 'txt');
+add('plain-rootfs-tar', 'an ordinary rootfs tar, not an image', refuse('BAD_LAYOUT'), () => layer('etc/', 'etc/passwd', 'bin/', 'bin/sh'));
+add('outer-truncated', 'an image archive cut in the middle of a layer member', refuse('BAD_ARCHIVE'), async () => {
+  const tar = await image([await base(), await bigLayer()]);
+  const at = memberOffset(tar, isLayer);
+  return tar.subarray(0, at + BLOCK + 700);
+});
+add('outer-truncated-before-manifest', 'an image archive cut at the header boundary before manifest.json', refuse('BAD_LAYOUT'), async () => {
+  const tar = await image([await base()]);
+  return tar.subarray(0, memberOffset(tar, (n) => n === 'manifest.json'));
+});
+add('outer-bad-checksum', 'an image archive member header with a wrong checksum', refuse('BAD_ARCHIVE'), async () => {
+  const tar = Buffer.from(await image([await base()]));
+  tar[memberOffset(tar, (n) => n === 'manifest.json') + 148] ^= 0x01;
+  return tar;
+});
+add('outer-size-past-end', 'an image archive member claiming 1 GiB', refuse('BAD_ARCHIVE'), async () => {
+  const tar = Buffer.from(await image([await base()]));
+  const at = memberOffset(tar, (n) => n === 'manifest.json');
+  tar.write(octal(1 << 30, 12), at + 124, 'latin1');
+  setChecksum(tar.subarray(at, at + BLOCK));
+  return tar;
+});
+
+// ----------------------------------------------------------------------------------------------
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  for (const f of readdirSync(OUT)) rmSync(join(OUT, f), { recursive: true, force: true });
+  const manifest = [];
+  for (const c of cases) {
+    writeFileSync(join(OUT, c.file), await c.build());
+    manifest.push({ name: c.name, file: c.file, what: c.what, expect: c.expect });
+  }
+  writeFileSync(join(OUT, 'cases.json'), `${JSON.stringify({ generatedBy: 'scripts/make-hostile.js', cases: manifest }, null, 2)}\n`);
+  console.log(`${cases.length} cases written to ${OUT}`);
+}
+
+await main();

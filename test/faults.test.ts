@@ -1,0 +1,266 @@
+/**
+ * Limits and faults: --max-entries and --max-size (a layer that inflates to 2 GiB of zeros, with
+ * memory measured in a child process), a full disk (a 1 MiB tmpfs, when mount works), an unwritable
+ * target, and two flattens at once. Every failure must be one LayerfoldError line, exit 2 from the
+ * CLI, and leave no partial file; nothing may leak (open files) after a FlattenedImage is closed.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compress as zstdCompress } from 'zstd-napi';
+import { exportRootfs, flattenImage, isLayerfoldError, walkTree } from '../src/index.js';
+import { e, imageArchive, layerTar, scratchDir, sha256, writeTemp } from './support/build.js';
+import { isOneLineRefusal, listTree, runCli } from './support/hostile.js';
+
+async function refusal(work: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await work;
+  } catch (err) {
+    if (isLayerfoldError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+const manyEntries = (n: number) => layerTar(Array.from({ length: n }, (_, i) => e(`f${i}`, { content: '' })));
+
+describe('--max-entries', () => {
+  it('refuses past the limit, accepts at it', async () => {
+    const image = writeTemp(await imageArchive([await manyEntries(300), await manyEntries(300)]));
+    const out = scratchDir();
+    const r = await refusal(exportRootfs(image, { output: join(out, 'r.tar'), maxEntries: 599 }));
+    expect(r.code).toBe('LIMIT');
+    expect(r.message).toMatch(/^layer 1 \(.*\): more entries than --max-entries allows \(299 left for this layer\)$/);
+    expect(readdirSync(out)).toEqual([]);
+    const ok = await exportRootfs(image, { output: join(out, 'r.tar'), maxEntries: 600 });
+    expect(ok.entries).toBe(300); // the same 300 names twice
+  });
+
+  it('from the CLI: exit 2, one line, nothing left', async () => {
+    const image = writeTemp(await imageArchive([await manyEntries(50)]));
+    const out = scratchDir();
+    const run = await runCli(['export', image, '-o', join(out, 'r.tar'), '--max-entries', '10']);
+    expect(run.code).toBe(2);
+    expect(isOneLineRefusal(run.stderr), run.stderr).toBe(true);
+    expect(run.stderr).toMatch(/--max-entries/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('stops reading a layer at the limit (a layer of 200,000 headers, limit 1000)', async () => {
+    // 200,000 identical headers (a duplicate-path layer: refused at the limit before the duplicates matter).
+    const header = (await layerTar([e('f', { content: '' })])).subarray(0, 512);
+    const layer = Buffer.concat([...Array.from({ length: 200_000 }, () => header), Buffer.alloc(1024)]);
+    const image = writeTemp(await imageArchive([layer], { layout: 'oci', compression: 'gzip' }));
+    const r = await refusal(flattenImage(image, { maxEntries: 1000 }));
+    expect(r.code).toBe('LIMIT');
+  });
+});
+
+describe('--max-size', () => {
+  it('refuses plain layers that add up past the limit', async () => {
+    const layer = await layerTar([e('big', { content: 'x'.repeat(100_000) })]);
+    const image = writeTemp(await imageArchive([layer, layer]));
+    const r = await refusal(flattenImage(image, { maxSize: 150_000 }));
+    expect(r.code).toBe('LIMIT');
+    expect(r.message).toMatch(/--max-size/);
+  });
+
+  it('the CLI rejects a non-positive limit', async () => {
+    const run = await runCli(['export', 'x.tar', '--max-size', '0']);
+    expect(run.code).toBe(2);
+    expect(isOneLineRefusal(run.stderr), run.stderr).toBe(true);
+  });
+
+  /**
+   * A layer that inflates to 2 GiB of zeros: a tar header for one 2 GiB file, then 32 gzip (or zstd)
+   * members of 64 MiB of zeros each — concatenated members are one valid stream — so the bomb is made
+   * from one 64 MiB buffer in a few KB. Run in a child so its peak RSS is its own.
+   */
+  for (const kind of ['gzip', 'zstd'] as const) {
+    it(`a ${kind} layer inflating to 2 GiB of zeros is refused under --max-size 100MB, in bounded memory`, async () => {
+      const size = 2 ** 31;
+      const head = (await layerTar([e('zeros', { content: 'x' })])).subarray(0, 512);
+      head.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+      head.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const b of head) sum += b;
+      head.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      const z = kind === 'gzip' ? gzipSync : (b: Buffer) => zstdCompress(b);
+      const zeros = z(Buffer.alloc(64 << 20));
+      const bomb = Buffer.concat([z(head), ...Array.from({ length: size / (64 << 20) }, () => zeros), z(Buffer.alloc(1024))]);
+      expect(bomb.length).toBeLessThan(8 << 20);
+      const dir = scratchDir();
+      const tmp = join(dir, 'tmp');
+      mkdirSync(tmp);
+      const image = writeTemp(await bombImage(bomb, kind));
+      const script = `
+        import { exportRootfs } from ${JSON.stringify(join(process.cwd(), 'dist/index.js'))};
+        let code = 'none';
+        try { await exportRootfs(${JSON.stringify(image)}, { output: ${JSON.stringify(join(dir, 'r.tar'))}, tmpDir: ${JSON.stringify(tmp)}, maxSize: 100_000_000 }); }
+        catch (e) { code = e.code; if (process.env.BOMB_DEBUG) console.error(e); }
+        console.log(JSON.stringify({ code, maxRssKiB: process.resourceUsage().maxRSS }));`;
+      const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+      expect(child.status, child.stderr).toBe(0);
+      const result = JSON.parse(child.stdout.trim()) as { code: string; maxRssKiB: number };
+      expect(result.code).toBe('LIMIT');
+      expect(result.maxRssKiB).toBeLessThan(400 * 1024);
+      expect(readdirSync(tmp)).toEqual([]);
+      expect(listTree(dir).filter((n) => n !== 'image.tar' && n !== 'tmp/')).toEqual([]);
+    });
+  }
+});
+
+/** An OCI archive whose one layer blob is `stored`: its descriptor matches; its diff_id is a stand-in, since the limit must stop the layer before the digest is known. */
+async function bombImage(stored: Buffer, kind: 'gzip' | 'zstd'): Promise<Buffer> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha256(config)}`, size: config.length },
+      layers: [{ mediaType: `application/vnd.oci.image.layer.v1.tar+${kind}`, digest: `sha256:${sha256(stored)}`, size: stored.length }],
+    }),
+  );
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha256(manifest)}`, size: manifest.length }] }));
+  return layerTar([
+    ...[config, manifest, stored].map((b) => e(`blobs/sha256/${sha256(b)}`, { content: b })),
+    e('index.json', { content: index }),
+    e('oci-layout', { content: '{"imageLayoutVersion":"1.0.0"}' }),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full disks and unwritable targets
+
+const mounts: string[] = [];
+function mountTmpfs(options: string): string | undefined {
+  const dir = scratchDir();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  mounts.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of mounts) {
+    try {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+      rmdirSync(dir);
+    } catch {
+      // best effort
+    }
+  }
+});
+
+const bigImage = async (compression: 'none' | 'gzip' = 'none') => {
+  const layer = await layerTar([e('big', { content: Buffer.alloc(3 << 20, 0x61) })]);
+  return writeTemp(await imageArchive([layer], compression === 'none' ? {} : { layout: 'oci', compression }));
+};
+
+describe('faults', () => {
+  const canMount = mountTmpfs('size=64k') !== undefined;
+
+  it.skipIf(!canMount)('a full disk for the output (1 MiB tmpfs): one line, exit 2, no partial file', async () => {
+    const full = mountTmpfs('size=1m')!;
+    const run = await runCli(['export', await bigImage(), '-o', join(full, 'rootfs.tar')]);
+    expect(run.code).toBe(2);
+    expect(isOneLineRefusal(run.stderr), run.stderr).toBe(true);
+    expect(run.stderr).toMatch(/no space left on device/);
+    expect(readdirSync(full)).toEqual([]);
+  });
+
+  it.skipIf(!canMount)('a full disk for --tmpdir while a layer is spooled: one line, exit 2, nothing left', async () => {
+    const full = mountTmpfs('size=1m')!;
+    const out = scratchDir();
+    const run = await runCli(['export', await bigImage('gzip'), '-o', join(out, 'rootfs.tar'), '--tmpdir', full]);
+    expect(run.code).toBe(2);
+    expect(isOneLineRefusal(run.stderr), run.stderr).toBe(true);
+    expect(run.stderr).toMatch(/ENOSPC|no space left/);
+    expect(readdirSync(full)).toEqual([]);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it.skipIf(!canMount)('a read-only target: one line, exit 2', async () => {
+    const ro = mountTmpfs('ro,size=64k')!;
+    const run = await runCli(['export', await bigImage(), '-o', join(ro, 'rootfs.tar')]);
+    expect(run.code).toBe(2);
+    expect(isOneLineRefusal(run.stderr), run.stderr).toBe(true);
+    expect(readdirSync(ro)).toEqual([]);
+  });
+
+  it('a target in a missing directory, or that is a directory: one line, exit 2, nothing left', async () => {
+    const image = await bigImage();
+    const dir = scratchDir();
+    const missing = await runCli(['export', image, '-o', join(dir, 'no/such/dir/rootfs.tar')]);
+    expect(missing.code).toBe(2);
+    expect(isOneLineRefusal(missing.stderr), missing.stderr).toBe(true);
+    mkdirSync(join(dir, 'isdir'));
+    const isDir = await runCli(['export', image, '-o', join(dir, 'isdir')]);
+    expect(isDir.code).toBe(2);
+    expect(isOneLineRefusal(isDir.stderr), isDir.stderr).toBe(true);
+    expect(listTree(dir)).toEqual(['isdir/']);
+  });
+
+  it('a closed stdout (EPIPE-like): a clean error, nothing left', async () => {
+    const { Writable } = await import('node:stream');
+    const broken = new Writable({ write: (_c, _e, cb) => cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
+    const r = await refusal(exportRootfs(await bigImage(), { output: '-', stdout: broken }));
+    expect(r.code).toBe('IO');
+    expect(r.message).not.toContain('\n');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency
+
+const fdCount = () => readdirSync('/proc/self/fd').length;
+
+describe('concurrent library calls', () => {
+  it('two flattens of different images at once give what each gives alone, sharing a tmpdir', async () => {
+    const a = writeTemp(await imageArchive([await layerTar([e('etc/'), e('etc/a'), e('x -> etc/a')]), await layerTar([e('etc/.wh.a'), e('b')])], { layout: 'oci', compression: 'gzip' }));
+    const b = writeTemp(await imageArchive([await layerTar([e('usr/'), e('usr/b', { content: 'y'.repeat(100_000) })]), await layerTar([e('usr/c')])], { layout: 'oci', compression: 'zstd' }));
+    const tmp = scratchDir();
+    const outs = scratchDir();
+    const alone = [];
+    for (const [i, img] of [a, b].entries()) {
+      await exportRootfs(img, { output: join(outs, `alone-${i}.tar`), tmpDir: tmp });
+      alone.push(readFileSync(join(outs, `alone-${i}.tar`)));
+    }
+    await Promise.all([a, b, a, b].map((img, i) => exportRootfs(img, { output: join(outs, `together-${i}.tar`), tmpDir: tmp })));
+    for (let i = 0; i < 4; i++) expect(readFileSync(join(outs, `together-${i}.tar`)).equals(alone[i % 2]!)).toBe(true);
+    const names = await Promise.all([a, b].map(async (img) => {
+      const flat = await flattenImage(img, { tmpDir: tmp });
+      try {
+        return [...walkTree(flat.tree)].map((w) => w.name);
+      } finally {
+        flat.close();
+      }
+    }));
+    expect(names).toEqual([['b', 'etc/', 'x'], ['usr/', 'usr/b', 'usr/c']]);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('one call failing does not disturb another running at the same time', async () => {
+    const good = writeTemp(await imageArchive([await layerTar([e('ok', { content: 'z'.repeat(200_000) })])], { layout: 'oci', compression: 'gzip' }));
+    const bad = 'fixtures/hostile/gzip-corrupt.tar';
+    const tmp = scratchDir();
+    const out = scratchDir();
+    const [g, b] = await Promise.allSettled([exportRootfs(good, { output: join(out, 'good.tar'), tmpDir: tmp }), exportRootfs(bad, { output: join(out, 'bad.tar'), tmpDir: tmp })]);
+    expect(g.status).toBe('fulfilled');
+    expect(b.status).toBe('rejected');
+    expect(readdirSync(out)).toEqual(['good.tar']);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('a closed FlattenedImage holds no open file (spooled layers included)', async () => {
+    const image = writeTemp(await imageArchive([await layerTar([e('a')]), await layerTar([e('b')])], { layout: 'oci', compression: 'gzip' }));
+    const before = fdCount();
+    for (let i = 0; i < 5; i++) (await flattenImage(image)).close();
+    await refusal(flattenImage('fixtures/hostile/gzip-corrupt.tar'));
+    expect(fdCount()).toBe(before);
+  });
+});

@@ -1,0 +1,262 @@
+/**
+ * Property: whatever is done to a valid image — bits flipped, bytes cut off, header fields
+ * overwritten (checksum fixed up or not), entries reordered, hostile records spliced in — every
+ * command in COMMANDS ends within a time bound with either a valid result (readable by node-tar,
+ * every name inside the root) or a LayerfoldError of one line, and writes nothing outside its OUT
+ * directory, leaving TMP empty.
+ *
+ * Layers are mutated and then wrapped in an image whose digests match the damaged bytes, so the
+ * damage reaches the tar parser and the layer rules rather than stopping at the digest check; the
+ * outer archive is also mutated directly, with --no-verify. `npm test` runs FUZZ_RUNS (default 100)
+ * inputs, each through every command; `npm run fuzz` runs many more (scripts/fuzz.js). A failure
+ * prints fast-check's seed and path: FUZZ_SEED=<seed> FUZZ_PATH=<path> npx vitest run test/fuzz.test.ts.
+ */
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { isLayerfoldError } from '../src/index.js';
+import { e, imageArchive, layerTar, scratchDir, type EntrySpec, type ImageSpec } from './support/build.js';
+import { COMMANDS, isContainedName, listTree, PARTIAL } from './support/hostile.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
+const TIME_BOUND_MS = Number(process.env.FUZZ_TIME_BOUND_MS ?? 10_000);
+const BLOCK = 512;
+
+// ---------------------------------------------------------------------------------------------
+// Valid seeds
+
+const SEED_LAYERS: EntrySpec[][] = [
+  [e('etc/'), e('etc/passwd'), e('bin/'), e('bin/sh', { mode: 0o755 }), e('lib -> usr/lib'), e('usr/'), e('usr/lib/'), e('usr/lib/libc.so', { content: 'x'.repeat(3000) })],
+  [e('etc/.wh.passwd'), e('usr/lib/.wh..wh..opq'), e('usr/lib/new'), e('bin/sh'), { path: 'bin/ash', type: 'link', linkname: 'bin/sh' }],
+  [
+    e(`deep/${'d'.repeat(120)}/`),
+    e(`deep/${'d'.repeat(120)}/${'f'.repeat(150)}`),
+    e('x', { pax: { 'SCHILY.xattr.user.k': 'v', mtime: '1600000000.5' } }),
+    e('dev/', {}),
+    { path: 'dev/null', type: 'char', devmajor: 1, devminor: 3 },
+    { path: 'fifo', type: 'fifo' },
+  ],
+];
+
+let seedLayers: Buffer[] = [];
+
+beforeAll(async () => {
+  seedLayers = await Promise.all(SEED_LAYERS.map((l) => layerTar(l)));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Mutations
+
+/** Records of a tar as [header offset, end of data) (stops at the first block that is not a header). */
+function records(tar: Buffer): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let pos = 0; pos + BLOCK <= tar.length; ) {
+    if (tar[pos] === 0) break;
+    const size = parseInt(tar.toString('latin1', pos + 124, pos + 136).replace(/\0.*$/s, '').trim() || '0', 8);
+    if (!Number.isFinite(size) || size < 0) break;
+    const end = Math.min(tar.length, pos + BLOCK + size + ((BLOCK - (size % BLOCK)) % BLOCK));
+    out.push([pos, end]);
+    pos = end;
+  }
+  return out;
+}
+
+const headerOffsets = (tar: Buffer): number[] => records(tar).map(([at]) => at);
+
+function fixChecksum(tar: Buffer, at: number): void {
+  tar.fill(0x20, at + 148, at + 156);
+  let sum = 0;
+  for (let i = at; i < at + BLOCK; i++) sum += tar[i]!;
+  tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, at + 148, 'latin1');
+}
+
+const FIELDS = { name: [0, 100], mode: [100, 8], uid: [108, 8], size: [124, 12], mtime: [136, 12], typeflag: [156, 1], linkname: [157, 100], magic: [257, 8], prefix: [345, 155] } as const;
+
+const HOSTILE_TEXT = ['../../evil', '/abs', '.wh.', '.wh..', '.wh...', 'a/../../b', '.wh..wh..opq', 'etc/passwd', '', 'x/'.repeat(60), '\xff\xfe'];
+const NUMERIC_TEXT = ['77777777777\0', '0000000012x4', '-1', '\x80\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff', '\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff', '        ', '00000001000\0'];
+const TYPEFLAGS = ['0', '1', '2', '3', '4', '5', '6', '7', 'x', 'g', 'L', 'K', 'S', 'Z', '\0'];
+
+type Mutation =
+  | { kind: 'flip'; at: number; bit: number }
+  | { kind: 'truncate'; at: number }
+  | { kind: 'field'; header: number; field: keyof typeof FIELDS; value: string; fix: boolean }
+  | { kind: 'reorder'; order: number[] }
+  | { kind: 'splice'; header: number; name: string; type: string; linkname: string };
+
+const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+  fc.record({
+    kind: fc.constant('field' as const),
+    header: fc.nat(),
+    field: fc.constantFrom(...(Object.keys(FIELDS) as Array<keyof typeof FIELDS>)),
+    value: fc.oneof(fc.constantFrom(...HOSTILE_TEXT, ...NUMERIC_TEXT, ...TYPEFLAGS), fc.string({ maxLength: 12 })),
+    fix: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant('reorder' as const), order: fc.array(fc.nat(), { minLength: 2, maxLength: 12 }) }),
+  fc.record({
+    kind: fc.constant('splice' as const),
+    header: fc.nat(),
+    name: fc.constantFrom(...HOSTILE_TEXT, 'bin/sh', 'lib/x', 'etc'),
+    type: fc.constantFrom('0', '1', '2', '5', 'L', 'x'),
+    linkname: fc.constantFrom(...HOSTILE_TEXT, 'bin/sh', 'lib', '/'),
+  }),
+);
+
+function spliceRecord(name: string, type: string, linkname: string): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  const data = type === '0' || type === 'L' ? Buffer.from(type === 'L' ? `${name}\0` : 'spliced') : type === 'x' ? Buffer.from(`${String(name.length + 9).padStart(2, '0')} path=${name}\n`) : Buffer.alloc(0);
+  block.write(name, 0, 100, 'latin1');
+  block.write('0000644\0', 100, 'latin1');
+  block.write('0000000\0', 108, 'latin1');
+  block.write('0000000\0', 116, 'latin1');
+  block.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  block.write('13727710400\0', 136, 'latin1');
+  block.write(type, 156, 'latin1');
+  block.write(linkname, 157, 100, 'latin1');
+  block.write('ustar\x0000', 257, 'latin1');
+  fixChecksum(block, 0);
+  return Buffer.concat([block, data, Buffer.alloc((BLOCK - (data.length % BLOCK)) % BLOCK)]);
+}
+
+export function mutate(tar: Buffer, m: Mutation): Buffer {
+  const out = Buffer.from(tar);
+  if (out.length === 0) return out;
+  switch (m.kind) {
+    case 'flip':
+      out[m.at % out.length]! ^= 1 << m.bit;
+      return out;
+    case 'truncate':
+      return out.subarray(0, m.at % out.length);
+    case 'field': {
+      const offs = headerOffsets(out);
+      if (offs.length === 0) return out;
+      const at = offs[m.header % offs.length]!;
+      const [off, len] = FIELDS[m.field];
+      out.fill(0, at + off, at + off + len);
+      out.write(m.value, at + off, len, 'latin1');
+      if (m.fix) fixChecksum(out, at);
+      return out;
+    }
+    case 'reorder': {
+      const recs = records(out);
+      if (recs.length < 2) return out;
+      const order = m.order.map((i) => recs[i % recs.length]!);
+      const tail = out.subarray(recs[recs.length - 1]![1]);
+      return Buffer.concat([...order.map(([a, b]) => out.subarray(a, b)), tail]);
+    }
+    case 'splice': {
+      const offs = headerOffsets(out);
+      const at = offs.length === 0 ? 0 : offs[m.header % offs.length]!;
+      return Buffer.concat([out.subarray(0, at), spliceRecord(m.name, m.type, m.linkname), out.subarray(at)]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The property
+
+interface Input {
+  layout: NonNullable<ImageSpec['layout']>;
+  compression: NonNullable<ImageSpec['compression']>;
+  /** Which seed layers, bottom first. */
+  layers: number[];
+  /** Mutations of one layer, or of the whole archive (then run with verify off). */
+  target: { layer: number } | 'archive';
+  mutations: Mutation[];
+}
+
+const inputArb: fc.Arbitrary<Input> = fc.record({
+  layout: fc.constantFrom('legacy' as const, 'docker-oci' as const, 'oci' as const),
+  compression: fc.constantFrom('none' as const, 'gzip' as const, 'zstd' as const),
+  layers: fc.array(fc.integer({ min: 0, max: SEED_LAYERS.length - 1 }), { minLength: 1, maxLength: 3 }),
+  target: fc.oneof({ weight: 4, arbitrary: fc.record({ layer: fc.nat() }) }, { weight: 1, arbitrary: fc.constant('archive' as const) }),
+  mutations: fc.array(mutationArb, { minLength: 1, maxLength: 4 }),
+});
+
+async function buildInput(input: Input): Promise<{ bytes: Buffer; verify: boolean }> {
+  const layers = input.layers.map((i) => seedLayers[i]!);
+  const compression = input.layout === 'legacy' ? 'none' : input.compression;
+  if (input.target === 'archive') {
+    const archive = await imageArchive(layers, { layout: input.layout, compression });
+    return { bytes: input.mutations.reduce(mutate, archive), verify: false };
+  }
+  const which = input.target.layer % layers.length;
+  layers[which] = input.mutations.reduce(mutate, layers[which]!);
+  return { bytes: await imageArchive(layers, { layout: input.layout, compression }), verify: true };
+}
+
+async function withinBound<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not end within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runOne(input: Input): Promise<void> {
+  const { bytes, verify } = await buildInput(input);
+  for (const command of COMMANDS) {
+    const root = scratchDir();
+    const [inDir, out, tmp] = ['in', 'out', 'tmp'].map((d) => join(root, d)) as [string, string, string];
+    for (const d of [inDir, out, tmp]) mkdirSync(d);
+    const image = join(inDir, 'image.tar');
+    writeFileSync(image, bytes);
+    let ok = false;
+    try {
+      await withinBound(command.library(image, out, tmp, { verify }), TIME_BOUND_MS);
+      ok = true;
+    } catch (e) {
+      if (!isLayerfoldError(e)) throw new Error(`${command.name}: not a LayerfoldError: ${(e as Error)?.stack ?? String(e)}`);
+      expect(e.message).not.toContain('\n');
+    }
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(readdirSync(root).sort()).toEqual(['in', 'out', 'tmp']);
+    expect(readdirSync(inDir)).toEqual(['image.tar']);
+    const written = listTree(out);
+    expect(written.filter((n) => PARTIAL.test(n))).toEqual([]);
+    if (!ok) {
+      expect(written).toEqual([]);
+      continue;
+    }
+    const names = await command.resultNames(out, '', image);
+    if (names === null) continue;
+    expect(names.filter((n) => !isContainedName(n))).toEqual([]);
+  }
+}
+
+describe('fuzz', () => {
+  it('the mutations are not no-ops: most damaged layers are refused, some still pass', async () => {
+    const outcomes = { ok: 0, refused: 0 };
+    const samples = fc.sample(inputArb, { numRuns: 40, seed: 1 });
+    for (const input of samples) {
+      const { bytes, verify } = await buildInput({ ...input, target: { layer: 0 } });
+      const root = scratchDir();
+      const image = join(root, 'image.tar');
+      writeFileSync(image, bytes);
+      try {
+        await COMMANDS[0]!.library(image, root, root, { verify });
+        outcomes.ok++;
+      } catch {
+        outcomes.refused++;
+      }
+    }
+    expect(outcomes.refused).toBeGreaterThan(5);
+    expect(outcomes.ok).toBeGreaterThan(0);
+  });
+
+  it(`${RUNS} mutated images: a contained result or one clean error, in time, nothing outside OUT`, async () => {
+    const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : undefined;
+    await fc.assert(fc.asyncProperty(inputArb, runOne), {
+      numRuns: RUNS,
+      ...(seed !== undefined ? { seed } : {}),
+      ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
+      endOnFailure: true,
+    });
+  }, Math.max(60_000, RUNS * 2_000));
+});
