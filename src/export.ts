@@ -70,8 +70,8 @@ export async function exportRootfs(input: string, options: ExportOptions = {}): 
   } catch (e) {
     sink?.abort();
     // Corrupt data may fail the write before its digest check reports: the mismatch is the cause.
-    const mismatch = await flat.verified.then(() => undefined, (v: unknown) => v);
-    if (mismatch !== undefined) throw mismatch;
+    const failure = await flat.verified.then(() => undefined, (v: unknown) => v);
+    if (failure instanceof LayerfoldError && failure.code === 'DIGEST_MISMATCH') throw failure;
     if (e instanceof LayerfoldError) throw e;
     throw new LayerfoldError('IO', `writing ${options.output ?? 'stdout'}: ${(e as Error).message}`, { cause: e });
   } finally {

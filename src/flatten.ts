@@ -80,6 +80,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
     if (options.stdin) open.stdin = options.stdin;
     if (options.creds !== undefined) open.creds = options.creds;
     if (options.insecure) open.insecure = true;
+    open.maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
     source = await openSource(input, temp, open);
     const image = findImage(source, open);
     const layers = await prepareLayers(image, temp, {
@@ -114,8 +115,8 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
   } catch (e) {
     // A layer that fails to parse may simply be corrupt: its digest says so more precisely.
     if (verified && !(e instanceof LayerfoldError && e.code === 'DIGEST_MISMATCH')) {
-      const mismatch = await verified.then(() => undefined, (v: unknown) => v);
-      if (mismatch !== undefined) e = mismatch;
+      const failure = await verified.then(() => undefined, (v: unknown) => v);
+      if (failure instanceof LayerfoldError && failure.code === 'DIGEST_MISMATCH') e = failure;
     }
     hashPool.close();
     source?.close();

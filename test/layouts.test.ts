@@ -75,6 +75,14 @@ describe('layouts', () => {
     }
   });
 
+  it('--max-size also bounds a spooled stdin or compressed archive', async () => {
+    const archive = await imageArchive(await layers());
+    const viaStdin = await failure('-', { stdin: Readable.from([archive]), maxSize: 4096 });
+    expect(viaStdin.code).toBe('LIMIT');
+    expect(viaStdin.message).toContain('stdin');
+    expect((await failure(writeTemp(gzipSync(archive), 'image.tar.gz'), { maxSize: 4096 })).code).toBe('LIMIT');
+  });
+
   it('a repeated legacy layer stored as a symlink to another layer.tar', async () => {
     const l = await layerTar([e('f', { content: 'same' })]);
     const config = configFor([l, l]);

@@ -4,6 +4,8 @@
  * reads on the same file descriptor (descriptors are shared by all threads of a process).
  * The worker is inline source (eval) so it runs the same from dist/ and under the test runner.
  */
+import { createHash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -31,6 +33,23 @@ parentPort.on('message', ({ id, fd, offset, size }) => {
 });
 `;
 
+const INLINE_LIMIT = 8 * 1024 * 1024;
+
+function hashInline(fd: number, offset: number, size: number): string {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+  let pos = offset;
+  let left = size;
+  while (left > 0) {
+    const n = readSync(fd, buf, 0, Math.min(left, buf.length), pos);
+    if (n === 0) throw new Error('the file ends early');
+    hash.update(buf.subarray(0, n));
+    pos += n;
+    left -= n;
+  }
+  return hash.digest('hex');
+}
+
 interface Job {
   fd: number;
   offset: number;
@@ -48,8 +67,18 @@ export class HashPool {
 
   constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism()))) {}
 
-  /** sha256 (hex) of [offset, offset+size) of fd. */
+  /**
+   * sha256 (hex) of [offset, offset+size) of fd. A small range is hashed at once on this thread:
+   * starting a worker costs more than hashing a few MiB.
+   */
   hash(fd: number, offset: number, size: number): Promise<string> {
+    if (size <= INLINE_LIMIT) {
+      try {
+        return Promise.resolve(hashInline(fd, offset, size));
+      } catch (e) {
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ fd, offset, size, resolve, reject });
       this.pump();

@@ -36,6 +36,8 @@ export interface OpenOptions {
   insecure?: boolean;
   /** DOCKER_HOST, DOCKER_CONFIG, SSL_CERT_FILE… (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Refuse a stdin or compressed archive that spools to more bytes than this (--max-size). */
+  maxSize?: number;
 }
 
 /** What a transport said about the image in a source: the layout it must be, the image it names. */
@@ -46,7 +48,7 @@ interface Selection {
 }
 const selections = new WeakMap<ImageSource, Selection>();
 
-async function spool(input: Readable, temp: TempSpace, label: string): Promise<string> {
+async function spool(input: Readable, temp: TempSpace, label: string, maxSize = Number.MAX_SAFE_INTEGER): Promise<string> {
   const path = temp.path('archive.tar');
   // Peek at the first bytes to see whether the stream itself is compressed.
   const chunks: Buffer[] = [];
@@ -70,10 +72,19 @@ async function spool(input: Readable, temp: TempSpace, label: string): Promise<s
       }
     })(),
   );
+  let spooled = 0;
+  const limit = async function* (source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      spooled += chunk.length;
+      if (spooled > maxSize) throw new LayerfoldError('LIMIT', `${label}: the archive unpacks to more than ${maxSize} bytes (--max-size)`);
+      yield chunk;
+    }
+  };
   try {
-    if (kind === 'none') await pipeline(replay, createWriteStream(path));
-    else await pipeline(replay, decompressor(kind), createWriteStream(path));
+    if (kind === 'none') await pipeline(replay, limit, createWriteStream(path));
+    else await pipeline(replay, decompressor(kind), limit, createWriteStream(path));
   } catch (e) {
+    if (e instanceof LayerfoldError) throw e;
     throw new LayerfoldError('BAD_ARCHIVE', `${label}: could not read the ${kind === 'none' ? '' : `${kind}-compressed `}archive: ${(e as Error).message}`);
   }
   return path;
@@ -117,7 +128,7 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
       return new DirectorySource(ref.dir);
     case 'docker-daemon': {
       const stream = await daemonSaveStream(ref.name, options.env);
-      const path = await spool(stream, temp, label);
+      const path = await spool(stream, temp, label, options.maxSize);
       return new TarArchiveSource(openSync(path, fsc.O_RDONLY), label);
     }
     case 'docker': {
@@ -144,7 +155,7 @@ function statOrMissing(path: string) {
 async function openPath(input: string, temp: TempSpace, options: OpenOptions): Promise<ImageSource> {
   if (input === '-') {
     const stdin = options.stdin ?? process.stdin;
-    const path = await spool(stdin, temp, 'stdin');
+    const path = await spool(stdin, temp, 'stdin', options.maxSize);
     return new TarArchiveSource(openSync(path, fsc.O_RDONLY), 'stdin');
   }
   let st;
@@ -157,7 +168,7 @@ async function openPath(input: string, temp: TempSpace, options: OpenOptions): P
   if (st.size === 0) throw new LayerfoldError('BAD_ARCHIVE', `${input}: empty file, not an image archive`);
   const kind = detectCompression(headOf(input));
   if (kind !== 'none') {
-    const path = await spool(createReadStream(input), temp, input);
+    const path = await spool(createReadStream(input), temp, input, options.maxSize);
     return new TarArchiveSource(openSync(path, fsc.O_RDONLY), input);
   }
   return new TarArchiveSource(openSync(input, fsc.O_RDONLY), input);

@@ -36,6 +36,8 @@ function ioError(target: string, e: unknown): LayerfoldError {
  * exists and is not a regular file (/dev/null, a fifo, a terminal) is written in place: renaming over
  * it would replace the device with a file.
  */
+let tempCounter = 0;
+
 export class FileSink implements ByteSink {
   private readonly fd: number;
   private readonly temp: string | undefined;
@@ -49,7 +51,8 @@ export class FileSink implements ByteSink {
     } catch {
       // absent: made through a temporary file
     }
-    this.temp = special ? undefined : join(dirname(target), `.${basename(target)}.layerfold-${process.pid}.tmp`);
+    // pid plus a counter: two exports in one process to the same name never share a temporary
+    this.temp = special ? undefined : join(dirname(target), `.${basename(target)}.layerfold-${process.pid}${tempCounter++ ? `-${tempCounter}` : ''}.tmp`);
     try {
       this.fd = special ? openSync(target, fsc.O_WRONLY) : openSync(this.temp!, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o644);
     } catch (e) {
