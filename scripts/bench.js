@@ -8,7 +8,7 @@
  *   --quick              only the 100 MB image
  *   --scenario a,b       scenarios by name (see SCENARIOS; default: main, main-gzip, debian)
  *   --all                every scenario (adds main-zstd and the 1M-entry image)
- *   --only x,y           export, extract, floor, decompress, umoci, docker, ttfb, profile
+ *   --only x,y           export, extract, floor, decompress, umoci, registry, docker, ttfb, profile
  *   --docker             also measure docker load + create + export (needs a running engine)
  *   --runs N             timed runs per measurement (default 5)
  *   --peer-runs N        timed runs of the slow ones: extract, umoci, docker (default: --runs; no warm-up)
@@ -40,7 +40,7 @@ const SCENARIOS = {
   debian: { real: true },
 };
 const DEFAULT_SCENARIOS = ['main', 'main-gzip', 'debian'];
-const PARTS = ['export', 'extract', 'floor', 'decompress', 'umoci', 'docker', 'ttfb', 'profile'];
+const PARTS = ['export', 'extract', 'floor', 'decompress', 'umoci', 'registry', 'docker', 'ttfb', 'profile'];
 
 function parseArgs(argv) {
   const opts = { runs: 5, peerRuns: undefined, dir: '/tmp/layerfold-bench', write: true, docker: false, scenarios: DEFAULT_SCENARIOS, only: PARTS };
@@ -178,6 +178,31 @@ async function runScenario(name, opts, engine) {
       sh(`rm -rf ${rootfs} ${out}.umoci`);
     } else extras.umociSkipped = 'umoci or skopeo not installed (apt-get install umoci skopeo)';
   }
+  if (parts.has('registry')) {
+    // Issue 8's row: flattening straight from a registry on loopback, against crane-style
+    // pull-then-flatten (skopeo copy to an archive, then layerfold export).
+    const { missingTools, startRegistry, push } = await import('./registry-setup.js');
+    const missing = missingTools().filter((t) => t !== 'htpasswd' && t !== 'openssl');
+    if (missing.length > 0) extras.registrySkipped = `${missing.join(', ')} not installed`;
+    else {
+      const base = join(work, `${name}-registry`);
+      rmSync(base, { recursive: true, force: true });
+      const registry = await startRegistry(base, 'plain');
+      try {
+        const ref = `${registry.host}/bench:1`;
+        await push(`docker-archive:${img}`, ref);
+        const direct = `${LF} export docker://${ref} --insecure -o ${out}`;
+        add('layerfold export docker://… (registry)', direct, measure(direct, { runs, prepare: `rm -f ${out}` }));
+        const pulled = join(work, `${name}-pulled.tar`);
+        const twoStep = `skopeo copy -q --src-tls-verify=false docker://${ref} docker-archive:${pulled} && ${LF} export ${pulled} -o ${out}`;
+        add('skopeo copy + layerfold export', twoStep, measure(twoStep, { runs, prepare: `rm -f ${out} ${pulled}` }));
+        sh(`rm -f ${pulled}`);
+      } finally {
+        await registry.stop();
+        rmSync(base, { recursive: true, force: true });
+      }
+    }
+  }
   if (parts.has('docker') && opts.docker) {
     if (!engine.ok) extras.dockerSkipped = engine.why;
     else if (summary.params.layout !== 'legacy') extras.dockerSkipped = 'docker peer measured on the legacy images only';
@@ -247,7 +272,7 @@ function scenarioMarkdown(result) {
     '',
   ];
   if (extras.ttfb) lines.push(`\`export -o -\`: first byte after ${fmtS(extras.ttfb.first)} s of ${fmtS(extras.ttfb.total)} s (${((extras.ttfb.first / extras.ttfb.total) * 100).toFixed(0)}% of the run).`, '');
-  for (const why of [extras.umociSkipped && `umoci: skipped, ${extras.umociSkipped}`, extras.dockerSkipped && `docker: skipped, ${extras.dockerSkipped}`, extras.extractError && `extract: failed: ${extras.extractError}`]) {
+  for (const why of [extras.registrySkipped && `registry: skipped, ${extras.registrySkipped}`, extras.umociSkipped && `umoci: skipped, ${extras.umociSkipped}`, extras.dockerSkipped && `docker: skipped, ${extras.dockerSkipped}`, extras.extractError && `extract: failed: ${extras.extractError}`]) {
     if (why) lines.push(`- ${why}`);
   }
   lines.push('<details><summary>commands</summary>', '', commandList(rows), '', '</details>');
