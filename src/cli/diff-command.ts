@@ -1,6 +1,8 @@
 /** `layerfold diff A B`: exit 0 equal, 1 different, 2 error. */
 import type { CommandModule } from 'yargs';
-import { diffRootfs, FIELDS, renderDiff, type FieldName } from '../index.js';
+import { diffRootfs } from '../diff/diff.js';
+import { FIELDS, type FieldName } from '../diff/compare.js';
+import { renderDiff } from '../diff/report.js';
 import { LayerfoldError } from '../errors.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';

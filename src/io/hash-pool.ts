@@ -1,12 +1,11 @@
 /**
- * sha256 of file ranges on worker threads, so that checking a layer's digest runs on the other core
+ * sha256 of file ranges on a worker thread, so that checking a layer's digest runs on the other core
  * while the main thread indexes, applies and writes. A worker reads the range itself with positional
  * reads on the same file descriptor (descriptors are shared by all threads of a process).
  * The worker is inline source (eval) so it runs the same from dist/ and under the test runner.
  */
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
@@ -65,7 +64,7 @@ export class HashPool {
   private readonly running = new Map<number, Job>();
   private nextId = 0;
 
-  constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism()))) {}
+  constructor(private readonly size = 1) {}
 
   /**
    * sha256 (hex) of [offset, offset+size) of fd. A small range is hashed at once on this thread:

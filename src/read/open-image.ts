@@ -15,12 +15,10 @@ import type { Readable } from 'node:stream';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
-import { daemonSaveStream } from './daemon.js';
 import { readDockerManifest } from './docker-manifest.js';
 import type { OpenedImage } from './image-support.js';
 import { readOciLayout } from './oci.js';
 import { platformMatches as platformMatchesLoose, type Platform } from './platform.js';
-import { pullToLayout } from './registry/pull.js';
 import { DirectorySource, readJson, TarArchiveSource, type ImageSource } from './source.js';
 import { describeReference, parseImageReference, type ImageReference } from './transports.js';
 
@@ -127,12 +125,15 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
       if (!statOrMissing(ref.dir).isDirectory()) throw new LayerfoldError('USAGE', `${label}: is not a directory; an OCI archive is oci-archive:${ref.dir}`);
       return new DirectorySource(ref.dir);
     case 'docker-daemon': {
+      // loaded on demand: http/https and the registry client cost start-up time every other command would pay
+      const { daemonSaveStream } = await import('./daemon.js');
       const stream = await daemonSaveStream(ref.name, options.env);
       const path = await spool(stream, temp, label, options.maxSize);
       return new TarArchiveSource(openSync(path, fsc.O_RDONLY), label);
     }
     case 'docker': {
       const dir = temp.path('registry-layout');
+      const { pullToLayout } = await import('./registry/pull.js');
       await pullToLayout(ref.reference, dir, {
         ...(options.platform ? { platform: options.platform } : {}),
         ...(options.creds !== undefined ? { creds: options.creds } : {}),
