@@ -4,58 +4,13 @@
  * equal docker's `export.tar` byte for byte, except the mtime (and so the checksum) of directories
  * docker made while unpacking, whose time no archive records. Cases docker refused must be refused.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exportRootfs, flattenImage, isLayerfoldError, parseTime, walkTree, Dir } from '../src/index.js';
+import { exportRootfs, isLayerfoldError } from '../src/index.js';
+import { dockerPairs, impliedDirs, refusedCases } from './support/pairs.js';
 import { scratchDir } from './support/build.js';
 import { gnuLongListing, hasCommand, listWith, readWithNodeTar } from './support/read.js';
-
-const ROOTS = ['fixtures/conformance', 'fixtures/docker'];
-
-interface Pair {
-  name: string;
-  dir: string;
-  images: string[];
-  created: number;
-  engine: string;
-}
-
-function pairs(): Pair[] {
-  const out: Pair[] = [];
-  for (const root of ROOTS) {
-    for (const name of readdirSync(root).sort()) {
-      const dir = join(root, name);
-      if (!existsSync(join(dir, 'export.tar'))) continue;
-      const images = readdirSync(dir).filter((f) => /^image.*\.tar$/.test(f)).map((f) => join(dir, f));
-      out.push({ name: `${root.split('/')[1]}/${name}`, dir, images, created: parseTime(readFileSync(join(dir, 'created.txt'), 'utf8'), 'created'), engine: readFileSync(join(dir, 'docker-version.txt'), 'utf8').trim() });
-    }
-  }
-  return out;
-}
-
-function refusals(): Array<{ name: string; image: string; why: string }> {
-  const out = [];
-  for (const root of ROOTS) {
-    for (const name of readdirSync(root).sort()) {
-      const dir = join(root, name);
-      const errFile = ['load-error.txt', 'create-error.txt'].map((f) => join(dir, f)).find((f) => existsSync(f));
-      if (errFile) out.push({ name, image: join(dir, 'image.tar'), why: readFileSync(errFile, 'utf8').trim() });
-    }
-  }
-  return out;
-}
-
-async function impliedDirs(image: string, created: number): Promise<Set<string>> {
-  const flat = await flattenImage(image, { dockerInit: created });
-  try {
-    const names = new Set<string>();
-    for (const entry of walkTree(flat.tree)) if (entry.node instanceof Dir && entry.node.implied) names.add(entry.name);
-    return names;
-  } finally {
-    flat.close();
-  }
-}
 
 /** Walk two tars block by block; every difference must be the mtime/checksum of an implied dir. */
 function compareBytes(ours: Buffer, docker: Buffer, implied: Set<string>): string[] {
@@ -74,16 +29,16 @@ function compareBytes(ours: Buffer, docker: Buffer, implied: Set<string>): strin
   return problems;
 }
 
-describe.each(pairs())('docker pair $name', (pair) => {
+describe.each(dockerPairs())('docker pair $id', (pair) => {
   const docker26 = !pair.engine.startsWith('20.');
 
   it.each(pair.images.map((p) => [p.split('/').pop()!, p]))('%s flattens to docker export', async (_label, image) => {
     const out = join(scratchDir(), 'rootfs.tar');
-    await exportRootfs(image, { output: out, dockerInit: pair.created });
+    await exportRootfs(image, { output: out, dockerInit: pair.createdSecs });
     const ours = readFileSync(out);
     const docker = readFileSync(join(pair.dir, 'export.tar'));
     if (docker26) {
-      expect(compareBytes(ours, docker, await impliedDirs(image, pair.created))).toEqual([]);
+      expect(compareBytes(ours, docker, await impliedDirs(image, pair.createdSecs))).toEqual([]);
     } else {
       // Docker 20.10 writes type bits in the mode field and host user names: compare the rest.
       const strip = (list: Awaited<ReturnType<typeof readWithNodeTar>>) => list.map((x) => ({ ...x, mode: x.mode & 0o7777 }));
@@ -93,7 +48,7 @@ describe.each(pairs())('docker pair $name', (pair) => {
 
   it('reads back the same with GNU tar, bsdtar and node-tar', async () => {
     const out = join(scratchDir(), 'rootfs.tar');
-    await exportRootfs(pair.images[0]!, { output: out, dockerInit: pair.created });
+    await exportRootfs(pair.images[0]!, { output: out, dockerInit: pair.createdSecs });
     const nodeNames = (await readWithNodeTar(out)).map((x) => x.path);
     const docker = join(pair.dir, 'export.tar');
     const gnu = listWith('tar', out);
@@ -104,14 +59,14 @@ describe.each(pairs())('docker pair $name', (pair) => {
     if (gnu.every((n) => /^[\x20-\x7e]*$/.test(n))) expect(nodeNames).toEqual(gnu);
     if (docker26) {
       const ignoreImplied = (lines: string[], implied: Set<string>) => lines.filter((l) => ![...implied].some((d) => l.endsWith(` ${d}`)));
-      const implied = await impliedDirs(pair.images[0]!, pair.created);
+      const implied = await impliedDirs(pair.images[0]!, pair.createdSecs);
       expect(ignoreImplied(gnuLongListing(out), implied)).toEqual(ignoreImplied(gnuLongListing(docker), implied));
     }
   });
 });
 
 describe('archives docker refuses', () => {
-  it.each(refusals().map((r) => [r.name, r]))('%s is refused with one clear error', async (_name, r) => {
+  it.each(refusedCases().map((r) => [r.name, r]))('%s is refused with one clear error', async (_name, r) => {
     const err = await exportRootfs(r.image, { output: join(scratchDir(), 'out.tar'), dockerInit: 0 }).catch((e: unknown) => e);
     expect(isLayerfoldError(err)).toBe(true);
     expect((err as Error).message).not.toContain('\n');

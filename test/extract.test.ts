@@ -14,38 +14,13 @@ import { Dir, extractRootfs, extractTree, flattenImage, isLayerfoldError, parseT
 import { SafeRoot } from '../src/write/safe-path.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp, type EntrySpec } from './support/build.js';
 import { snapshot, type SnapEntry } from './support/dir-snapshot.js';
+import { dockerPairs, impliedDirs } from './support/pairs.js';
 import { hasCommand } from './support/read.js';
 
 const isRoot = process.geteuid?.() === 0;
-const ROOTS = ['fixtures/conformance', 'fixtures/docker'];
-
-interface Pair {
-  name: string;
-  dir: string;
-  created: number;
-}
-
-function pairs(): Pair[] {
-  const out: Pair[] = [];
-  for (const root of ROOTS) {
-    for (const name of readdirSync(root).sort()) {
-      const dir = join(root, name);
-      if (!existsSync(join(dir, 'export.tar'))) continue;
-      out.push({ name: `${root.split('/')[1]}/${name}`, dir, created: parseTime(readFileSync(join(dir, 'created.txt'), 'utf8'), 'created') });
-    }
-  }
-  return out;
-}
-
-async function impliedDirs(image: string, created: number): Promise<Set<string>> {
-  const flat = await flattenImage(image, { dockerInit: created });
-  try {
-    const names = new Set<string>();
-    for (const entry of walkTree(flat.tree)) if (entry.node instanceof Dir && entry.node.implied) names.add(entry.name.slice(0, -1));
-    return names;
-  } finally {
-    flat.close();
-  }
+/** Implied directories by name without the trailing '/', as the snapshot names them. */
+async function impliedDirNames(image: string, created: number): Promise<Set<string>> {
+  return new Set([...(await impliedDirs(image, created))].map((n) => n.slice(0, -1)));
 }
 
 /** docker's export.tar unpacked by GNU tar as root: owners, modes, devices, times, capabilities. */
@@ -61,17 +36,17 @@ const withoutMtimeOf = (implied: Set<string>) => (x: SnapEntry) => (implied.has(
 
 describe.skipIf(!isRoot)('extract as root equals GNU tar\'s unpacking of docker export', () => {
   if (!isRoot) console.log('skipped: comparing owners and device nodes with docker export needs root (the unprivileged path is tested below)');
-  it.each(pairs().map((p) => [p.name, p]))('%s', async (_name, pair) => {
+  it.each(dockerPairs().map((p) => [p.id, p]))('%s', async (_name, pair) => {
     const image = join(pair.dir, 'image.tar');
     if (!hasCommand('setfattr') && readFileSync(join(pair.dir, 'export.tar')).includes('SCHILY.xattr.security.capability')) {
-      return void console.log(`skipped ${pair.name}: setfattr (Debian package attr) is not installed`);
+      return void console.log(`skipped ${pair.id}: setfattr (Debian package attr) is not installed`);
     }
     const dir = join(scratchDir(), 'rootfs');
-    const result = await extractRootfs(image, dir, { dockerInit: pair.created });
+    const result = await extractRootfs(image, dir, { dockerInit: pair.createdSecs });
     expect(result.skipped).toEqual({ owner: 0, mode: 0, node: 0, capability: 0 });
     expect(result.manifest).toBeUndefined();
     const ref = gnuExtract(join(pair.dir, 'export.tar'));
-    const implied = await impliedDirs(image, pair.created);
+    const implied = await impliedDirNames(image, pair.createdSecs);
     const caps = hasCommand('getfattr');
     expect(snapshot(dir, { capabilities: caps }).map(withoutMtimeOf(implied))).toEqual(snapshot(ref, { capabilities: caps }).map(withoutMtimeOf(implied)));
     // GNU tar's own comparison of the archive against DIR (contents, modes, owners, links, devices)
@@ -292,7 +267,7 @@ describe.skipIf(nonRootSkip !== undefined || !isRoot)('as an unprivileged user (
 
       // what docker's export holds, unpacked by GNU tar as root
       const ref = snapshot(gnuExtract(join(pairDir, 'export.tar')), { capabilities: true });
-      const implied = await impliedDirs(join(pairDir, 'image.tar'), created);
+      const implied = await impliedDirNames(join(pairDir, 'image.tar'), created);
       const devices = ref.filter((x) => x.type === 'char' || x.type === 'block');
       const deviceNames = new Set(devices.map((x) => x.name));
       const foreignOwners = ref.filter((x) => (x.uid !== 0 || x.gid !== 0) && !deviceNames.has(x.name) && x.linkOf === undefined);

@@ -23,27 +23,10 @@ import { flattenImage, isLayerfoldError, parseTime } from '../src/index.js';
 import { listImage } from '../src/inspect/ls.js';
 import { PassThrough } from 'node:stream';
 import { hasCommand } from './support/read.js';
+import { dockerPairs, type DockerPair } from './support/pairs.js';
 
-const ROOTS = ['fixtures/conformance', 'fixtures/docker'];
-
-interface Pair {
-  name: string;
-  image: string;
-  exportTar: string;
-  created: string;
-}
-
-function pairs(): Pair[] {
-  const out: Pair[] = [];
-  for (const root of ROOTS) {
-    for (const name of readdirSync(root).sort()) {
-      const dir = join(root, name);
-      if (!existsSync(join(dir, 'export.tar'))) continue;
-      out.push({ name, image: join(dir, 'image.tar'), exportTar: join(dir, 'export.tar'), created: readFileSync(join(dir, 'created.txt'), 'utf8').trim() });
-    }
-  }
-  return out;
-}
+const pairs = dockerPairs;
+type Pair = DockerPair;
 
 const fixture = (name: string): Pair => pairs().find((p) => p.name === name)!;
 

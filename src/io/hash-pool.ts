@@ -8,26 +8,35 @@ import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
+/**
+ * sha256 (hex) of a file range with positional reads. Self-contained (its tools are parameters) so
+ * that the worker runs this very function, from its source text.
+ */
+function hashRangeSync(fd: number, offset: number, size: number, read: typeof readSync, hasher: typeof createHash, buf: Buffer): string {
+  const hash = hasher('sha256');
+  let pos = offset;
+  let left = size;
+  while (left > 0) {
+    const n = read(fd, buf, 0, Math.min(left, buf.length), pos);
+    if (n === 0) throw new Error('the file ends early');
+    hash.update(buf.subarray(0, n));
+    pos += n;
+    left -= n;
+  }
+  return hash.digest('hex');
+}
+
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
+const hashRangeSync = ${hashRangeSync.toString()};
 const buf = Buffer.allocUnsafe(4 << 20);
 parentPort.on('message', ({ id, fd, offset, size }) => {
   try {
-    const hash = createHash('sha256');
-    let pos = offset;
-    let left = size;
-    while (left > 0) {
-      const n = readSync(fd, buf, 0, Math.min(left, buf.length), pos);
-      if (n === 0) throw new Error('the file ends early');
-      hash.update(buf.subarray(0, n));
-      pos += n;
-      left -= n;
-    }
-    parentPort.postMessage({ id, hex: hash.digest('hex') });
+    parentPort.postMessage({ id, hex: hashRangeSync(fd, offset, size, readSync, createHash, buf) });
   } catch (e) {
-    parentPort.postMessage({ id, error: String(e && e.message || e) });
+    parentPort.postMessage({ id, error: String((e && e.message) || e) });
   }
 });
 `;
@@ -35,18 +44,7 @@ parentPort.on('message', ({ id, fd, offset, size }) => {
 const INLINE_LIMIT = 8 * 1024 * 1024;
 
 function hashInline(fd: number, offset: number, size: number): string {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20));
-  let pos = offset;
-  let left = size;
-  while (left > 0) {
-    const n = readSync(fd, buf, 0, Math.min(left, buf.length), pos);
-    if (n === 0) throw new Error('the file ends early');
-    hash.update(buf.subarray(0, n));
-    pos += n;
-    left -= n;
-  }
-  return hash.digest('hex');
+  return hashRangeSync(fd, offset, size, readSync, createHash, Buffer.allocUnsafe(Math.min(size, 1 << 20)));
 }
 
 interface Job {

@@ -10,7 +10,8 @@ import { pickByName, readBlobVerified, type LayerRef, type Layout, type OpenedIm
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
 import type { ImageSource } from './source.js';
 
-interface Descriptor {
+/** An OCI content descriptor, as layouts and registries give them. */
+export interface Descriptor {
   mediaType?: string;
   digest: string;
   size: number;
@@ -19,10 +20,11 @@ interface Descriptor {
 }
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+export const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const MAX_DEPTH = 4;
 
-function asDescriptor(value: unknown, where: string): Descriptor {
+/** Check a descriptor's digest (shape) and size; the digest names a file, so nothing else may pass. */
+export function asDescriptor(value: unknown, where: string): Descriptor {
   const d = value as Partial<Descriptor> | null;
   if (!d || typeof d.digest !== 'string' || !DIGEST.test(d.digest)) {
     throw new LayerfoldError('BAD_LAYOUT', `${where}: a descriptor has no valid digest (expected sha256:<64 hex>)`);
@@ -60,7 +62,8 @@ interface Candidate {
   platform?: Platform;
 }
 
-function isAttestation(d: Descriptor): boolean {
+/** Attestation manifests (buildkit provenance, SBOMs) are not images. */
+export function isAttestation(d: Descriptor): boolean {
   return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
 }
 

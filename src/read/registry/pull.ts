@@ -16,6 +16,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { LayerfoldError } from '../../errors.js';
+import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from '../oci.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../platform.js';
 import { RegistryClient, type ClientOptions, type FetchedManifest } from './client.js';
 import { manifestReference, type DockerReference } from './reference.js';
@@ -24,25 +25,6 @@ export interface PullOptions extends ClientOptions {
   platform?: Platform;
   /** Blobs downloaded at once (default 4). */
   downloads?: number;
-}
-
-interface Descriptor {
-  mediaType?: string;
-  digest: string;
-  size: number;
-  platform?: Platform;
-  annotations?: Record<string, string>;
-}
-
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
-
-function asDescriptor(value: unknown, where: string): Descriptor {
-  const d = value as Partial<Descriptor> | null;
-  if (!d || typeof d.digest !== 'string' || !DIGEST.test(d.digest) || typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
-    throw new LayerfoldError('BAD_LAYOUT', `${where}: a descriptor has no valid digest and size`);
-  }
-  return d as Descriptor;
 }
 
 function parseJson(m: FetchedManifest, where: string): Record<string, unknown> {
@@ -56,10 +38,6 @@ function parseJson(m: FetchedManifest, where: string): Record<string, unknown> {
 
 function isIndex(m: FetchedManifest, body: Record<string, unknown>): boolean {
   return INDEX_TYPES.has(m.mediaType) || (Array.isArray(body.manifests) && !Array.isArray(body.layers));
-}
-
-function isAttestation(d: Descriptor): boolean {
-  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
 }
 
 /** Pick the image manifest for the wanted platform from an index (the only one when none is wanted). */

@@ -1,0 +1,75 @@
+/**
+ * The real docker pairs every suite checks against: fixtures/conformance (from ../shared/conformance)
+ * and fixtures/docker (made by scripts/make-fixtures.js on a Docker 26.1 engine).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Dir, flattenImage, parseTime, walkTree } from '../../src/index.js';
+
+const ROOTS = ['fixtures/conformance', 'fixtures/docker'];
+
+export interface DockerPair {
+  /** `conformance/<case>` or `docker/<case>`: unique across both roots. */
+  id: string;
+  /** The case's folder name. */
+  name: string;
+  dir: string;
+  /** `image.tar`, the archive docker loaded. */
+  image: string;
+  /** Every saved layout of the image (`image*.tar`). */
+  images: string[];
+  exportTar: string;
+  /** `created.txt` as docker printed it. */
+  created: string;
+  createdSecs: number;
+  engine: string;
+}
+
+/** Every case folder that has a `docker export` beside its image. */
+export function dockerPairs(): DockerPair[] {
+  const out: DockerPair[] = [];
+  for (const root of ROOTS) {
+    for (const name of readdirSync(root).sort()) {
+      const dir = join(root, name);
+      if (!existsSync(join(dir, 'export.tar'))) continue;
+      const created = readFileSync(join(dir, 'created.txt'), 'utf8').trim();
+      out.push({
+        id: `${root.split('/')[1]}/${name}`,
+        name,
+        dir,
+        image: join(dir, 'image.tar'),
+        images: readdirSync(dir).filter((f) => /^image.*\.tar$/.test(f)).map((f) => join(dir, f)),
+        exportTar: join(dir, 'export.tar'),
+        created,
+        createdSecs: parseTime(created, 'created'),
+        engine: readFileSync(join(dir, 'docker-version.txt'), 'utf8').trim(),
+      });
+    }
+  }
+  return out;
+}
+
+/** Case folders where docker refused the image (`load-error.txt` / `create-error.txt`). */
+export function refusedCases(): Array<{ name: string; image: string; why: string }> {
+  const out = [];
+  for (const root of ROOTS) {
+    for (const name of readdirSync(root).sort()) {
+      const dir = join(root, name);
+      const errFile = ['load-error.txt', 'create-error.txt'].map((f) => join(dir, f)).find((f) => existsSync(f));
+      if (errFile) out.push({ name, image: join(dir, 'image.tar'), why: readFileSync(errFile, 'utf8').trim() });
+    }
+  }
+  return out;
+}
+
+/** The export names (directories end in '/') of the directories docker made while unpacking. */
+export async function impliedDirs(image: string, created: number): Promise<Set<string>> {
+  const flat = await flattenImage(image, { dockerInit: created });
+  try {
+    const names = new Set<string>();
+    for (const entry of walkTree(flat.tree)) if (entry.node instanceof Dir && entry.node.implied) names.add(entry.name);
+    return names;
+  } finally {
+    flat.close();
+  }
+}
