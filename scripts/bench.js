@@ -190,13 +190,16 @@ async function runScenario(name, opts, engine) {
       const registry = await startRegistry(base, 'plain');
       try {
         const ref = `${registry.host}/bench:1`;
-        await push(`docker-archive:${img}`, ref);
+        await push(`${summary.params.layout === 'oci' ? 'oci-archive' : 'docker-archive'}:${img}`, ref);
         const direct = `${LF} export docker://${ref} --insecure -o ${out}`;
         add('layerfold export docker://… (registry)', direct, measure(direct, { runs, prepare: `rm -f ${out}` }));
         const pulled = join(work, `${name}-pulled.tar`);
         const twoStep = `skopeo copy -q --src-tls-verify=false docker://${ref} docker-archive:${pulled} && ${LF} export ${pulled} -o ${out}`;
         add('skopeo copy + layerfold export', twoStep, measure(twoStep, { runs, prepare: `rm -f ${out} ${pulled}` }));
         sh(`rm -f ${pulled}`);
+      } catch (e) {
+        extras.registrySkipped = `failed: ${e.message.split('\n')[0]}`;
+        log(`  registry: ${extras.registrySkipped}`);
       } finally {
         await registry.stop();
         rmSync(base, { recursive: true, force: true });

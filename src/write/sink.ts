@@ -109,23 +109,15 @@ export class StreamSink implements ByteSink {
     });
   }
 
+  /**
+   * Resolves once the stream has taken the bytes (its write callback), so the caller may reuse the
+   * buffer without a copy; the caller's two alternating buffers still keep the stream busy.
+   */
   async write(bytes: Buffer): Promise<void> {
     if (this.error) throw ioError(this.label, this.error);
-    const copy = Buffer.from(bytes);
-    if (!this.stream.write(copy)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          this.stream.off('error', onError);
-          resolve();
-        };
-        const onError = (e: unknown) => {
-          this.stream.off('drain', onDrain);
-          reject(ioError(this.label, e));
-        };
-        this.stream.once('drain', onDrain);
-        this.stream.once('error', onError);
-      });
-    }
+    await new Promise<void>((resolve, reject) => {
+      this.stream.write(bytes, (err) => (err ? reject(ioError(this.label, err)) : resolve()));
+    });
   }
 
   async finish(): Promise<void> {
