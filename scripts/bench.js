@@ -27,7 +27,8 @@ import { commandList, fmtMiB, fmtRatio, fmtS, MB, resultTable, updateMarkdown } 
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BIN = join(ROOT, 'bin/layerfold.js');
-const LF = `node ${BIN}`;
+// Run as users run it (the installed command), so its shebang flags apply.
+const LF = BIN;
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 

@@ -83,7 +83,8 @@ export class HashPool {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // The worker holds one 4 MiB buffer and a hash: a small heap is all it needs.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     worker.unref();
     worker.on('message', (msg: { id: number; hex?: string; error?: string }) => {
       const job = this.running.get(msg.id);
