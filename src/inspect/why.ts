@@ -14,7 +14,7 @@
 import { LayerfoldError, showName } from '../errors.js';
 import { flattenImage, type FlattenOptions } from '../flatten.js';
 import type { TarEntry } from '../tar/entries.js';
-import { boundMtime, symlinkMtime } from '../tree/apply.js';
+import { applyLinkMetadata, boundMtime, symlinkMtime } from '../tree/apply.js';
 import { Dir, lookup, type InodeType, type Node } from '../tree/node.js';
 import { baseOf, cleanPath, parentOf } from '../tree/paths.js';
 import { originOf, pairHistory } from './history.js';
@@ -114,13 +114,7 @@ class LayerInodes {
   link(path: string, entry: TarEntry, layer: number): NodeState | undefined {
     const inode = this.get(linkTargetOf(entry), layer);
     if (!inode) return undefined;
-    inode.linked = true;
-    inode.uid = entry.uid;
-    inode.gid = entry.gid;
-    if (inode.type !== 'symlink') {
-      inode.mode = entry.mode & 0o7777;
-      inode.mtime = boundMtime(entry.mtime);
-    }
+    applyLinkMetadata(inode, entry);
     this.byPath.set(path, inode);
     return inode;
   }

@@ -54,6 +54,20 @@ export interface ApplyOptions {
   maxEntries?: number;
 }
 
+/**
+ * Rule 6's metadata: a hardlink entry's owner applies to the whole inode, and — unless the inode is
+ * a symlink, whose mode and time docker cannot set through a link — its mode and mtime too.
+ */
+export function applyLinkMetadata(inode: { type: string; uid: number; gid: number; mode: number; mtime: number; linked: boolean }, entry: TarEntry): void {
+  inode.linked = true;
+  inode.uid = entry.uid;
+  inode.gid = entry.gid;
+  if (inode.type !== 'symlink') {
+    inode.mode = entry.mode & 0o7777;
+    inode.mtime = boundMtime(entry.mtime);
+  }
+}
+
 export function boundMtime(mtime: number): number {
   return mtime < 0 || mtime > MAX_SETTABLE_MTIME ? 0 : mtime;
 }
@@ -253,13 +267,7 @@ class LayerApplier {
       throw entryError(this.layer, entry.name, `hardlink to ${showName(entry.linkname)}: ${where}; docker refuses such a layer ("no such file or directory")`);
     }
     if (isDir(node)) throw entryError(this.layer, entry.name, `hardlink to directory ${showName(entry.linkname)}`);
-    node.linked = true;
-    node.uid = entry.uid;
-    node.gid = entry.gid;
-    if (node.type !== 'symlink') {
-      node.mode = entry.mode & 0o7777;
-      node.mtime = boundMtime(entry.mtime);
-    }
+    applyLinkMetadata(node, entry);
     const capability = capabilityOf(entry, this.layer);
     if (capability) node.capability = capability;
     return node;
