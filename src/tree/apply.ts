@@ -11,7 +11,7 @@
  *     The same clean name twice in one layer is refused ("duplicates of file paths not supported"),
  *     directories included.                                    [duplicate-path, duplicate-dir]
  *  2. `.wh..wh..opq` in D hides every lower child of D, wherever it stands in the layer; D's entries
- *     from the same layer stay. Applied before anything else of the layer. At the root of a layer it
+ *     from the same layer stay, wherever the marker stands in the layer. At the root of a layer it
  *     hides nothing (overlayfs ignores it there).            [opaque-toplevel, docker/opaque-toplevel]
  *  3. `.wh.NAME` hides NAME and its subtree in lower layers only, never a sibling of its own layer,
  *     whatever the entry order. Every `.wh.X` but the opaque marker is a whiteout of X (so
@@ -184,37 +184,29 @@ class LayerApplier {
     return path;
   }
 
-  apply(entries: TarEntry[]): void {
-    const markers: Array<{ path: string; entry: TarEntry }> = [];
-    const others: Array<{ path: string; entry: TarEntry }> = [];
-    for (const entry of entries) {
-      const path = this.clean(entry);
-      if (path === null) continue;
-      const base = baseOf(path);
-      if (base.startsWith(WHITEOUT_PREFIX)) {
-        // `.wh.`, `.wh..`, `.wh...` name the directory itself or its parent: docker's mknod fails (EEXIST).
-        if (base === WHITEOUT_PREFIX || base === '.wh..' || base === '.wh...') {
-          throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer');
-        }
-        markers.push({ path, entry });
-      } else others.push({ path, entry });
-    }
-    // Rules 2 and 3: markers hide lower content before any entry of this layer exists.
-    for (const { path, entry } of markers) {
-      const parent = parentOf(path);
-      const dir = this.ensureDir(parent, entry.name);
-      const base = baseOf(path);
+  /**
+   * One entry, in the layer's own order. Markers (rules 2, 3) only ever remove what lower layers
+   * made, so where they stand in the layer does not change the result; and no layer is held in
+   * memory: entries are applied as their headers are read.
+   */
+  applyOne(entry: TarEntry): void {
+    const path = this.clean(entry);
+    if (path === null) return;
+    const base = baseOf(path);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      // `.wh.`, `.wh..`, `.wh...` name the directory itself or its parent: docker's mknod fails (EEXIST).
+      if (base === WHITEOUT_PREFIX || base === '.wh..' || base === '.wh...') {
+        throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer');
+      }
+      const dir = this.ensureDir(parentOf(path), entry.name);
       // overlayfs never reads the opaque xattr of a layer's root: a marker there hides nothing.
       if (base === OPAQUE_MARKER) {
         if (dir !== this.root) this.hideLowerChildren(dir);
-      }
-      else this.hideLower(dir, base.slice(WHITEOUT_PREFIX.length));
-      this.options.onEntry?.(this.index, entry, path);
-    }
-    for (const { path, entry } of others) {
+      } else this.hideLower(dir, base.slice(WHITEOUT_PREFIX.length));
+    } else {
       this.applyEntry(path, entry);
-      this.options.onEntry?.(this.index, entry, path);
     }
+    this.options.onEntry?.(this.index, entry, path);
   }
 
   private applyEntry(path: string, entry: TarEntry): void {
@@ -274,31 +266,31 @@ class LayerApplier {
   }
 }
 
-/** Read one layer's entries (headers only; data is skipped); more than `max` is refused as it is read. */
-export function readLayerEntries(layer: LayerData, max = Infinity): TarEntry[] {
-  const reader = new PositionalReader(layer.fd, layer.base + layer.size);
-  const entries: TarEntry[] = [];
-  try {
-    for (const e of tarEntries(reader, layer.base)) {
-      e.headerOffset -= layer.base;
-      entries.push(e);
-      if (entries.length > max) throw new LayerfoldError('LIMIT', `more entries than --max-entries allows (${max} left for this layer)`);
-    }
-  } catch (e) {
-    if (e instanceof LayerfoldError) throw new LayerfoldError(e.code, `layer ${layer.index} (${layer.label}): ${e.message}`);
-    throw e;
-  }
-  return entries;
+function layerError(layer: LayerData, e: unknown): unknown {
+  return e instanceof LayerfoldError ? new LayerfoldError(e.code, `layer ${layer.index} (${layer.label}): ${e.message}`) : e;
 }
 
 export function applyLayers(layers: LayerData[], options: ApplyOptions): MergedTree {
   const root = new Dir(0o755, 0, 0, 0, -1, false);
+  const max = options.maxEntries ?? Infinity;
   let total = 0;
   for (const layer of layers) {
-    // Counted while the layer is read, so a layer of millions of headers is stopped at the limit.
-    const entries = readLayerEntries(layer, options.maxEntries === undefined ? Infinity : options.maxEntries - total);
-    total += entries.length;
-    new LayerApplier(root, layer, options).apply(entries);
+    const applier = new LayerApplier(root, layer, options);
+    const left = max - total;
+    const entries = tarEntries(new PositionalReader(layer.fd, layer.base + layer.size), layer.base);
+    for (;;) {
+      let next: IteratorResult<TarEntry>;
+      try {
+        next = entries.next();
+      } catch (e) {
+        throw layerError(layer, e);
+      }
+      if (next.done) break;
+      // Counted while the layer is read, so a layer of millions of headers is stopped at the limit.
+      if (++total > max) throw layerError(layer, new LayerfoldError('LIMIT', `more entries than --max-entries allows (${left} left for this layer)`));
+      next.value.headerOffset -= layer.base;
+      applier.applyOne(next.value);
+    }
   }
   return { root, layerCount: layers.length };
 }
