@@ -15,6 +15,7 @@ import { run } from '../src/cli/main.js';
 import { exportRootfs } from '../src/index.js';
 import { daemonEndpoint } from '../src/read/daemon.js';
 import { scratchDir } from './support/build.js';
+import { expectOneLine, exportOf } from './support/cli.js';
 
 const D26 = 'fixtures/conformance/natural-docker26/image.tar';
 const D20 = 'fixtures/conformance/natural-docker20/image.tar';
@@ -38,17 +39,6 @@ async function cli(args: string[], env: Record<string, string | undefined>): Pro
   }
 }
 
-function expectOneLine(r: { code: number; stderr: string }, pattern: RegExp): void {
-  expect(r.code).toBe(2);
-  expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(pattern);
-}
-
-async function exportOf(image: string): Promise<Buffer> {
-  const out = join(scratchDir(), 'rootfs.tar');
-  await exportRootfs(image, { output: out });
-  return readFileSync(out);
-}
 
 describe('DOCKER_HOST', () => {
   it('unix, tcp, default, and what is not supported', () => {

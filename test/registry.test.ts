@@ -20,6 +20,7 @@ import { parseDockerReference } from '../src/read/registry/reference.js';
 // @ts-expect-error: a plain JS script shared with the benchmark
 import { freePort, missingTools, push, startTestRegistries } from '../scripts/registry-setup.js';
 import { scratchDir } from './support/build.js';
+import { expectOneLine, exportOf } from './support/cli.js';
 
 const D26 = 'fixtures/conformance/natural-docker26/image.tar';
 const D20 = 'fixtures/conformance/natural-docker20/image.tar';
@@ -49,18 +50,6 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Cl
   }
 }
 
-/** An error must be exactly one line and exit 2. */
-function expectOneLine(r: CliResult, pattern: RegExp): void {
-  expect(r.code).toBe(2);
-  expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-  expect(r.stderr).toMatch(pattern);
-}
-
-async function exportOf(image: string): Promise<Buffer> {
-  const out = join(scratchDir(), 'rootfs.tar');
-  await exportRootfs(image, { output: out });
-  return readFileSync(out);
-}
 
 describe('docker references (docker normalisation rules)', () => {
   it.each([
