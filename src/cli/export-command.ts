@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import { exportRootfs } from '../export.js';
+import type { WriteProgress } from '../write/export-tar.js';
 import type { Compression } from '../io/compression.js';
 import { progressFor } from '../progress.js';
 import { imageOptions, type CommandContext } from './main.js';
@@ -41,9 +42,10 @@ export function exportCommand(ctx: CommandContext): CommandModule<object, Export
           output,
           stdout: io.stdout,
           ...(args.compress ? { compression: args.compress as Compression } : {}),
-          onEntry: progress.onEntry,
-          onWriteStart: (totals) => progress.phase('writing', totals),
-          onProgress: (p) => progress.update(p),
+          // only when a progress line is shown: no per-entry callbacks, no totals walk otherwise
+          ...(progress.enabled
+            ? { onEntry: progress.onEntry, onWriteStart: (totals: WriteProgress) => progress.phase('writing', totals), onProgress: (p: WriteProgress) => progress.update(p) }
+            : {}),
         });
       } finally {
         progress.done();
