@@ -251,10 +251,11 @@ describe('fuzz', () => {
   });
 
   it(`${RUNS} mutated images: a contained result or one clean error, in time, nothing outside OUT`, async () => {
-    const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : undefined;
+    // A fixed seed in `npm test`, so CI checks the same cases every time; `npm run fuzz` draws new ones.
+    const seed = Number(process.env.FUZZ_SEED ?? 20261128);
     await fc.assert(fc.asyncProperty(inputArb, runOne), {
       numRuns: RUNS,
-      ...(seed !== undefined ? { seed } : {}),
+      seed,
       ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
       endOnFailure: true,
     });

@@ -48,7 +48,8 @@ export const COMMANDS: HostileCommand[] = [
     library: (image, _out, tmp, extra = {}) => listImage(image, { tmpDir: tmp, ...extra }, () => undefined),
     resultNames: async (_out, _stdout, image) => {
       const names: string[] = [];
-      await listImage(image, {}, (entry) => names.push(entry.name));
+      // The run under test already passed or skipped the digest checks; this only lists the names.
+      await listImage(image, { verify: false }, (entry) => names.push(entry.name));
       return names;
     },
   },
