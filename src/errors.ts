@@ -35,14 +35,6 @@ export function isLayerfoldError(e: unknown): e is LayerfoldError {
 }
 
 /** Prefix context onto a LayerfoldError as it rises ("layer 3 (sha256:ab…): "), keeping its code. */
-export function withContext<T>(context: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw addContext(context, e);
-  }
-}
-
 export function addContext(context: string, e: unknown): unknown {
   if (e instanceof LayerfoldError) {
     const wrapped = new LayerfoldError(e.code, `${context}: ${e.message}`, { cause: e.cause, exitCode: e.exitCode });

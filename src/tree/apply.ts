@@ -31,7 +31,7 @@
  *     [1970, 2262-04-11T23:47:16Z] become 0 (docker's boundTime); only `security.capability` of the
  *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
  */
-import { LayerfoldError, showName } from '../errors.js';
+import { addContext, LayerfoldError, showName } from '../errors.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
@@ -267,7 +267,7 @@ class LayerApplier {
 }
 
 function layerError(layer: LayerData, e: unknown): unknown {
-  return e instanceof LayerfoldError ? new LayerfoldError(e.code, `layer ${layer.index} (${layer.label}): ${e.message}`) : e;
+  return addContext(`layer ${layer.index} (${layer.label})`, e);
 }
 
 export function applyLayers(layers: LayerData[], options: ApplyOptions): MergedTree {
