@@ -4,9 +4,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { run } from '../src/cli/main.js';
+import { cli as runCli } from './support/cli.js';
 import { extractRootfs, shellQuote } from '../src/index.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { hasCommand } from './support/read.js';
@@ -14,15 +13,10 @@ import { hasCommand } from './support/read.js';
 const NATURAL = 'fixtures/conformance/natural-docker26';
 const isRoot = process.geteuid?.() === 0;
 
+/** The shared in-process CLI runner, with stdout as text. */
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await run(argv, { stdin: new PassThrough(), stdout, stderr, env: {} });
-  return { code, out, err };
+  const r = await runCli(argv);
+  return { code: r.code, out: r.stdout.toString(), err: r.stderr };
 }
 
 function rawConfig(image: string): Record<string, unknown> {
