@@ -3,7 +3,8 @@
  * pairs record them; everything else in the project is built on it.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeHeader, encodeExportHeader, formatPaxRecord, paxHeaderName, parseNumeric, parsePaxRecords, splitUstarPath, type ExportHeader } from '../src/tar/header.js';
+import fc from 'fast-check';
+import { checksums, decodeHeader, encodeExportHeader, encodeUstarInto, formatPaxRecord, paxHeaderName, parseNumeric, parsePaxRecords, splitUstarPath, type ExportHeader } from '../src/tar/header.js';
 import { layerTar } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
 
@@ -133,5 +134,68 @@ describe('encoding as docker export does', () => {
     cap[3] = 2;
     const b = encodeExportHeader(file({ capability: cap }));
     expect(b.toString('latin1', 512, 1024)).toContain('SCHILY.xattr.security.capability=');
+  });
+});
+
+describe('the in-place USTAR encoder', () => {
+  const headers = fc.record({
+    name: fc.oneof(fc.string({ minLength: 1, maxLength: 100, unit: fc.constantFrom('a', 'b', '/', '.', '-', 'Z') }), fc.string({ minLength: 95, maxLength: 130 }), fc.constant('d\u00e9j\u00e0/vu')),
+    typeflag: fc.constantFrom('0', '1', '2', '3', '4', '5', '6'),
+    mode: fc.integer({ min: 0, max: 0o7777 }),
+    uid: fc.oneof(fc.integer({ min: 0, max: 0o7777777 }), fc.integer({ min: 0o10000000, max: 0xfffffffe })),
+    gid: fc.integer({ min: 0, max: 0o17777777 }),
+    size: fc.oneof(fc.integer({ min: 0, max: 1 << 20 }), fc.constant(0o77777777777), fc.constant(0o77777777777 + 1)),
+    mtime: fc.oneof(fc.integer({ min: 0, max: 2 ** 33 }), fc.constant(2 ** 36)),
+    linkname: fc.oneof(fc.constant(''), fc.string({ maxLength: 110 })),
+    devmajor: fc.integer({ min: 0, max: 4095 }),
+    devminor: fc.integer({ min: 0, max: 1 << 21 }),
+  }) as fc.Arbitrary<ExportHeader>;
+
+  it('writes the bytes encodeExportHeader gives, or nothing when the entry needs more than one plain block', () => {
+    fc.assert(
+      fc.property(headers, fc.integer({ min: 0, max: 3 }), (h, slot) => {
+        const target = Buffer.alloc(4 * 512, 0xaa); // stale bytes must not leak into the header
+        const n = encodeUstarInto(h, target, slot * 512);
+        const plain = encodeExportHeader(h);
+        const ascii = /^[\x00-\x7f]*$/.test(h.name) && /^[\x00-\x7f]*$/.test(h.linkname);
+        const fits = ascii && h.name.length <= 100 && h.linkname.length <= 100 && h.uid <= 0o7777777 && h.gid <= 0o7777777 && h.size <= 0o77777777777 && h.mtime <= 0o77777777777;
+        expect(n).toBe(fits ? 512 : 0);
+        if (n > 0) expect(target.subarray(slot * 512, slot * 512 + 512)).toEqual(plain);
+        else expect(target.every((b) => b === 0xaa)).toBe(true);
+      }),
+      { numRuns: 2000, seed: 20261128 },
+    );
+  });
+
+  it('leaves a capability to the PAX path', () => {
+    const cap = Buffer.alloc(20);
+    cap[3] = 2;
+    expect(encodeUstarInto(file({ capability: cap }), Buffer.alloc(512), 0)).toBe(0);
+  });
+});
+
+describe('header checksums', () => {
+  const naive = (b: Buffer, off: number) => {
+    let unsigned = 0;
+    let signed = 0;
+    for (let i = 0; i < 512; i++) {
+      const c = i >= 148 && i < 156 ? 0x20 : b[off + i]!;
+      unsigned += c;
+      signed += c > 127 ? c - 256 : c;
+    }
+    return { unsigned, signed };
+  };
+
+  it('agree with a byte-by-byte sum, four bytes a step or not', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 512, maxLength: 512 }), fc.integer({ min: 0, max: 7 }), (bytes, shift) => {
+        const b = Buffer.alloc(520);
+        b.set(bytes, shift);
+        expect(checksums(b, shift)).toEqual(naive(b, shift));
+      }),
+      { numRuns: 3000, seed: 20261128 },
+    );
+    const worst = Buffer.alloc(512, 0xff);
+    expect(checksums(worst, 0)).toEqual(naive(worst, 0));
   });
 });

@@ -1,6 +1,5 @@
 /** `layerfold bundle IMAGE DIR`: an OCI runtime bundle (DIR/rootfs + DIR/config.json) for runc. */
 import type { CommandModule } from 'yargs';
-import { makeBundle } from '../write/bundle.js';
 import { skippedSummary } from './extract-command.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { flattenOptionsFrom, type ImageArgs } from './shared.js';
@@ -24,6 +23,7 @@ export function bundleCommand(ctx: CommandContext): CommandModule<object, Bundle
         .option('hostname', { type: 'string', default: 'layerfold', describe: 'the container\'s hostname' })
         .example('$0 bundle image.tar app/ && runc run -b app/ app1', '') as never,
     handler: async (args) => {
+      const { makeBundle } = await import('../write/bundle.js');
       const result = await makeBundle(args.image_archive, args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false, hostname: args.hostname ?? 'layerfold' });
       const summary = skippedSummary(result.rootfs);
       if (summary) ctx.io.stderr.write(`${summary}\n`);

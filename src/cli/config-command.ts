@@ -1,7 +1,6 @@
 /** `layerfold config IMAGE [--json] [--shell DIR]` */
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
-import { configView, readImageConfig, renderConfigView, shellCommandLine } from '../config-view.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { flattenOptionsFrom, type ImageArgs } from './shared.js';
 
@@ -23,6 +22,7 @@ export function configCommand(ctx: CommandContext): CommandModule<object, Config
         .example('$0 config image.tar', '')
         .example('sh -c "$($0 config image.tar --shell rootfs/)"', '') as never,
     handler: async (args) => {
+      const { configView, readImageConfig, renderConfigView, shellCommandLine } = await import('../config-view.js');
       if (args.json && args.shell !== undefined) throw new LayerfoldError('USAGE', '--json and --shell cannot be used together');
       const options = flattenOptionsFrom(args, ctx.io);
       if (args.shell !== undefined) {

@@ -1,8 +1,6 @@
 /** `layerfold diff A B`: exit 0 equal, 1 different, 2 error. */
 import type { CommandModule } from 'yargs';
-import { diffRootfs } from '../diff/diff.js';
 import { FIELDS, type FieldName } from '../diff/compare.js';
-import { renderDiff } from '../diff/report.js';
 import { LayerfoldError } from '../errors.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
@@ -50,6 +48,8 @@ export function diffCommand(ctx: CommandContext): CommandModule<object, DiffArgs
         .example('$0 diff rootfs.tar docker-export.tar --ignore-init', '')
         .example('$0 diff image.tar docker-export.tar.gz --ignore-init --json', '') as never,
     handler: async (args) => {
+      const { diffRootfs } = await import('../diff/diff.js');
+      const { renderDiff } = await import('../diff/report.js');
       const { io } = ctx;
       const outcome = await diffRootfs(dash(args.a), dash(args.b), {
         flatten: flattenOptionsFrom(args, io),

@@ -1,10 +1,8 @@
 /** `layerfold export IMAGE [-o FILE]` */
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
-import { exportRootfs } from '../export.js';
 import type { WriteProgress } from '../write/export-tar.js';
 import type { Compression } from '../io/compression.js';
-import { progressFor } from '../progress.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
@@ -28,6 +26,8 @@ export function exportCommand(ctx: CommandContext): CommandModule<object, Export
         .example('$0 export image.tar -o rootfs.tar', '')
         .example('docker save app | $0 export - --docker-init > rootfs.tar', '') as never,
     handler: async (args) => {
+      const { exportRootfs } = await import('../export.js');
+      const { progressFor } = await import('../progress.js');
       const { io } = ctx;
       const input = dash(args.image_archive);
       const output = dash(args.output) ?? '-';

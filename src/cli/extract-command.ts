@@ -1,6 +1,6 @@
 /** `layerfold extract IMAGE DIR`: argument parsing, one library call, one line about what was skipped. */
 import type { CommandModule } from 'yargs';
-import { extractRootfs, type ExtractDirResult } from '../write/extract-dir.js';
+import type { ExtractDirResult } from '../write/extract-dir.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { flattenOptionsFrom, type ImageArgs } from './shared.js';
 
@@ -37,6 +37,7 @@ export function extractCommand(ctx: CommandContext): CommandModule<object, Extra
         .example('$0 extract image.tar rootfs/', '')
         .example('$0 extract image.tar rootfs/ --docker-init && layerfold diff image.tar rootfs/ --ignore-init', '') as never,
     handler: async (args) => {
+      const { extractRootfs } = await import('../write/extract-dir.js');
       const result = await extractRootfs(args.image_archive, args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false });
       const summary = skippedSummary(result);
       if (summary) ctx.io.stderr.write(`${summary}\n`);

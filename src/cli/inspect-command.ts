@@ -1,8 +1,5 @@
 /** `layerfold inspect IMAGE`: layers, config and where the bytes go; a table, or --json. */
 import type { CommandModule } from 'yargs';
-import { inspectImage } from '../inspect/inspect.js';
-import { renderInspect } from '../inspect/render.js';
-import { progressFor } from '../progress.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
@@ -23,6 +20,9 @@ export function inspectCommand(ctx: CommandContext): CommandModule<object, Inspe
         .example('$0 inspect image.tar', '')
         .example('$0 inspect image.tar --json | jq .totals.efficiency', '') as never,
     handler: async (args) => {
+      const { inspectImage } = await import('../inspect/inspect.js');
+      const { renderInspect } = await import('../inspect/render.js');
+      const { progressFor } = await import('../progress.js');
       const { io } = ctx;
       const progress = progressFor(io.stderr, { quiet: args.quiet, json: args.json });
       let report;

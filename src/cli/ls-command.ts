@@ -1,7 +1,5 @@
 /** `layerfold ls IMAGE [PATH...]`: the merged tree like `tar -t` / `tar -tv`, with each entry's layer. */
 import type { CommandModule } from 'yargs';
-import { listImage } from '../inspect/ls.js';
-import { formatListLine, listEntryJson } from '../inspect/render.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
@@ -28,6 +26,8 @@ export function lsCommand(ctx: CommandContext): CommandModule<object, LsArgs> {
         .option('docker-init', { type: 'string', describe: 'include what `docker create` adds, for a container created at TIME (layer "init")' })
         .example('$0 ls image.tar etc -l', '') as never,
     handler: async (args) => {
+      const { listImage } = await import('../inspect/ls.js');
+      const { formatListLine, listEntryJson } = await import('../inspect/render.js');
       const { io } = ctx;
       let buf = '';
       let first = true;

@@ -1,7 +1,5 @@
 /** `layerfold why IMAGE PATH`: one path's history through the layers, and its final state. */
 import type { CommandModule } from 'yargs';
-import { jsonName, renderWhy } from '../inspect/render.js';
-import { explainPath } from '../inspect/why.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
@@ -22,6 +20,8 @@ export function whyCommand(ctx: CommandContext): CommandModule<object, WhyArgs> 
         .option('json', { type: 'boolean', default: false, describe: 'print the steps as JSON' })
         .example('$0 why image.tar /usr/lib/libssl.so.3', '') as never,
     handler: async (args) => {
+      const { jsonName, renderWhy } = await import('../inspect/render.js');
+      const { explainPath } = await import('../inspect/why.js');
       const { io } = ctx;
       const report = await explainPath(dash(args.image_archive), args.path, flattenOptionsFrom(args, io));
       if (args.json) {

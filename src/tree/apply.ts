@@ -36,7 +36,7 @@ import { PositionalReader } from '../io/positional-reader.js';
 import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
 import { Dir, Inode, isDir, lookup, type MergedTree, type Node } from './node.js';
-import { baseOf, cleanPath, parentOf } from './paths.js';
+import { baseOf, cleanPath, cleanRooted, parentOf } from './paths.js';
 
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
@@ -106,6 +106,8 @@ function capabilityOf(entry: TarEntry, layer: LayerData): Buffer | undefined {
 
 class LayerApplier {
   private readonly seen = new Set<string>();
+  private lastParentPath: string | undefined;
+  private lastParent: Dir | undefined;
 
   constructor(
     private readonly root: Dir,
@@ -122,6 +124,21 @@ class LayerApplier {
    * take over a lower directory with implied metadata, or replace a lower non-directory.
    */
   ensureDir(path: string, forEntry: string): Dir {
+    // A layer lists a directory's entries together: the last answer is usually the next one too.
+    // It stays right until something is removed or a directory replaced (forgetParent).
+    if (path === this.lastParentPath) return this.lastParent!;
+    const dir = this.walkToDir(path, forEntry);
+    this.lastParentPath = path;
+    this.lastParent = dir;
+    return dir;
+  }
+
+  private forgetParent(): void {
+    this.lastParentPath = undefined;
+    this.lastParent = undefined;
+  }
+
+  private walkToDir(path: string, forEntry: string): Dir {
     let dir = this.root;
     if (path === '') return dir;
     for (const part of path.split('/')) {
@@ -156,11 +173,13 @@ class LayerApplier {
   private hideLower(dir: Dir, name: string): void {
     const node = dir.children.get(name);
     if (node === undefined) return;
+    this.forgetParent();
     if (node.layer !== this.index) dir.children.delete(name);
     else if (isDir(node)) this.hideLowerChildren(node);
   }
 
   private hideLowerChildren(dir: Dir): void {
+    this.forgetParent();
     for (const [name, child] of dir.children) {
       if (child.layer !== this.index) dir.children.delete(name);
       else if (isDir(child)) this.hideLowerChildren(child);
@@ -172,7 +191,7 @@ class LayerApplier {
     if (!(entry.uid >= 0 && entry.uid <= MAX_ID && entry.gid >= 0 && entry.gid <= MAX_ID)) {
       throw entryError(this.layer, entry.name, `owner ${entry.uid}:${entry.gid} is out of range (0 to ${MAX_ID})`);
     }
-    const path = cleanPath(`/${entry.name}`)!; // rooted: never null
+    const path = cleanRooted(entry.name);
     if (path === '') {
       if (entry.type !== 'dir') throw entryError(this.layer, entry.name, 'a non-directory in place of the root');
       return null; // the root directory's own entry: docker skips it
@@ -228,6 +247,7 @@ class LayerApplier {
       }
       return;
     }
+    if (isDir(existing)) this.forgetParent(); // a directory replaced: paths through it change
     if (entry.type === 'hardlink') {
       dir.children.set(base, this.linkTarget(path, entry));
       return;

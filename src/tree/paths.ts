@@ -6,6 +6,8 @@
  * Names are latin1 strings (raw bytes); only the bytes '/' and '.' mean anything here.
  */
 export function cleanPath(name: string): string | null {
+  // Most names need nothing but their slashes trimmed: no empty, `.` or `..` part inside.
+  if (isPlainName(name)) return trimSlashes(name);
   const absolute = name.startsWith('/');
   const out: string[] = [];
   for (const part of name.split('/')) {
@@ -18,6 +20,24 @@ export function cleanPath(name: string): string | null {
     out.push(part);
   }
   return out.join('/');
+}
+
+/** cleanPath(`/${name}`) — a name cleaned from the root, never null — without the concatenation. */
+export function cleanRooted(name: string): string {
+  return isPlainName(name) ? trimSlashes(name) : cleanPath(`/${name}`)!;
+}
+
+function trimSlashes(name: string): string {
+  const start = name[0] === '/' ? 1 : 0;
+  const end = name.length > start && name[name.length - 1] === '/' ? name.length - 1 : name.length;
+  return name.slice(start, end);
+}
+
+/** No empty, `.` or `..` part, except one leading and one trailing slash. */
+function isPlainName(name: string): boolean {
+  if (name.includes('//') || name.includes('/./') || name.includes('/../')) return false;
+  if (name.startsWith('./') || name.startsWith('../') || name === '.' || name === '..') return false;
+  return !name.endsWith('/.') && !name.endsWith('/..');
 }
 
 export function parentOf(path: string): string {

@@ -5,7 +5,7 @@
 import { readSync } from 'node:fs';
 import { LayerfoldError, showName } from '../errors.js';
 import type { LayerData } from '../read/layers.js';
-import { encodeExportHeader, END_OF_ARCHIVE, paddingFor, type ExportHeader } from '../tar/header.js';
+import { BLOCK, encodeExportHeader, encodeUstarInto, END_OF_ARCHIVE, paddingFor, type ExportHeader } from '../tar/header.js';
 import { Dir, type Inode, type MergedTree } from '../tree/node.js';
 import { walkTree, type WalkEntry } from '../tree/walk.js';
 import type { ByteSink } from './sink.js';
@@ -127,6 +127,13 @@ class Stager {
     this.used += bytes.length;
   }
 
+  /** Encode a plain USTAR header in place (room for a block checked by the caller); false if it needs PAX. */
+  putUstar(header: ExportHeader): boolean {
+    const n = encodeUstarInto(header, this.buf, this.used);
+    this.used += n;
+    return n > 0;
+  }
+
   zeros(n: number): void {
     this.buf.fill(0, this.used, this.used + n);
     this.used += n;
@@ -170,9 +177,12 @@ export async function writeExportTar(
   let entries = 0;
   for (const entry of walkTree(tree)) {
     const header = exportHeaderOf(entry);
-    const bytes = encodeExportHeader(header);
-    if (!stage.fits(bytes.length)) await stage.flush();
-    stage.put(bytes);
+    if (!stage.fits(BLOCK)) await stage.flush();
+    if (!stage.putUstar(header)) {
+      const bytes = encodeExportHeader(header);
+      if (!stage.fits(bytes.length)) await stage.flush();
+      stage.put(bytes);
+    }
     if (header.typeflag === '0' && header.size > 0) {
       const inode = entry.node as Inode;
       const layer = layers[inode.layer]!;
