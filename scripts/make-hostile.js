@@ -463,6 +463,12 @@ add('gzip-bad-crc', 'a gzip layer whose CRC trailer is wrong', refuse('BAD_LAYER
     out[out.length - 8] ^= 0xff;
     return out;
   }));
+add('gzip-corrupt-first-of-many', 'eight gzip layers, the first corrupt at once, while the others still wait their turn (they must end, not hang)', refuse('BAD_LAYER'), async () => {
+  const layers = [await base(), ...(await Promise.all(Array.from({ length: 7 }, (_, i) => layer(entry(`zeros${i}`, { data: Buffer.alloc(8 << 20) })))))];
+  const stored = layers.map((l) => gzipSync(l));
+  stored[0] = Buffer.concat([stored[0].subarray(0, 10), Buffer.alloc(64, 0xff), stored[0].subarray(74)]);
+  return image(layers, { layout: 'oci', compression: 'gzip', stored });
+});
 add('gzip-header-only', 'a layer of just the gzip magic', refuse('BAD_LAYER'), () => storedImage('gzip', () => Buffer.from([0x1f, 0x8b])));
 add('zstd-corrupt', 'a zstd layer with bytes flipped', refuse('BAD_LAYER'), () => storedImage('zstd', (b) => corruptMiddle(b, 2)));
 add('zstd-truncated', 'a zstd layer cut in half', refuse('BAD_LAYER'), () => storedImage('zstd', (b) => b.subarray(0, b.length >> 1)));

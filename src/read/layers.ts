@@ -179,7 +179,9 @@ async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none
 
 export async function prepareLayers(image: OpenedImage, temp: TempSpace, options: PrepareOptions = {}): Promise<LayerData[]> {
   const verify = options.verify ?? true;
-  const limit = pLimit(options.concurrency ?? Math.max(1, availableParallelism()));
+  // rejectOnClear: layers still queued when one fails settle (rejected) rather than never, which
+  // would leave the wait below pending and the process to exit 13 with nothing said.
+  const limit = pLimit({ concurrency: options.concurrency ?? Math.max(1, availableParallelism()), rejectOnClear: true });
   const budget = new SizeBudget(options.maxSize ?? Number.MAX_SAFE_INTEGER);
   const tasks = image.layers.map((ref) =>
     limit(() => {
