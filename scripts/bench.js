@@ -148,7 +148,10 @@ async function runScenario(name, opts, engine) {
   }
   if (parts.has('floor')) {
     const copy = join(work, `${name}.copy`);
-    add('dd bs=1M FILE → FILE (fsync)', `dd if=${out} of=${copy} bs=1M conv=fsync status=none`, measure(`dd if=${out} of=${copy} bs=1M conv=fsync status=none`, { runs, prepare: `rm -f ${copy}` }));
+    // The floor: the same bytes copied through user space, left in the page cache as layerfold leaves
+    // its output (neither fsyncs). With conv=fsync the copy also waits for the disk: shown beside it.
+    add('dd bs=1M FILE → FILE', `dd if=${out} of=${copy} bs=1M status=none`, measure(`dd if=${out} of=${copy} bs=1M status=none`, { runs, prepare: `rm -f ${copy}` }));
+    add('dd bs=1M conv=fsync FILE → FILE', `dd if=${out} of=${copy} bs=1M conv=fsync status=none`, measure(`dd if=${out} of=${copy} bs=1M conv=fsync status=none`, { runs, prepare: `rm -f ${copy}` }));
     add('dd bs=1M FILE → /dev/null', `dd if=${out} of=/dev/null bs=1M status=none`, measure(`dd if=${out} of=/dev/null bs=1M status=none`, { runs }));
     add('cp FILE FILE && sync FILE', `cp ${out} ${copy} && sync ${copy}`, measure(`cp ${out} ${copy} && sync ${copy}`, { runs, prepare: `rm -f ${copy}` }));
     sh(`rm -f ${copy}`);
@@ -304,10 +307,12 @@ function targetsMarkdown(results) {
   if (main) {
     const self = main.self;
     const floor = find(main.rows, 'dd bs=1M FILE → FILE');
+    const synced = find(main.rows, 'dd bs=1M conv=fsync');
     const docker = find(main.rows, 'docker');
     const umoci = find(main.rows, 'umoci raw unpack + tar');
     const ttfb = main.extras.ttfb;
-    lines.push(`| main: export to a file ≤ 1.5× the user-space I/O floor (dd, fsync) | ${fmtS(self.wall)} s vs ${fmtS(floor?.wall)} s: ${fmtRatio(floor && self.wall / floor.wall)} | ${verdict(floor && self.wall <= 1.5 * floor.wall)} |`);
+    lines.push(`| main: export to a file ≤ 1.5× the user-space I/O floor (dd bs=1M; neither fsyncs) | ${fmtS(self.wall)} s vs ${fmtS(floor?.wall)} s: ${fmtRatio(floor && self.wall / floor.wall)} | ${verdict(floor && self.wall <= 1.5 * floor.wall)} |`);
+    if (synced) lines.push(`| (the same, against dd with conv=fsync, which also waits for the disk) | ${fmtS(self.wall)} s vs ${fmtS(synced.wall)} s: ${fmtRatio(self.wall / synced.wall)} | ${verdict(self.wall <= 1.5 * synced.wall)} |`);
     lines.push(`| main: ≥ 8× faster than docker load + create + export | ${docker ? `${fmtS(docker.wall)} s: ${fmtRatio(docker.wall / self.wall)}` : 'no engine in this run'} | ${verdict(docker && docker.wall >= 8 * self.wall)} |`);
     lines.push(`| main: ≥ 4× faster than umoci raw unpack + tar | ${umoci ? `${fmtS(umoci.wall)} s: ${fmtRatio(umoci.wall / self.wall)}` : '–'} | ${verdict(umoci && umoci.wall >= 4 * self.wall)} |`);
     lines.push(`| main: peak RSS ≤ 150 MB | ${(self.rss / MB).toFixed(0)} MB | ${verdict(self.rss <= 150 * MB)} |`);

@@ -3,7 +3,8 @@
  * (GNU time from Debian's `time` package), so wall, user, sys and peak RSS come from the kernel's
  * rusage of the whole command tree, the same way for layerfold and for every peer. A measurement is
  * one untimed warm-up (page cache, lazily built state) and then the median of N timed runs; a
- * `prepare` command (removing the previous output) runs untimed before each.
+ * `prepare` command (removing the previous output) and a `sync` run untimed before each, so that no
+ * run pays for writing back what the one before it wrote.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -51,6 +52,8 @@ export function measure(cmd, { runs = 5, warmup = 1, prepare, env, around } = {}
   const samples = [];
   for (let i = 0; i < warmup + runs; i++) {
     if (prepare) sh(prepare);
+    // No dirty pages from the run before: their writeback would land on this run, whoever it is.
+    sh('sync');
     const before = around?.before();
     const sample = timeOnce(cmd, { env });
     if (around) Object.assign(sample, around.after(before));
