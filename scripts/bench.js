@@ -9,7 +9,8 @@
  *   --scenario a,b       scenarios by name (see SCENARIOS; default: main, main-gzip, debian)
  *   --all                every scenario (adds main-zstd and the 1M-entry image)
  *   --only x,y           export, extract, floor, decompress, umoci, registry, docker, ttfb, profile
- *   --docker             also measure docker load + create + export (needs a running engine)
+ *   --docker             also measure docker load + create + export, on a Docker 26 engine it starts
+ *                        afresh for each run (scripts/fixtures/engine.js; needs root and Debian's mirror)
  *   --runs N             timed runs per measurement (default 5)
  *   --peer-runs N        timed runs of the slow ones: extract, umoci, docker (default: --runs; no warm-up)
  *   --dir DIR            image cache and scratch space (default /tmp/layerfold-bench)
@@ -21,7 +22,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureImage } from './bench/generator.js';
 import { ensureDebianImage } from './bench/debian.js';
-import { hasCommand, machine, measure, processCpu, sh } from './bench/measure.js';
+import { hasCommand, machine, measure, median, processCpu, sh, timeOnce } from './bench/measure.js';
+import { removeEngineRoot, startEngine } from './fixtures/engine.js';
 import { summarizeCpuProfile, summarizeHeapProfile } from './bench/profile.js';
 import { commandList, fmtMiB, fmtRatio, fmtS, MB, resultTable, updateMarkdown } from './bench/report.js';
 
@@ -74,15 +76,36 @@ function usage(message) {
 
 const log = (...a) => console.error(...a);
 
-function dockerEngine() {
-  if (!hasCommand('docker')) return { ok: false, why: 'no docker client' };
-  try {
-    const version = sh("docker version --format '{{.Server.Version}}'").trim();
-    const pids = sh('pidof dockerd containerd || true').trim().split(/\s+/).filter(Boolean);
-    return { ok: true, version, pids };
-  } catch {
-    return { ok: false, why: 'no engine answers (see ../shared/docker-engine.md; set DOCKER_HOST)' };
+/**
+ * docker load + create + export, each run on a Docker 26 engine started for it with an empty store
+ * (scripts/fixtures/engine.js; untimed): an engine that has loaded the image once keeps its layers
+ * even after `docker rmi` (here the container's mount references outlive `docker rm -f`), and every
+ * later load then skips the unpacking that is most of docker's work.
+ */
+async function measureDocker(img, out, runs, work) {
+  const tag = JSON.parse(sh(`tar -xOf ${img} manifest.json`))[0].RepoTags[0];
+  const cmd = `docker load -q -i ${img} >/dev/null && docker create --name lfbench ${tag} /bin/sh >/dev/null && docker export lfbench > ${out}.docker`;
+  const samples = [];
+  let version;
+  for (let i = 0; i < runs; i++) {
+    const root = join(work, 'docker-engine');
+    removeEngineRoot(root);
+    const engine = await startEngine('26', root, { log });
+    version = engine.version;
+    try {
+      const pids = [engine.pid, ...sh(`pgrep -P ${engine.pid} || true`).trim().split(/\s+/).filter(Boolean).map(Number)];
+      const engineCpu = () => pids.reduce((n, pid) => n + processCpu(pid), 0);
+      const before = engineCpu();
+      sh('sync');
+      const sample = timeOnce(cmd, { env: { ...process.env, DOCKER_HOST: engine.host } });
+      samples.push({ wall: sample.wall, cpu: sample.cpu + engineCpu() - before });
+    } finally {
+      await engine.stop();
+      removeEngineRoot(root);
+      sh(`rm -f ${out}.docker`);
+    }
   }
+  return { cmd, version, runs, wall: median(samples.map((x) => x.wall)), cpu: median(samples.map((x) => x.cpu)) };
 }
 
 /** skopeo's OCI layout of the image, for umoci (made once, cached beside the image). */
@@ -101,7 +124,7 @@ function countEntries(tarFile) {
 }
 
 /** All measurements of one scenario. Returns rows, basis and extras for the report. */
-async function runScenario(name, opts, engine) {
+async function runScenario(name, opts) {
   const spec = SCENARIOS[name];
   const { only: _only, real, ...params } = spec;
   const summary = real ? ensureDebianImage(opts.dir, log) : await ensureImage({ name, ...params }, opts.dir, log);
@@ -211,20 +234,15 @@ async function runScenario(name, opts, engine) {
     }
   }
   if (parts.has('docker') && opts.docker) {
-    if (!engine.ok) extras.dockerSkipped = engine.why;
-    else if (summary.params.layout !== 'legacy') extras.dockerSkipped = 'docker peer measured on the legacy images only';
+    if (summary.params.layout !== 'legacy') extras.dockerSkipped = 'docker peer measured on the legacy images only';
     else {
-      const tag = JSON.parse(sh(`tar -xOf ${img} manifest.json`))[0].RepoTags[0];
-      const cname = `lfbench-${process.pid}`;
-      const cmd = `docker load -q -i ${img} >/dev/null && docker create --name ${cname} ${tag} /bin/sh >/dev/null && docker export ${cname} > ${out}.docker`;
-      const cleanup = `docker rm -f ${cname} >/dev/null 2>&1; docker rmi -f ${tag} >/dev/null 2>&1; rm -f ${out}.docker; true`;
-      const around = {
-        before: () => engine.pids.reduce((n, pid) => n + processCpu(pid), 0),
-        after: (before) => ({ engineCpu: engine.pids.reduce((n, pid) => n + processCpu(pid), 0) - before }),
-      };
-      const m = measure(cmd, { runs: opts.peerRuns, warmup: 0, prepare: cleanup, around });
-      sh(cleanup);
-      add('docker load + create + export', cmd, { wall: m.wall, cpu: m.cpu + m.engineCpu, rss: undefined }, `Docker ${engine.version}; CPU includes dockerd+containerd`);
+      try {
+        const m = await measureDocker(img, out, opts.peerRuns, work);
+        add('docker load + create + export', m.cmd, { wall: m.wall, cpu: m.cpu, rss: undefined, runs: m.runs }, `Docker ${m.version}, a fresh engine for each run; CPU includes dockerd+containerd`);
+      } catch (e) {
+        extras.dockerSkipped = `no engine: ${e.message.split('\n')[0]}`;
+        log(`  docker: ${extras.dockerSkipped}`);
+      }
     }
   }
   if (parts.has('ttfb')) {
@@ -335,10 +353,8 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   for (const tool of ['/usr/bin/time']) if (!existsSync(tool)) usage(`${tool} is missing: apt-get install time`);
   mkdirSync(opts.dir, { recursive: true });
-  const engine = opts.docker ? dockerEngine() : { ok: false, why: 'not asked (--docker)' };
-  if (opts.docker && !engine.ok) log(`docker: ${engine.why}; the docker peer is skipped`);
   const results = [];
-  for (const name of opts.scenarios) results.push(await runScenario(name, opts, engine));
+  for (const name of opts.scenarios) results.push(await runScenario(name, opts));
   const m = machine();
   const machineText = [
     `Measured ${m.date} on: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, Linux ${m.kernel}, disk ${m.disk}; Node ${m.node}.`,

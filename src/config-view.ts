@@ -11,11 +11,10 @@
 import { accessSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { LayerfoldError } from './errors.js';
-import { flattenImage, type FlattenOptions } from './flatten.js';
+import { flattenImage, openOptionsOf, type FlattenOptions } from './flatten.js';
 import { TempSpace } from './io/temp.js';
 import type { ImageConfig } from './read/config.js';
-import { findImage, openSource, type OpenOptions } from './read/open-image.js';
-import { parsePlatform } from './read/platform.js';
+import { findImage, openSource } from './read/open-image.js';
 import { imageCommand, imageEnv } from './write/bundle.js';
 import { resolveImageUser } from './write/image-user.js';
 
@@ -50,10 +49,7 @@ export async function readImageConfig(input: string, options: FlattenOptions = {
   const temp = TempSpace.create(options.tmpDir);
   let source;
   try {
-    const open: OpenOptions = {};
-    if (options.image !== undefined) open.image = options.image;
-    if (options.platform !== undefined) open.platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
-    if (options.stdin) open.stdin = options.stdin;
+    const open = openOptionsOf(options); // --creds, --insecure and --max-size included
     source = await openSource(input, temp, open);
     return findImage(source, open).config;
   } catch (e) {

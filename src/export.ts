@@ -1,9 +1,9 @@
 /** `layerfold export`: an image archive to the rootfs tar `docker export` gives. */
 import type { Writable } from 'node:stream';
 import { LayerfoldError } from './errors.js';
-import { compressionForName, compressor, type Compression } from './io/compression.js';
+import { compressionForName, type Compression } from './io/compression.js';
 import { flattenImage, type FlattenOptions } from './flatten.js';
-import { CompressedFileSink, FileSink, StreamSink, type ByteSink } from './write/sink.js';
+import { CompressingSink, FileSink, StreamSink, type ByteSink } from './write/sink.js';
 import { writeExportTar, type WriteProgress } from './write/export-tar.js';
 import { Dir, type Inode, type MergedTree } from './tree/node.js';
 
@@ -47,14 +47,8 @@ export interface ExportResult extends WriteProgress {
 function openSink(options: ExportOptions): ByteSink {
   const output = options.output ?? '-';
   const kind = options.compression ?? (output === '-' ? 'none' : compressionForName(output));
-  if (output === '-') {
-    const stdout = options.stdout ?? process.stdout;
-    if (kind === 'none') return new StreamSink(stdout, 'stdout');
-    const z = compressor(kind);
-    z.pipe(stdout);
-    return new StreamSink(z, 'stdout');
-  }
-  return kind === 'none' ? new FileSink(output) : new CompressedFileSink(output, kind);
+  const target = output === '-' ? new StreamSink(options.stdout ?? process.stdout, 'stdout') : new FileSink(output);
+  return kind === 'none' ? target : new CompressingSink(kind, target, output === '-' ? 'stdout' : output);
 }
 
 export async function exportRootfs(input: string, options: ExportOptions = {}): Promise<ExportResult> {

@@ -67,20 +67,25 @@ export interface FlattenedImage {
   close(): void;
 }
 
+/** How to open the input, from the options every command shares (config-view.ts uses it too). */
+export function openOptionsOf(options: FlattenOptions): OpenOptions {
+  const open: OpenOptions = { maxSize: options.maxSize ?? DEFAULT_MAX_SIZE };
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
+  if (options.image !== undefined) open.image = options.image;
+  if (platform) open.platform = platform;
+  if (options.stdin) open.stdin = options.stdin;
+  if (options.creds !== undefined) open.creds = options.creds;
+  if (options.insecure) open.insecure = true;
+  return open;
+}
+
 export async function flattenImage(input: string, options: FlattenOptions = {}): Promise<FlattenedImage> {
   const temp = TempSpace.create(options.tmpDir);
   const hashPool = new HashPool();
   let source;
   let verified: Promise<void> | undefined;
   try {
-    const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
-    const open: OpenOptions = {};
-    if (options.image !== undefined) open.image = options.image;
-    if (platform) open.platform = platform;
-    if (options.stdin) open.stdin = options.stdin;
-    if (options.creds !== undefined) open.creds = options.creds;
-    if (options.insecure) open.insecure = true;
-    open.maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
+    const open = openOptionsOf(options);
     source = await openSource(input, temp, open);
     const image = findImage(source, open);
     const layers = await prepareLayers(image, temp, {

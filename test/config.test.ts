@@ -3,6 +3,7 @@
  * form, `--json`, and `--shell DIR`, whose line is run by sh as root against an extracted rootfs.
  */
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli as runCli } from './support/cli.js';
@@ -49,6 +50,22 @@ describe('layerfold config', () => {
     expect(code).toBe(0);
     const keys = ['Entrypoint', 'Cmd', 'Env', 'WorkingDir', 'User', 'ExposedPorts', 'Volumes', 'Labels'];
     expect(JSON.parse(out)).toEqual(Object.fromEntries(keys.map((k) => [k, raw[k] === '' || raw[k] === undefined ? null : raw[k]])));
+  });
+
+  it('reads the image from stdin for -, as config, extract and bundle all say they do', async () => {
+    const bytes = readFileSync(join(NATURAL, 'image.tar'));
+    const viaFile = await cli(['config', join(NATURAL, 'image.tar'), '--json']);
+    const viaStdin = await runCli(['config', '-', '--json'], { stdin: bytes });
+    expect(viaStdin.stderr).toBe('');
+    expect(viaStdin.stdout.toString()).toBe(viaFile.out);
+    const dir = join(scratchDir(), 'rootfs');
+    const extracted = await runCli(['extract', '-', dir], { stdin: bytes });
+    expect(extracted.code).toBe(0);
+    expect(readdirSync(dir)).toContain('bin');
+    const bundle = join(scratchDir(), 'bundle');
+    const made = await runCli(['bundle', '-', bundle], { stdin: bytes });
+    expect(made.code).toBe(0);
+    expect(readdirSync(bundle).sort()).toEqual(['config.json', 'rootfs']);
   });
 
   it('prints every field as text', async () => {

@@ -216,6 +216,32 @@ describe('faults', () => {
     expect(listTree(dir)).toEqual(['isdir/']);
   });
 
+  // Random bytes: compressed output that does not shrink, so the compressor has to write at once.
+  const noisyImage = async () => {
+    const noise = Buffer.alloc(24 << 20); // more than a compressor holds: a stuck one never calls back
+    for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+    return writeTemp(await imageArchive([await layerTar([e('noise', { content: noise })])]));
+  };
+
+  for (const kind of ['gzip', 'zstd'] as const) {
+    it(`compressed (${kind}) output to a full device: the device's error, one line, exit 2, no spool left`, async () => {
+      const tmp = scratchDir();
+      const run = await runCli(['export', await noisyImage(), '-o', '/dev/full', '--compress', kind, '--tmpdir', tmp]);
+      expect(run.code).toBe(2);
+      expect(isOneLineRefusal(run.stderr), run.stderr).toBe(true);
+      expect(run.stderr).toMatch(/\/dev\/full: cannot write: no space left on device/);
+      expect(readdirSync(tmp)).toEqual([]);
+    });
+
+    it(`compressed (${kind}) output to a stdout that fails: the failure, not a run that never ends`, async () => {
+      const { Writable } = await import('node:stream');
+      const broken = new Writable({ write: (_c, _e, cb) => cb(Object.assign(new Error('write ENOSPC'), { code: 'ENOSPC' })) });
+      const r = await refusal(exportRootfs(await noisyImage(), { output: '-', stdout: broken, compression: kind }));
+      expect(r.code).toBe('IO');
+      expect(r.message).toMatch(/^stdout: cannot write: no space left on device$/);
+    });
+  }
+
   it('a closed stdout (EPIPE-like): a clean error, nothing left', async () => {
     const { Writable } = await import('node:stream');
     const broken = new Writable({ write: (_c, _e, cb) => cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })) });
@@ -253,6 +279,14 @@ describe('concurrent library calls', () => {
     }));
     expect(names).toEqual([['b', 'etc/', 'x'], ['usr/', 'usr/b', 'usr/c']]);
     expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('an archive refused while it is read leaves no file descriptor open', async () => {
+    const notTar = writeTemp(Buffer.alloc(4096, 0x41)); // no valid header: refused by the archive reader
+    await refusal(flattenImage(notTar)); // settle what the first call loads
+    const before = fdCount();
+    for (let i = 0; i < 5; i++) expect((await refusal(flattenImage(notTar))).code).toBe('BAD_ARCHIVE');
+    expect(fdCount()).toBe(before);
   });
 
   it('one call failing does not disturb another running at the same time', async () => {

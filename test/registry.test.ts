@@ -175,6 +175,13 @@ describe.skipIf(missing.length > 0)('docker:// from real registries on loopback'
     }
   });
 
+  it('config takes --insecure (and the other source options) as export does', async () => {
+    const r = await cli(['config', `docker://${regs.plain.host}/x:1`, '--insecure', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(Object.keys(JSON.parse(r.stdout.toString()) as object)).toContain('Cmd');
+  });
+
   it('a plain-HTTP registry without --insecure is one line', async () => {
     expectOneLine(await cli(['export', `docker://${regs.plain.host}/x:1`, '-o', '-']), /does not speak TLS \(use --insecure/);
   });

@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { skippedSummary } from './extract-command.js';
 import { imageOptions, type CommandContext } from './main.js';
-import { flattenOptionsFrom, type ImageArgs } from './shared.js';
+import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface BundleArgs extends ImageArgs {
   image_archive: string;
@@ -24,7 +24,7 @@ export function bundleCommand(ctx: CommandContext): CommandModule<object, Bundle
         .example('$0 bundle image.tar app/ && runc run -b app/ app1', '') as never,
     handler: async (args) => {
       const { makeBundle } = await import('../write/bundle.js');
-      const result = await makeBundle(args.image_archive, args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false, hostname: args.hostname ?? 'layerfold' });
+      const result = await makeBundle(dash(args.image_archive), args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false, hostname: args.hostname ?? 'layerfold' });
       const summary = skippedSummary(result.rootfs);
       if (summary) ctx.io.stderr.write(`${summary}\n`);
     },

@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import { imageOptions, type CommandContext } from './main.js';
-import { flattenOptionsFrom, type ImageArgs } from './shared.js';
+import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface ConfigArgs extends ImageArgs {
   image_archive: string;
@@ -26,10 +26,10 @@ export function configCommand(ctx: CommandContext): CommandModule<object, Config
       if (args.json && args.shell !== undefined) throw new LayerfoldError('USAGE', '--json and --shell cannot be used together');
       const options = flattenOptionsFrom(args, ctx.io);
       if (args.shell !== undefined) {
-        ctx.io.stdout.write(await shellCommandLine(args.image_archive, args.shell, options));
+        ctx.io.stdout.write(await shellCommandLine(dash(args.image_archive), args.shell, options));
         return;
       }
-      const view = configView(await readImageConfig(args.image_archive, options));
+      const view = configView(await readImageConfig(dash(args.image_archive), options));
       ctx.io.stdout.write(args.json ? `${JSON.stringify(view, null, 2)}\n` : renderConfigView(view));
     },
   };

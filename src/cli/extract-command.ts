@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import type { ExtractDirResult } from '../write/extract-dir.js';
 import { imageOptions, type CommandContext } from './main.js';
-import { flattenOptionsFrom, type ImageArgs } from './shared.js';
+import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface ExtractArgs extends ImageArgs {
   image_archive: string;
@@ -38,7 +38,7 @@ export function extractCommand(ctx: CommandContext): CommandModule<object, Extra
         .example('$0 extract image.tar rootfs/ --docker-init && layerfold diff image.tar rootfs/ --ignore-init', '') as never,
     handler: async (args) => {
       const { extractRootfs } = await import('../write/extract-dir.js');
-      const result = await extractRootfs(args.image_archive, args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false });
+      const result = await extractRootfs(dash(args.image_archive), args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false });
       const summary = skippedSummary(result);
       if (summary) ctx.io.stderr.write(`${summary}\n`);
     },

@@ -117,6 +117,8 @@ export async function main(): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // Whatever way the process ends, no temporary file or directory outlives it.
+  process.once('exit', runAllCleanups);
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') {
       runAllCleanups();

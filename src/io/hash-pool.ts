@@ -60,6 +60,7 @@ export class HashPool {
   private readonly all: Worker[] = [];
   private readonly queue: Job[] = [];
   private readonly running = new Map<number, Job>();
+  private readonly workerOf = new Map<number, Worker>();
   private nextId = 0;
 
   constructor(private readonly size = 1) {}
@@ -89,6 +90,7 @@ export class HashPool {
     worker.on('message', (msg: { id: number; hex?: string; error?: string }) => {
       const job = this.running.get(msg.id);
       this.running.delete(msg.id);
+      this.workerOf.delete(msg.id);
       this.idle.push(worker);
       if (job) {
         if (msg.hex !== undefined) job.resolve(msg.hex);
@@ -96,10 +98,22 @@ export class HashPool {
       }
       this.pump();
     });
-    worker.on('error', (e) => {
-      for (const job of this.running.values()) job.reject(e);
-      this.running.clear();
-    });
+    // A worker that dies takes its job with it, not the queue: the next job gets a new worker.
+    const lost = (e: Error) => {
+      if (!this.all.includes(worker)) return; // closed, or already counted as lost
+      this.all.splice(this.all.indexOf(worker), 1);
+      const idle = this.idle.indexOf(worker);
+      if (idle !== -1) this.idle.splice(idle, 1);
+      for (const [id, job] of this.running) {
+        if (this.workerOf.get(id) !== worker) continue;
+        this.running.delete(id);
+        this.workerOf.delete(id);
+        job.reject(e);
+      }
+      this.pump();
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => lost(new Error(`the hash worker stopped (exit code ${code})`)));
     this.all.push(worker);
     return worker;
   }
@@ -111,12 +125,18 @@ export class HashPool {
       const job = this.queue.shift()!;
       const id = this.nextId++;
       this.running.set(id, job);
+      this.workerOf.set(id, worker);
       worker.postMessage({ id, fd: job.fd, offset: job.offset, size: job.size });
     }
   }
 
+  /** Stop the workers; a check still queued or running fails rather than waiting for ever. */
   close(): void {
     for (const w of this.all.splice(0)) void w.terminate();
     this.idle.length = 0;
+    const closed = new Error('the hash pool was closed before the check ended');
+    for (const job of [...this.queue.splice(0), ...this.running.values()]) job.reject(closed);
+    this.running.clear();
+    this.workerOf.clear();
   }
 }

@@ -129,7 +129,7 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
       const { daemonSaveStream } = await import('./daemon.js');
       const stream = await daemonSaveStream(ref.name, options.env);
       const path = await spool(stream, temp, label, options.maxSize);
-      return new TarArchiveSource(openSync(path, fsc.O_RDONLY), label);
+      return archiveAt(path, label);
     }
     case 'docker': {
       const dir = temp.path('registry-layout');
@@ -145,6 +145,17 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
   }
 }
 
+/** The archive at path, its fd closed again if it is refused (the source owns it only once made). */
+function archiveAt(path: string, label: string): TarArchiveSource {
+  const fd = openSync(path, fsc.O_RDONLY);
+  try {
+    return new TarArchiveSource(fd, label);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
 function statOrMissing(path: string) {
   try {
     return statSync(path);
@@ -157,7 +168,7 @@ async function openPath(input: string, temp: TempSpace, options: OpenOptions): P
   if (input === '-') {
     const stdin = options.stdin ?? process.stdin;
     const path = await spool(stdin, temp, 'stdin', options.maxSize);
-    return new TarArchiveSource(openSync(path, fsc.O_RDONLY), 'stdin');
+    return archiveAt(path, 'stdin');
   }
   let st;
   try {
@@ -170,9 +181,9 @@ async function openPath(input: string, temp: TempSpace, options: OpenOptions): P
   const kind = detectCompression(headOf(input));
   if (kind !== 'none') {
     const path = await spool(createReadStream(input), temp, input, options.maxSize);
-    return new TarArchiveSource(openSync(path, fsc.O_RDONLY), input);
+    return archiveAt(path, input);
   }
-  return new TarArchiveSource(openSync(input, fsc.O_RDONLY), input);
+  return archiveAt(input, input);
 }
 
 /** Find the image in a source. */

@@ -97,16 +97,20 @@ export class FileSink implements ByteSink {
   }
 }
 
-/** A stream (stdout, or a compressor in front of a FileSink). */
+/** A stream (stdout, or the compressor of a CompressingSink). */
 export class StreamSink implements ByteSink {
   private error: unknown;
+  /** Rejecters of writes whose callback has not come yet: a failure settles them all. */
+  private readonly waiting = new Set<(e: unknown) => void>();
   constructor(
     private readonly stream: Writable,
     private readonly label: string,
   ) {
-    stream.on('error', (e) => {
-      this.error ??= e;
-    });
+    stream.on('error', (e) => this.fail(e));
+  }
+
+  private asError(e: unknown): LayerfoldError {
+    return e instanceof LayerfoldError ? e : ioError(this.label, e);
   }
 
   /**
@@ -114,19 +118,35 @@ export class StreamSink implements ByteSink {
    * buffer without a copy; the caller's two alternating buffers still keep the stream busy.
    */
   async write(bytes: Buffer): Promise<void> {
-    if (this.error) throw ioError(this.label, this.error);
+    if (this.error) throw this.asError(this.error);
     await new Promise<void>((resolve, reject) => {
-      this.stream.write(bytes, (err) => (err ? reject(ioError(this.label, err)) : resolve()));
+      const refuse = (e: unknown) => reject(this.asError(e));
+      this.waiting.add(refuse);
+      this.stream.write(bytes, (err) => {
+        this.waiting.delete(refuse);
+        if (err) refuse(err);
+        else resolve();
+      });
     });
   }
 
+  /**
+   * Fail every write under way and every later one with `e` (the stream's own error, or one from
+   * beyond it): a stream that errors does not always call back the writes it holds.
+   */
+  fail(e: unknown): void {
+    this.error ??= e;
+    for (const refuse of this.waiting) refuse(this.error);
+    this.waiting.clear();
+  }
+
   async finish(): Promise<void> {
-    if (this.error) throw ioError(this.label, this.error);
+    if (this.error) throw this.asError(this.error);
     this.stream.end();
     try {
       await finished(this.stream);
     } catch (e) {
-      throw ioError(this.label, e);
+      throw this.asError(this.error ?? e);
     }
   }
 
@@ -135,37 +155,46 @@ export class StreamSink implements ByteSink {
   }
 }
 
-/** A compressed file: compressor → temporary file, renamed at the end. */
-export class CompressedFileSink implements ByteSink {
-  private readonly inner: StreamSink;
-  private readonly file: FileSink;
-  private readonly out: Writable;
-  private readonly finished: Promise<void>;
+/**
+ * Compressed output: a compressor whose output is written to another sink (a FileSink renamed at the
+ * end, or stdout). When that sink fails (disk full, file too large, a closed pipe) the compressor is
+ * stopped and every write waiting on it fails with that sink's error — a compressor left full would
+ * otherwise never call back, and the run would neither finish nor fail.
+ */
+export class CompressingSink implements ByteSink {
+  private readonly input: StreamSink;
+  private readonly compressor: Writable;
+  private readonly drained: Promise<void>;
 
-  constructor(target: string, kind: Exclude<Compression, 'none'>) {
-    this.file = new FileSink(target);
+  constructor(
+    kind: Exclude<Compression, 'none'>,
+    private readonly output: ByteSink,
+    label: string,
+  ) {
     const z = compressor(kind);
-    this.out = z;
-    this.inner = new StreamSink(z, target);
-    const file = this.file;
-    this.finished = (async () => {
-      for await (const chunk of z) await file.write(chunk as Buffer);
+    this.compressor = z;
+    this.input = new StreamSink(z, label);
+    this.drained = (async () => {
+      for await (const chunk of z) await output.write(chunk as Buffer);
     })();
-    this.finished.catch(() => undefined);
+    this.drained.catch((e: unknown) => {
+      this.input.fail(e);
+      z.destroy();
+    });
   }
 
-  async write(bytes: Buffer): Promise<void> {
-    await this.inner.write(bytes);
+  write(bytes: Buffer): Promise<void> {
+    return this.input.write(bytes);
   }
 
   async finish(): Promise<void> {
-    this.out.end();
-    await this.finished;
-    await this.file.finish();
+    this.compressor.end();
+    await this.drained;
+    await this.output.finish();
   }
 
   abort(): void {
-    this.inner.abort();
-    this.file.abort();
+    this.input.abort();
+    this.output.abort();
   }
 }
