@@ -1,25 +1,11 @@
 /**
  * cleanPath's shortcut for plain names must agree with the part-by-part clean (Go's filepath.Clean
- * from the root, rule 1 of tree/apply.ts) on every name, including the odd ones hostile layers carry.
+ * from the root, rule 1 of tree/apply.ts) on every name, including the odd ones hostile layers carry;
+ * the part-by-part clean itself is held to docker's behaviour by the apply and docker-pair tests.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cleanPath, cleanRooted } from '../src/tree/paths.js';
-
-function cleanByParts(name: string): string | null {
-  const absolute = name.startsWith('/');
-  const out: string[] = [];
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0) out.pop();
-      else if (!absolute) return null;
-      continue;
-    }
-    out.push(part);
-  }
-  return out.join('/');
-}
+import { cleanByParts, cleanPath, cleanRooted } from '../src/tree/paths.js';
 
 describe('cleanPath', () => {
   it('gives what cleaning part by part gives, for any name of slashes, dots and letters', () => {
