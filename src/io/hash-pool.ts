@@ -59,8 +59,8 @@ export class HashPool {
   private readonly idle: Worker[] = [];
   private readonly all: Worker[] = [];
   private readonly queue: Job[] = [];
-  private readonly running = new Map<number, Job>();
-  private readonly workerOf = new Map<number, Worker>();
+  /** Jobs posted to a worker, by id, with the worker that has them. */
+  private readonly running = new Map<number, { job: Job; worker: Worker }>();
   private nextId = 0;
 
   constructor(private readonly size = 1) {}
@@ -88,9 +88,8 @@ export class HashPool {
     const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     worker.unref();
     worker.on('message', (msg: { id: number; hex?: string; error?: string }) => {
-      const job = this.running.get(msg.id);
+      const job = this.running.get(msg.id)?.job;
       this.running.delete(msg.id);
-      this.workerOf.delete(msg.id);
       this.idle.push(worker);
       if (job) {
         if (msg.hex !== undefined) job.resolve(msg.hex);
@@ -104,10 +103,9 @@ export class HashPool {
       this.all.splice(this.all.indexOf(worker), 1);
       const idle = this.idle.indexOf(worker);
       if (idle !== -1) this.idle.splice(idle, 1);
-      for (const [id, job] of this.running) {
-        if (this.workerOf.get(id) !== worker) continue;
+      for (const [id, { job, worker: holder }] of this.running) {
+        if (holder !== worker) continue;
         this.running.delete(id);
-        this.workerOf.delete(id);
         job.reject(e);
       }
       this.pump();
@@ -124,8 +122,7 @@ export class HashPool {
       if (!worker) return;
       const job = this.queue.shift()!;
       const id = this.nextId++;
-      this.running.set(id, job);
-      this.workerOf.set(id, worker);
+      this.running.set(id, { job, worker });
       worker.postMessage({ id, fd: job.fd, offset: job.offset, size: job.size });
     }
   }
@@ -135,8 +132,7 @@ export class HashPool {
     for (const w of this.all.splice(0)) void w.terminate();
     this.idle.length = 0;
     const closed = new Error('the hash pool was closed before the check ended');
-    for (const job of [...this.queue.splice(0), ...this.running.values()]) job.reject(closed);
+    for (const job of [...this.queue.splice(0), ...[...this.running.values()].map((r) => r.job)]) job.reject(closed);
     this.running.clear();
-    this.workerOf.clear();
   }
 }

@@ -436,13 +436,6 @@ function putAscii(buf: Buffer, off: number, s: string): number {
   return sum;
 }
 
-/** ASCII and at most `max` bytes: the only names the plain-USTAR fast path takes. */
-function isShortAscii(s: string, max: number): boolean {
-  if (s.length > max) return false;
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
-  return true;
-}
-
 /** Bytes of "ustar\0" "00" plus the checksum field counted as eight spaces. */
 const CONSTANT_SUM = [...'ustar\u000000'].reduce((a, c) => a + c.charCodeAt(0), 0) + 8 * 0x20;
 
@@ -453,7 +446,8 @@ const CONSTANT_SUM = [...'ustar\u000000'].reduce((a, c) => a + c.charCodeAt(0), 
  * it saves a buffer, strings and a second pass over the block for each of a hundred thousand entries.
  */
 export function encodeUstarInto(h: ExportHeader, buf: Buffer, off: number): number {
-  if (h.capability || !isShortAscii(h.name, NAME[1]) || !isShortAscii(h.linkname, LINKNAME[1])) return 0;
+  // Only ASCII names of at most 100 bytes fit a plain USTAR header as they are.
+  if (h.capability || h.name.length > NAME[1] || h.linkname.length > LINKNAME[1] || !isAscii(h.name) || !isAscii(h.linkname)) return 0;
   if (!fitsOctal(8, h.uid) || !fitsOctal(8, h.gid) || !fitsOctal(12, h.size) || !fitsOctal(12, h.mtime)) return 0;
   buf.fill(0, off, off + BLOCK);
   let sum = CONSTANT_SUM;
