@@ -6,7 +6,7 @@
 import { LayerfoldError } from './errors.js';
 import { HashPool } from './io/hash-pool.js';
 import { TempSpace } from './io/temp.js';
-import type { OpenedImage } from './read/image-support.js';
+import type { OpenedImage, UnpackProgress } from './read/image-support.js';
 import { prepareLayers, type LayerData } from './read/layers.js';
 import { findImage, openSource, type OpenOptions } from './read/open-image.js';
 import { parsePlatform, type Platform } from './read/platform.js';
@@ -45,6 +45,8 @@ export interface FlattenOptions {
   /** docker://: do not verify TLS certificates, and allow plain HTTP. */
   insecure?: boolean;
   onEntry?: ApplyOptions['onEntry'];
+  /** Byte progress while a compressed or piped archive is spooled and compressed layers unpack. */
+  onUnpack?: UnpackProgress;
   /**
    * Return before the digest checks of uncompressed layers have finished (they run on worker threads);
    * the caller must then await `verified` before it makes anything final. Default false.
@@ -76,6 +78,7 @@ export function openOptionsOf(options: FlattenOptions): OpenOptions {
   if (options.stdin) open.stdin = options.stdin;
   if (options.creds !== undefined) open.creds = options.creds;
   if (options.insecure) open.insecure = true;
+  if (options.onUnpack) open.onUnpack = options.onUnpack;
   return open;
 }
 
@@ -92,6 +95,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
       verify: options.verify ?? true,
       hashPool,
       maxSize: options.maxSize ?? DEFAULT_MAX_SIZE,
+      ...(options.onUnpack ? { onUnpack: options.onUnpack } : {}),
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
     const impliedMtime = options.impliedMtime ?? parseTimeOrUndefined(image.config.created) ?? 0;

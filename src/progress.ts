@@ -15,6 +15,7 @@
  *   try { await work({ onEntry: progress.onEntry, ... }) } finally { progress.done(); }
  */
 import type { Writable } from 'node:stream';
+import type { UnpackProgress } from './read/image-support.js';
 import type { TarEntry } from './tar/entries.js';
 
 export interface ProgressStream extends Pick<Writable, 'write'> {
@@ -51,17 +52,25 @@ export interface Progress {
   update(done: { bytes?: number; entries?: number; layer?: number }): void;
   /** An `onEntry` for flattenImage: counts entries and their data bytes, names the layer. */
   readonly onEntry: (layer: number, entry: TarEntry) => void;
+  /**
+   * An `onUnpack` for flattenImage: while an archive spools or compressed layers decompress, the
+   * line shows that phase with its bytes; the phase that was showing comes back with the first entry.
+   */
+  readonly onUnpack: UnpackProgress;
   /** Erase the line. Safe to call twice. */
   done(): void;
 }
 
 const ERASE = '\r\x1b[K';
 
+const UNPACK_PHASE: Record<Parameters<UnpackProgress>[0], string> = { archive: 'reading the archive', layers: 'decompressing layers' };
+
 const disabled: Progress = {
   enabled: false,
   phase() {},
   update() {},
   onEntry() {},
+  onUnpack() {},
   done() {},
 };
 
@@ -114,6 +123,8 @@ class TerminalProgress implements Progress {
   private lastDraw = -Infinity;
   private shown = false;
   private interval: NodeJS.Timeout | undefined;
+  /** The phase an unpack phase interrupted, shown again when entries start to come. */
+  private resume: string | undefined;
   private readonly minGap: number;
   private readonly now: () => number;
 
@@ -131,12 +142,17 @@ class TerminalProgress implements Progress {
   }
 
   phase(name: string, totals: { bytes?: number; entries?: number; layerCount?: number } = {}): void {
+    this.startPhase(name, totals);
+    this.draw();
+  }
+
+  private startPhase(name: string, totals: { bytes?: number; entries?: number; layerCount?: number }): void {
+    this.resume = undefined;
     this.state = { phase: name, bytes: 0, entries: 0 };
     if (totals.bytes !== undefined) this.state.totalBytes = totals.bytes;
     if (totals.entries !== undefined) this.state.totalEntries = totals.entries;
     if (totals.layerCount !== undefined) this.state.layerCount = totals.layerCount;
     this.started = this.now();
-    this.draw();
   }
 
   update(done: { bytes?: number; entries?: number; layer?: number }): void {
@@ -147,12 +163,32 @@ class TerminalProgress implements Progress {
   }
 
   readonly onEntry = (layer: number, entry: TarEntry): void => {
+    if (this.resume !== undefined) this.resumePhase();
     this.state.entries++;
     if (entry.type === 'file') this.state.bytes += entry.size;
     this.state.layer = layer;
     // Checking the clock on every entry costs more than counting: look every 256 entries.
     if ((this.state.entries & 255) === 0 && this.now() - this.lastDraw >= this.minGap) this.draw();
   };
+
+  readonly onUnpack: UnpackProgress = (what, read, total) => {
+    const name = UNPACK_PHASE[what];
+    if (this.state.phase === name) {
+      this.update({ bytes: read });
+      return;
+    }
+    const interrupted = this.resume ?? this.state.phase;
+    this.startPhase(name, total !== undefined ? { bytes: total } : {});
+    this.resume = interrupted;
+    this.state.bytes = read;
+    this.draw();
+  };
+
+  private resumePhase(): void {
+    const name = this.resume!;
+    this.resume = undefined;
+    this.phase(name);
+  }
 
   private draw(): void {
     if (this.state.phase === '') return;

@@ -44,7 +44,7 @@ export function exportCommand(ctx: CommandContext): CommandModule<object, Export
           ...(args.compress ? { compression: args.compress as Compression } : {}),
           // only when a progress line is shown: no per-entry callbacks, no totals walk otherwise
           ...(progress.enabled
-            ? { onEntry: progress.onEntry, onWriteStart: (totals: WriteProgress) => progress.phase('writing', totals), onProgress: (p: WriteProgress) => progress.update(p) }
+            ? { onEntry: progress.onEntry, onUnpack: progress.onUnpack, onWriteStart: (totals: WriteProgress) => progress.phase('writing', totals), onProgress: (p: WriteProgress) => progress.update(p) }
             : {}),
         });
       } finally {

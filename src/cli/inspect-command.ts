@@ -28,7 +28,7 @@ export function inspectCommand(ctx: CommandContext): CommandModule<object, Inspe
       let report;
       try {
         progress.phase('reading layers');
-        report = await inspectImage(dash(args.image_archive), { ...flattenOptionsFrom(args, io), onEntry: progress.onEntry });
+        report = await inspectImage(dash(args.image_archive), { ...flattenOptionsFrom(args, io), onEntry: progress.onEntry, onUnpack: progress.onUnpack });
       } finally {
         progress.done();
       }

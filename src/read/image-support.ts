@@ -33,6 +33,14 @@ export interface OpenedImage {
   images: string[];
 }
 
+/**
+ * Byte progress of the reads that come before any entry can be listed: spooling a compressed or
+ * piped archive (`archive`), decompressing compressed layers (`layers`). `read` counts input bytes
+ * as stored (compressed); `total` is their sum when known beforehand (not for stdin). Called as the
+ * bytes are read: the work ends a little after read reaches total (the last bytes still unpack).
+ */
+export type UnpackProgress = (what: 'archive' | 'layers', read: number, total: number | undefined) => void;
+
 export function sha256Hex(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
 }

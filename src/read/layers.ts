@@ -16,7 +16,7 @@ import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
 import type { HashPool } from '../io/hash-pool.js';
-import type { LayerRef, OpenedImage } from './image-support.js';
+import type { LayerRef, OpenedImage, UnpackProgress } from './image-support.js';
 
 export interface LayerData {
   index: number;
@@ -45,6 +45,8 @@ export interface PrepareOptions {
   concurrency?: number;
   /** Refuse layers whose uncompressed bytes add up to more than this. */
   maxSize?: number;
+  /** Compressed bytes read so far, of all compressed layers together. */
+  onUnpack?: UnpackProgress;
 }
 
 function describe(ref: LayerRef): string {
@@ -133,7 +135,20 @@ async function hashRange(ref: LayerRef): Promise<string> {
   return hash.digest('hex');
 }
 
-async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none'>, temp: TempSpace, verify: boolean, budget: SizeBudget): Promise<LayerData> {
+/** Counts compressed bytes across the layers decompressed at once, for one progress figure. */
+class ReadCounter {
+  private read = 0;
+  constructor(
+    private readonly total: number,
+    private readonly report: UnpackProgress | undefined,
+  ) {}
+  add(n: number): void {
+    this.read += n;
+    this.report?.('layers', this.read, this.total);
+  }
+}
+
+async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none'>, temp: TempSpace, verify: boolean, budget: SizeBudget, counter: ReadCounter): Promise<LayerData> {
   const path = temp.path(`layer-${ref.index}.tar`);
   const stored = createHash('sha256');
   const unpacked = createHash('sha256');
@@ -144,6 +159,7 @@ async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           if (verify) stored.update(chunk);
+          counter.add(chunk.length);
           yield chunk;
         }
       },
@@ -183,10 +199,13 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
   // would leave the wait below pending and the process to exit 13 with nothing said.
   const limit = pLimit({ concurrency: options.concurrency ?? Math.max(1, availableParallelism()), rejectOnClear: true });
   const budget = new SizeBudget(options.maxSize ?? Number.MAX_SAFE_INTEGER);
-  const tasks = image.layers.map((ref) =>
+  const kinds = image.layers.map((ref) => detectCompression(head(ref)));
+  const compressedBytes = image.layers.reduce((sum, ref, i) => (kinds[i] === 'none' ? sum : sum + ref.blob.size), 0);
+  const counter = new ReadCounter(compressedBytes, compressedBytes > 0 ? options.onUnpack : undefined);
+  const tasks = image.layers.map((ref, i) =>
     limit(() => {
-      const kind = detectCompression(head(ref));
-      return kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget);
+      const kind = kinds[i]!;
+      return kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget, counter);
     }),
   );
   try {

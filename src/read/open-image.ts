@@ -16,7 +16,7 @@ import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
 import { readDockerManifest } from './docker-manifest.js';
-import type { OpenedImage } from './image-support.js';
+import type { OpenedImage, UnpackProgress } from './image-support.js';
 import { readOciLayout } from './oci.js';
 import { platformMatches as platformMatchesLoose, type Platform } from './platform.js';
 import { DirectorySource, readJson, TarArchiveSource, type ImageSource } from './source.js';
@@ -36,6 +36,8 @@ export interface OpenOptions {
   env?: NodeJS.ProcessEnv;
   /** Refuse a stdin or compressed archive that spools to more bytes than this (--max-size). */
   maxSize?: number;
+  /** Bytes read while a piped or compressed archive is spooled. */
+  onUnpack?: UnpackProgress;
 }
 
 /** What a transport said about the image in a source: the layout it must be, the image it names. */
@@ -46,7 +48,9 @@ interface Selection {
 }
 const selections = new WeakMap<ImageSource, Selection>();
 
-async function spool(input: Readable, temp: TempSpace, label: string, maxSize = Number.MAX_SAFE_INTEGER): Promise<string> {
+async function spool(input: Readable, temp: TempSpace, label: string, options: OpenOptions, total?: number): Promise<string> {
+  const maxSize = options.maxSize ?? Number.MAX_SAFE_INTEGER;
+  const report = options.onUnpack;
   const path = temp.path('archive.tar');
   // Peek at the first bytes to see whether the stream itself is compressed.
   const chunks: Buffer[] = [];
@@ -60,12 +64,16 @@ async function spool(input: Readable, temp: TempSpace, label: string, maxSize = 
   }
   const kind = detectCompression(head);
   const { Readable: R } = await import('node:stream');
+  let read = 0;
   const replay = R.from(
     (async function* () {
+      read += head.length;
       if (head.length) yield head;
       for (;;) {
         const next = await iterator.next();
         if (next.done) return;
+        read += (next.value as Buffer).length;
+        report?.('archive', read, total);
         yield next.value as Buffer;
       }
     })(),
@@ -128,7 +136,7 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
       // loaded on demand: http/https and the registry client cost start-up time every other command would pay
       const { daemonSaveStream } = await import('./daemon.js');
       const stream = await daemonSaveStream(ref.name, options.env);
-      const path = await spool(stream, temp, label, options.maxSize);
+      const path = await spool(stream, temp, label, options);
       return archiveAt(path, label);
     }
     case 'docker': {
@@ -167,7 +175,7 @@ function statOrMissing(path: string) {
 async function openPath(input: string, temp: TempSpace, options: OpenOptions): Promise<ImageSource> {
   if (input === '-') {
     const stdin = options.stdin ?? process.stdin;
-    const path = await spool(stdin, temp, 'stdin', options.maxSize);
+    const path = await spool(stdin, temp, 'stdin', options);
     return archiveAt(path, 'stdin');
   }
   let st;
@@ -180,7 +188,7 @@ async function openPath(input: string, temp: TempSpace, options: OpenOptions): P
   if (st.size === 0) throw new LayerfoldError('BAD_ARCHIVE', `${input}: empty file, not an image archive`);
   const kind = detectCompression(headOf(input));
   if (kind !== 'none') {
-    const path = await spool(createReadStream(input), temp, input, options.maxSize);
+    const path = await spool(createReadStream(input), temp, input, options, st.size);
     return archiveAt(path, input);
   }
   return archiveAt(input, input);
