@@ -13,6 +13,7 @@ import { PositionalReader } from '../io/positional-reader.js';
 import { BLOCK, paddingFor, parsePaxRecords } from '../tar/header.js';
 import { tarEntries } from '../tar/entries.js';
 import { display } from './compare.js';
+import { alignedBuffer } from '../io/aligned.js';
 
 const CHUNK = 1 << 20;
 
@@ -69,8 +70,8 @@ function fieldText(block: Buffer, offset: number, size: number, numeric: boolean
 
 /** The first byte at which the two files differ, or -1. */
 function firstDifference(fdA: number, fdB: number, sizeA: number, sizeB: number): number {
-  const bufA = Buffer.allocUnsafe(CHUNK);
-  const bufB = Buffer.allocUnsafe(CHUNK);
+  const bufA = alignedBuffer(CHUNK);
+  const bufB = alignedBuffer(CHUNK);
   const common = Math.min(sizeA, sizeB);
   for (let pos = 0; pos < common; pos += CHUNK) {
     const len = Math.min(CHUNK, common - pos);

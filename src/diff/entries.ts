@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { LayerfoldError, showName } from '../errors.js';
 import type { Compression } from '../io/compression.js';
+import { alignedBuffer } from '../io/aligned.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
 
@@ -77,7 +78,7 @@ let hashBuffer: Buffer | undefined;
 /** sha256 of [offset, offset+size) of fd, read in 1 MiB chunks. */
 export function hashRange(fd: number, offset: number, size: number, what: string): string {
   if (size === 0) return EMPTY_DIGEST;
-  hashBuffer ??= Buffer.allocUnsafe(HASH_CHUNK);
+  hashBuffer ??= alignedBuffer(HASH_CHUNK);
   const hash = createHash('sha256');
   let pos = offset;
   let left = size;

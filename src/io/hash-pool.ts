@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { alignedBuffer } from './aligned.js';
 
 /**
  * sha256 (hex) of a file range with positional reads. Self-contained (its tools are parameters) so
@@ -31,7 +32,7 @@ const { parentPort } = require('node:worker_threads');
 const { readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const hashRangeSync = ${hashRangeSync.toString()};
-const buf = Buffer.allocUnsafe(4 << 20);
+const buf = (${alignedBuffer.toString()})(4 << 20);
 parentPort.on('message', ({ id, fd, offset, size }) => {
   try {
     parentPort.postMessage({ id, hex: hashRangeSync(fd, offset, size, readSync, createHash, buf) });

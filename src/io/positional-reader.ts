@@ -4,11 +4,12 @@
  * large file data is skipped without being read at all.
  */
 import { readSync } from 'node:fs';
+import { alignedBuffer } from './aligned.js';
 
 const WINDOW = 256 * 1024;
 
 export class PositionalReader {
-  private window = Buffer.allocUnsafe(WINDOW);
+  private window = alignedBuffer(WINDOW);
   private windowStart = 0;
   private windowEnd = 0; // exclusive
 
@@ -29,7 +30,7 @@ export class PositionalReader {
       return this.window.subarray(pos - this.windowStart, end - this.windowStart);
     }
     const want = end - pos;
-    if (want > this.window.length) this.window = Buffer.allocUnsafe(want);
+    if (want > this.window.length) this.window = alignedBuffer(want);
     const fill = Math.min(this.window.length, this.limit - pos);
     let got = 0;
     while (got < fill) {

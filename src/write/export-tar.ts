@@ -9,6 +9,7 @@ import { BLOCK, encodeExportHeader, encodeUstarInto, END_OF_ARCHIVE, paddingFor,
 import { Dir, type Inode, type MergedTree } from '../tree/node.js';
 import { walkTree, type WalkEntry } from '../tree/walk.js';
 import type { ByteSink } from './sink.js';
+import { alignedBuffer } from '../io/aligned.js';
 
 const STAGE = 4 * 1024 * 1024;
 
@@ -52,7 +53,7 @@ const NEAR = 16 * 1024;
  * are served from one 1 MiB read instead of a syscall each. Scattered reads go straight through.
  */
 class LayerReads {
-  private readonly window = Buffer.allocUnsafe(WINDOW);
+  private readonly window = alignedBuffer(WINDOW);
   private start = 0;
   private end = 0;
   private lastEnd = -1;
@@ -93,8 +94,8 @@ function readFully(fd: number, target: Buffer, off: number, len: number, pos: nu
  * while the sink writes one, reads fill the other. Filling is synchronous; only a flush waits.
  */
 class Stager {
-  private buf = Buffer.allocUnsafe(STAGE);
-  private spare = Buffer.allocUnsafe(STAGE);
+  private buf = alignedBuffer(STAGE);
+  private spare = alignedBuffer(STAGE);
   private used = 0;
   private pending: Promise<void> = Promise.resolve();
   written = 0;

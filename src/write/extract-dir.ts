@@ -54,6 +54,7 @@ import { Dir, type Inode } from '../tree/node.js';
 import { walkTree } from '../tree/walk.js';
 import { makeNode, runningAsRoot, setCapability } from './privileged.js';
 import { SafeRoot } from './safe-path.js';
+import { alignedBuffer } from '../io/aligned.js';
 
 export type SkipKind = 'owner' | 'mode' | 'node' | 'capability';
 
@@ -228,6 +229,8 @@ class DirWriter {
   private stagingCount = 0;
   private entries = 0;
   private bytes = 0;
+  /** Copy buffers, page-aligned (io/aligned.ts says why), reused: at most one per writer. */
+  private readonly chunks: Buffer[] = [];
 
   constructor(
     private readonly rootDir: string,
@@ -317,14 +320,18 @@ class DirWriter {
   private async copyData(fh: FileHandle, rel: string, node: Inode): Promise<void> {
     const layer = this.layers[node.layer];
     if (!layer) throw new LayerfoldError('BAD_LAYER', `${showName(rel)}: data in layer ${node.layer}, which does not exist`);
-    const buf = Buffer.allocUnsafe(Math.min(node.size, CHUNK));
-    let written = 0;
-    while (written < node.size) {
-      const n = await readAt(layer.fd, buf, Math.min(buf.length, node.size - written), node.dataOffset + written);
-      if (n === 0) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rel)}: data ends early`);
-      let off = 0;
-      while (off < n) off += (await fh.write(buf, off, n - off, written + off)).bytesWritten;
-      written += n;
+    const buf = this.chunks.pop() ?? alignedBuffer(CHUNK);
+    try {
+      let written = 0;
+      while (written < node.size) {
+        const n = await readAt(layer.fd, buf, Math.min(buf.length, node.size - written), node.dataOffset + written);
+        if (n === 0) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rel)}: data ends early`);
+        let off = 0;
+        while (off < n) off += (await fh.write(buf, off, n - off, written + off)).bytesWritten;
+        written += n;
+      }
+    } finally {
+      this.chunks.push(buf);
     }
     this.bytes += node.size;
   }
