@@ -106,7 +106,9 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
       maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
       ...(options.onEntry ? { onEntry: options.onEntry } : {}),
     });
-    if (options.dockerInit !== undefined) addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir);
+    if (options.dockerInit !== undefined) {
+      addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir, Object.keys(image.config.config.Volumes ?? {}));
+    }
     if (!options.deferVerify) await verified;
     const opened = source;
     return {

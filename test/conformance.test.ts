@@ -55,8 +55,10 @@ describe.each(dockerPairs())('docker pair $id', (pair) => {
     expect(gnu).toEqual(listWith('tar', docker));
     expect(gnu.pop()).toBe('exit 0');
     if (hasCommand('bsdtar')) expect(listWith('bsdtar', out)).toEqual(listWith('bsdtar', docker));
-    // node-tar reads names as UTF-8, so compare it only where the names are ASCII
-    if (gnu.every((n) => /^[\x20-\x7e]*$/.test(n))) expect(nodeNames).toEqual(gnu);
+    // node-tar reads names as UTF-8 (compare it only where the names are ASCII), and it drops the
+    // entry after a symlink whose PAX linkpath it cannot take (pax-long-forced): it must read our
+    // export as it reads docker's
+    if (gnu.every((n) => /^[\x20-\x7e]*$/.test(n))) expect(nodeNames).toEqual((await readWithNodeTar(docker)).map((x) => x.path));
     if (docker26) {
       const ignoreImplied = (lines: string[], implied: Set<string>) => lines.filter((l) => ![...implied].some((d) => l.endsWith(` ${d}`)));
       const implied = await impliedDirs(pair.images[0]!, pair.createdSecs);

@@ -137,8 +137,11 @@ const INIT_PATHS = ['.dockerenv', 'etc/hostname', 'etc/hosts', 'etc/resolv.conf'
 
 describe('inspect: per-layer bytes against node-tar and docker export', () => {
   // init-* and workdir-* images put files where `docker create` writes its own, so docker's
-  // export cannot say which of the image's bytes survive there; every other pair can.
-  const usable = pairs().filter((p) => !/^(init-|workdir-)/.test(p.name));
+  // export cannot say which of the image's bytes survive there; every other pair can, but two whose
+  // layers GNU tar (this test's reader) reads otherwise than Go: it lists `mode-typebits`'s regular
+  // entry `dirlike/` as a directory, and refuses `uid-2pow32`'s uid past 32 bits.
+  const gnuReadsOtherwise = new Set(['mode-typebits', 'uid-2pow32']);
+  const usable = pairs().filter((p) => !/^(init-|workdir-)/.test(p.name) && !gnuReadsOtherwise.has(p.name));
 
   it.skipIf(!hasCommand('tar')).each(usable.map((p) => [p.name, p]))('%s', async (_name, pair) => {
     if (await refused(pair.image)) return;

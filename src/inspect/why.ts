@@ -14,7 +14,7 @@
 import { LayerfoldError, showName } from '../errors.js';
 import { flattenImage, type FlattenOptions } from '../flatten.js';
 import type { TarEntry } from '../tar/entries.js';
-import { applyLinkMetadata, boundMtime, symlinkMtime } from '../tree/apply.js';
+import { applyLinkMetadata, boundMtime, deviceNumbersOf, isWhiteoutDevice, ownerId, symlinkMtime } from '../tree/apply.js';
 import { Dir, lookup, type InodeType, type Node } from '../tree/node.js';
 import { baseOf, cleanPath, parentOf } from '../tree/paths.js';
 import { originOf, pairHistory } from './history.js';
@@ -88,6 +88,8 @@ interface Recorded {
   inode?: NodeState;
   /** A hardlink elsewhere that names the path's inode. */
   joinsPath?: boolean;
+  /** The entry makes a whiteout at its own path (a 0:0 character device, or a hardlink to a whiteout). */
+  whiteout?: boolean;
 }
 
 /** A layer's non-directory entries, so hardlinks can be resolved to the inode they name. */
@@ -133,17 +135,15 @@ function linkTargetOf(entry: TarEntry): string {
 function stateOfEntry(entry: TarEntry, layer: number): NodeState {
   const type = entry.type === 'hardlink' ? 'file' : entry.type;
   const symlink = type === 'symlink';
-  const device = type === 'char' || type === 'block';
   return {
     type,
     mode: symlink ? 0o777 : entry.mode & 0o7777,
-    uid: entry.uid,
-    gid: entry.gid,
+    uid: ownerId(entry.uid, 0),
+    gid: ownerId(entry.gid, 0),
     mtime: symlink ? symlinkMtime(entry.mtime) : boundMtime(entry.mtime),
     size: type === 'file' ? entry.size : 0,
     linkname: symlink ? entry.linkname : '',
-    devmajor: device ? entry.devmajor : 0,
-    devminor: device ? entry.devminor : 0,
+    ...deviceNumbersOf(entry),
     layer,
     implied: false,
     linked: false,
@@ -188,6 +188,8 @@ class WhyRecorder {
   private layer = -1;
   private ensuredDepth = 0;
   private inodes = new LayerInodes();
+  /** Paths this layer has made whiteouts of (apply.ts rule 3b): a hardlink to one is a whiteout too. */
+  private readonly layerWhiteouts = new Set<string>();
 
   constructor(readonly path: string) {
     const parts = path.split('/');
@@ -210,15 +212,22 @@ class WhyRecorder {
       this.layer = layer;
       this.ensuredDepth = 0;
       this.inodes = new LayerInodes();
+      this.layerWhiteouts.clear();
     }
     const base = baseOf(path);
     const marker = base.startsWith(WHITEOUT_PREFIX);
     let relevant = false;
     let inode: NodeState | undefined;
     let joinsPath = false;
+    let whiteout = false;
     if (marker) {
       const hidden = base === OPAQUE_MARKER ? parentOf(path) : `${parentOf(path) ? `${parentOf(path)}/` : ''}${base.slice(WHITEOUT_PREFIX.length)}`;
       relevant = base === OPAQUE_MARKER ? hidden !== '' && hidden !== this.path && atOrUnder(this.path, hidden) : atOrUnder(this.path, hidden);
+      if (base !== OPAQUE_MARKER) this.layerWhiteouts.add(hidden);
+    } else if (isWhiteoutDevice(entry) || (entry.type === 'hardlink' && this.layerWhiteouts.has(linkTargetOf(entry)))) {
+      whiteout = true;
+      this.layerWhiteouts.add(path);
+      relevant = atOrUnder(this.path, path);
     } else if (entry.type === 'hardlink') {
       inode = this.inodes.link(path, entry, layer);
       joinsPath = path !== this.path && this.inodes.same(path, this.path);
@@ -236,6 +245,7 @@ class WhyRecorder {
     const event: Recorded = { layer, path, entry };
     if (inode) event.inode = { ...inode };
     if (joinsPath) event.joinsPath = true;
+    if (whiteout) event.whiteout = true;
     this.events.push(event);
   };
 }
@@ -310,6 +320,27 @@ class WhyModel {
     }
   }
 
+  /** The layer being replayed, the paths it made whiteouts of, and what a whiteout of a chain path hid. */
+  private layer = -1;
+  private readonly whiteouts = new Set<string>();
+  private hidden: { k: number; states: Array<NodeState | undefined> } | undefined;
+
+  private enterLayer(layer: number): void {
+    if (layer === this.layer) return;
+    this.layer = layer;
+    this.whiteouts.clear();
+    this.hidden = undefined;
+  }
+
+  /** A whiteout at `path` (rule 3, 3b): hides the chain from there, remembering what it hid. */
+  private whiteOut(path: string, ev: Recorded): void {
+    this.whiteouts.add(path);
+    const k = this.chain.indexOf(path);
+    if (k < 0) return;
+    this.hidden = { k, states: this.states.slice(k) };
+    this.hide(k, ev, 'whiteout', path);
+  }
+
   /** Markers hide what lower layers put at or under `top` (rules 2, 3): same-layer nodes stay. */
   private hide(from: number, ev: Recorded, kind: 'whiteout' | 'opaque', top: string): void {
     for (let k = from; k <= this.last; k++) {
@@ -322,17 +353,21 @@ class WhyModel {
   }
 
   apply(ev: Recorded, depthWithin: (dir: string) => number): void {
+    this.enterLayer(ev.layer);
     const base = baseOf(ev.path);
     const parent = parentOf(ev.path);
+    if (base === OPAQUE_MARKER && this.whiteouts.has(parent)) return; // set on the whiteout itself
     this.ensure(depthWithin(parent), ev);
     if (base === OPAQUE_MARKER) {
       if (parent !== '') this.hide(depthWithin(parent), ev, 'opaque', parent); // ignored at a layer's root
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      const hidden = `${parent ? `${parent}/` : ''}${base.slice(WHITEOUT_PREFIX.length)}`;
-      const k = this.chain.indexOf(hidden);
-      if (k >= 0) this.hide(k, ev, 'whiteout', hidden);
+      this.whiteOut(`${parent ? `${parent}/` : ''}${base.slice(WHITEOUT_PREFIX.length)}`, ev);
+      return;
+    }
+    if (ev.whiteout) {
+      this.whiteOut(ev.path, ev);
       return;
     }
     const k = this.chain.indexOf(ev.path);
@@ -342,11 +377,20 @@ class WhyModel {
       if (ev.joinsPath && ev.inode && cur) this.set(this.last, { ...cur, ...metadataOf(ev.inode) }, ev, 'link-added', ev.path);
       return;
     }
-    const cur = this.states[k];
+    let cur = this.states[k];
+    this.whiteouts.delete(ev.path);
     if (ev.entry.type === 'dir') {
       const meta = stateOfEntry(ev.entry, ev.layer);
+      // a directory over this layer's whiteout merges with what the whiteout hid (rule 3b)
+      if (cur === undefined && this.hidden?.k === k && this.hidden.states[0]?.type === 'dir') {
+        const saved = this.hidden.states;
+        for (let j = k + 1; j <= this.last; j++) if (this.states[j] === undefined) this.set(j, saved[j - k], ev, 'added');
+        cur = saved[0];
+        this.hidden = undefined;
+      }
       if (cur?.type === 'dir') this.set(k, { ...cur, ...metadataOf(meta), layer: ev.layer, implied: false }, ev, 'changed');
       else this.set(k, meta, ev, cur === undefined ? 'added' : 'replaced');
+      if (ev.entry.xattrs?.get('trusted.overlay.opaque') === 'y' && k < this.last) this.hide(k + 1, ev, 'opaque', ev.path);
       return;
     }
     this.dropBelow(k, ev);

@@ -43,7 +43,16 @@ const OPAQUE_MARKER = '.wh..wh..opq';
 /** time.Unix(0, 1<<63-1): the last instant Go's Chtimes can set; later (and pre-1970) becomes 0. */
 const MAX_SETTABLE_MTIME = 9223372036;
 /** Linux uids and gids are 32-bit; (uid_t)-1 means "no change" to chown. */
-const MAX_ID = 0xfffffffe;
+const ID_RANGE = 2 ** 32;
+const UNCHANGED_ID = ID_RANGE - 1;
+/** mknod takes a 32-bit dev_t: 12 bits of major, 20 of minor; higher bits are lost. */
+const MAJOR_MASK = 0xfff;
+const MINOR_MASK = 0xfffff;
+/** NAME_MAX and PATH_MAX: longer names and symlink targets fail with ENAMETOOLONG. */
+const NAME_MAX = 255;
+const SYMLINK_MAX = 4095;
+/** The xattr namespaces the kernel knows; any other name fails with EOPNOTSUPP before a filesystem sees it. */
+const XATTR_NAMESPACES = ['security.', 'system.', 'trusted.', 'user.'];
 
 export interface ApplyOptions {
   /** mtime given to implied directories (docker uses the unpack time, which no archive records). */
@@ -60,12 +69,34 @@ export interface ApplyOptions {
  */
 export function applyLinkMetadata(inode: { type: string; uid: number; gid: number; mode: number; mtime: number; linked: boolean }, entry: TarEntry): void {
   inode.linked = true;
-  inode.uid = entry.uid;
-  inode.gid = entry.gid;
+  inode.uid = ownerId(entry.uid, inode.uid);
+  inode.gid = ownerId(entry.gid, inode.gid);
   if (inode.type !== 'symlink') {
     inode.mode = entry.mode & 0o7777;
     inode.mtime = boundMtime(entry.mtime);
   }
+}
+
+/**
+ * The owner id the kernel ends up with: docker's Lchown passes Go ints that the syscall truncates to
+ * 32 bits, and (uid_t)-1 leaves the id as it was (`current`: 0 for what docker just made).
+ *                                                                 [gid-minus1, uid-2pow32]
+ */
+export function ownerId(id: number, current: number): number {
+  const wrapped = ((id % ID_RANGE) + ID_RANGE) % ID_RANGE;
+  return wrapped === UNCHANGED_ID ? current : wrapped;
+}
+
+/** A device entry's numbers as mknod keeps them (12 bits of major, 20 of minor); 0:0 for other types. */
+export function deviceNumbersOf(entry: TarEntry): { devmajor: number; devminor: number } {
+  const device = entry.type === 'char' || entry.type === 'block';
+  return device ? { devmajor: entry.devmajor & MAJOR_MASK, devminor: entry.devminor & MINOR_MASK } : { devmajor: 0, devminor: 0 };
+}
+
+/** A 0:0 character device, which overlayfs reads as a whiteout in any layer.   [chardev-whiteout] */
+export function isWhiteoutDevice(entry: TarEntry): boolean {
+  const { devmajor, devminor } = deviceNumbersOf(entry);
+  return entry.type === 'char' && devmajor === 0 && devminor === 0;
 }
 
 export function boundMtime(mtime: number): number {
@@ -106,6 +137,12 @@ function capabilityOf(entry: TarEntry, layer: LayerData): Buffer | undefined {
 
 class LayerApplier {
   private readonly seen = new Set<string>();
+  /**
+   * Whiteouts this layer made, by path, with the lower node each one hid. Docker makes each as a 0:0
+   * character device in the layer's directory, so what comes later in the same layer meets it there
+   * (rule 3b).
+   */
+  private readonly whiteouts = new Map<string, Node | undefined>();
   private lastParentPath: string | undefined;
   private lastParent: Dir | undefined;
 
@@ -141,8 +178,15 @@ class LayerApplier {
   private walkToDir(path: string, forEntry: string): Dir {
     let dir = this.root;
     if (path === '') return dir;
+    let prefix = '';
     for (const part of path.split('/')) {
       const child = dir.children.get(part);
+      if (this.whiteouts.size > 0) {
+        prefix = prefix === '' ? part : `${prefix}/${part}`;
+        if (child === undefined && this.whiteouts.has(prefix)) {
+          throw entryError(this.layer, forEntry, `its parent ${showName(prefix)} is a whiteout earlier in this layer; docker refuses such a layer ("not a directory")`);
+        }
+      }
       // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
       // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
       const mode = dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755;
@@ -155,6 +199,7 @@ class LayerApplier {
           child.mtime = this.options.impliedMtime;
           child.layer = this.index;
           child.implied = true;
+          child.capability = undefined;
         }
         dir = child;
         continue;
@@ -170,12 +215,22 @@ class LayerApplier {
   }
 
   /** Remove what lower layers put at `name` in `dir` (rules 2, 3): same-layer nodes stay. */
-  private hideLower(dir: Dir, name: string): void {
+  private hideLower(dir: Dir, name: string): Node | undefined {
     const node = dir.children.get(name);
-    if (node === undefined) return;
+    if (node === undefined) return undefined;
     this.forgetParent();
-    if (node.layer !== this.index) dir.children.delete(name);
-    else if (isDir(node)) this.hideLowerChildren(node);
+    if (node.layer !== this.index) {
+      dir.children.delete(name);
+      return node;
+    }
+    if (isDir(node)) this.hideLowerChildren(node);
+    return undefined;
+  }
+
+  /** A whiteout of `path` (`.wh.NAME`, or a 0:0 character device, which overlayfs reads as one). */
+  private whiteOut(dir: Dir, path: string, name: string): void {
+    const hidden = this.hideLower(dir, name);
+    if (!this.whiteouts.has(path) || hidden !== undefined) this.whiteouts.set(path, hidden);
   }
 
   private hideLowerChildren(dir: Dir): void {
@@ -187,11 +242,10 @@ class LayerApplier {
   }
 
   private clean(entry: TarEntry): string | null {
-    // A uid or gid no kernel holds (negative, past 32 bits): no reader could take the export back.
-    if (!(entry.uid >= 0 && entry.uid <= MAX_ID && entry.gid >= 0 && entry.gid <= MAX_ID)) {
-      throw entryError(this.layer, entry.name, `owner ${entry.uid}:${entry.gid} is out of range (0 to ${MAX_ID})`);
-    }
     const path = cleanRooted(entry.name);
+    if (path.length > NAME_MAX && path.split('/').some((part) => part.length > NAME_MAX)) {
+      throw entryError(this.layer, entry.name, `a name part longer than ${NAME_MAX} bytes; docker refuses such a layer ("file name too long")`);
+    }
     if (path === '') {
       if (entry.type !== 'dir') throw entryError(this.layer, entry.name, 'a non-directory in place of the root');
       return null; // the root directory's own entry: docker skips it
@@ -217,11 +271,19 @@ class LayerApplier {
       if (base === WHITEOUT_PREFIX || base === '.wh..' || base === '.wh...') {
         throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer');
       }
-      const dir = this.ensureDir(parentOf(path), entry.name);
-      // overlayfs never reads the opaque xattr of a layer's root: a marker there hides nothing.
-      if (base === OPAQUE_MARKER) {
-        if (dir !== this.root) this.hideLowerChildren(dir);
-      } else this.hideLower(dir, base.slice(WHITEOUT_PREFIX.length));
+      const parent = parentOf(path);
+      if (base === OPAQUE_MARKER && this.whiteouts.has(parent)) {
+        // docker sets the opaque xattr on the whiteout device itself: the path stays hidden
+      } else {
+        const dir = this.ensureDir(parent, entry.name);
+        // overlayfs never reads the opaque xattr of a layer's root: a marker there hides nothing.
+        if (base === OPAQUE_MARKER) {
+          if (dir !== this.root) this.hideLowerChildren(dir);
+        } else {
+          const name = base.slice(WHITEOUT_PREFIX.length);
+          this.whiteOut(dir, parent === '' ? name : `${parent}/${name}`, name);
+        }
+      }
     } else {
       this.applyEntry(path, entry);
     }
@@ -233,40 +295,86 @@ class LayerApplier {
     const base = baseOf(path);
     const existing = dir.children.get(base);
     const mode = entry.mode & 0o7777;
+    if (entry.xattrs) this.checkXattrs(entry);
+    // What a whiteout of this layer hid comes back under a directory made over it (rule 3b).
+    let hidden: Node | undefined;
+    if (this.whiteouts.size > 0 && this.whiteouts.has(path)) {
+      hidden = this.whiteouts.get(path);
+      this.whiteouts.delete(path);
+    }
     if (entry.type === 'dir') {
       const mtime = boundMtime(entry.mtime);
+      let node: Dir;
       if (isDir(existing)) {
-        existing.mode = mode;
-        existing.uid = entry.uid;
-        existing.gid = entry.gid;
-        existing.mtime = mtime;
-        existing.layer = this.index;
-        existing.implied = false;
+        node = existing;
+      } else if (isDir(hidden)) {
+        node = hidden;
+        dir.children.set(base, node);
+        this.forgetParent();
       } else {
-        dir.children.set(base, new Dir(mode, entry.uid, entry.gid, mtime, this.index, false));
+        node = new Dir(mode, 0, this.createdGid(dir), mtime, this.index, false);
+        dir.children.set(base, node);
       }
+      node.mode = mode;
+      node.uid = ownerId(entry.uid, node.layer === this.index ? node.uid : 0);
+      node.gid = ownerId(entry.gid, node.layer === this.index ? node.gid : this.createdGid(dir));
+      node.mtime = mtime;
+      node.layer = this.index;
+      node.implied = false;
+      node.capability = capabilityOf(entry, this.layer); // [cap-on-dir]
+      // overlayfs's own opaque xattr, carried as a PAX record, makes the directory opaque too  [trusted-opaque]
+      if (entry.xattrs?.get('trusted.overlay.opaque') === 'y') this.hideLowerChildren(node);
       return;
     }
     if (isDir(existing)) this.forgetParent(); // a directory replaced: paths through it change
     if (entry.type === 'hardlink') {
-      dir.children.set(base, this.linkTarget(path, entry));
+      // a link to a whiteout device is one more name of it: a whiteout too     [hardlink-to-whiteout]
+      const target = cleanPath(`/${entry.linkname}`);
+      if (target !== null && this.whiteouts.has(target)) this.whiteOut(dir, path, base);
+      else dir.children.set(base, this.linkTarget(path, entry));
       return;
     }
+    if (isWhiteoutDevice(entry)) {
+      this.whiteOut(dir, path, base);
+      return;
+    }
+    const { devmajor, devminor } = deviceNumbersOf(entry);
+    if (entry.type === 'symlink') this.checkSymlink(entry);
     const inode = new Inode(
       entry.type,
       entry.type === 'symlink' ? 0o777 : mode, // a symlink's permissions cannot be set on Linux
-      entry.uid,
-      entry.gid,
+      ownerId(entry.uid, 0),
+      ownerId(entry.gid, this.createdGid(dir)),
       entry.type === 'symlink' ? symlinkMtime(entry.mtime) : boundMtime(entry.mtime),
       entry.size,
       entry.type === 'symlink' ? entry.linkname : '',
-      entry.type === 'char' || entry.type === 'block' ? entry.devmajor : 0,
-      entry.type === 'char' || entry.type === 'block' ? entry.devminor : 0,
+      devmajor,
+      devminor,
       this.index,
       entry.dataOffset,
     );
     inode.capability = capabilityOf(entry, this.layer);
     dir.children.set(base, inode);
+  }
+
+  /** The group a new file gets before docker's chown: the directory's in a setgid directory of this layer. */
+  private createdGid(dir: Dir): number {
+    return dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? dir.gid : 0;
+  }
+
+  private checkSymlink(entry: TarEntry): void {
+    if (entry.linkname === '') throw entryError(this.layer, entry.name, 'a symlink with an empty target; symlink(2), and so docker, refuses it');
+    if (entry.linkname.length > SYMLINK_MAX) {
+      throw entryError(this.layer, entry.name, `a symlink target of ${entry.linkname.length} bytes (at most ${SYMLINK_MAX}); docker refuses such a layer ("file name too long")`);
+    }
+  }
+
+  private checkXattrs(entry: TarEntry): void {
+    for (const key of entry.xattrs!.keys()) {
+      if (!XATTR_NAMESPACES.some((ns) => key.startsWith(ns))) {
+        throw entryError(this.layer, entry.name, `xattr ${JSON.stringify(key)} is in no namespace the kernel knows; docker refuses such a layer ("operation not supported")`);
+      }
+    }
   }
 
   /** Rule 6. */
@@ -280,8 +388,9 @@ class LayerApplier {
     }
     if (isDir(node)) throw entryError(this.layer, entry.name, `hardlink to directory ${showName(entry.linkname)}`);
     applyLinkMetadata(node, entry);
-    const capability = capabilityOf(entry, this.layer);
-    if (capability) node.capability = capability;
+    // docker chowns the new name, and a chown drops the inode's capability; only the link entry's
+    // own xattr puts one back (GNU tar writes it on the first name only).       [cap-hardlink]
+    node.capability = capabilityOf(entry, this.layer);
     return node;
   }
 }

@@ -7,7 +7,8 @@
  *   `etc` is removed, not followed). Then, if the path is missing, its parents are made (0755, 0:0)
  *   and it is created: empty files 0755 0:0 (`.dockerenv`, `etc/hostname`, `etc/hosts`,
  *   `etc/resolv.conf`, `dev/console`), directories 0755 0:0 (`dev/pts`, `dev/shm`, `proc`, `sys`),
- *   the symlink `etc/mtab -> /proc/mounts`. A path that is already a directory is left alone.
+ *   the symlink `etc/mtab -> /proc/mounts`. A path that is already a directory is left alone. In a
+ *   setgid directory, new directories are 2755 and the symlink takes the directory's group.
  * - A directory in which something was created or removed keeps its mode and owner and takes mtime T
  *   (overlayfs copies it up, then the change touches it).
  * - WorkingDir is resolved in the rootfs following symlinks; missing components are made 0755 0:0 at
@@ -33,7 +34,8 @@ const INIT_PATHS: Array<[string, InitKind]> = [
   ['etc/mtab', { symlink: '/proc/mounts' }],
 ];
 
-const MAX_SYMLINKS = 40;
+/** moby's symlink.FollowSymlinkInScope gives up after 255 links (the kernel's own limit is 40). */
+const MAX_SYMLINKS = 255;
 
 class CreateStep {
   constructor(
@@ -49,8 +51,12 @@ class CreateStep {
     if (dir !== this.tree.root) dir.mtime = this.time;
   }
 
+  /**
+   * mkdir in a setgid directory inherits the bit, and docker's chown to 0:0 and its chmod (only when
+   * the permission bits differ) keep it.                         [init-dev-setgid, workdir-setgid]
+   */
   private newDir(parent: Dir, name: string): Dir {
-    const made = new Dir(0o755, 0, 0, this.time, this.layer, false);
+    const made = new Dir(parent.mode & 0o2000 ? 0o2755 : 0o755, 0, 0, this.time, this.layer, false);
     parent.children.set(name, made);
     this.touch(parent);
     return made;
@@ -82,7 +88,10 @@ class CreateStep {
       return;
     }
     const symlink = typeof kind === 'object' ? kind.symlink : '';
-    const inode = new Inode(symlink ? 'symlink' : 'file', symlink ? 0o777 : 0o755, 0, 0, this.time, 0, symlink, 0, 0, this.layer, 0);
+    // Files are chowned to 0:0; the symlink is never chowned, so in a setgid directory it keeps the
+    // directory's group, as every new inode there does.                          [init-dev-setgid]
+    const gid = symlink && parent.mode & 0o2000 ? parent.gid : 0;
+    const inode = new Inode(symlink ? 'symlink' : 'file', symlink ? 0o777 : 0o755, 0, gid, this.time, 0, symlink, 0, 0, this.layer, 0);
     parent.children.set(name, inode);
     this.touch(parent);
   }
@@ -118,8 +127,42 @@ class CreateStep {
 }
 
 /** Add what `docker create` adds, at creation time `time` (whole seconds). */
-export function addDockerCreateLayer(tree: MergedTree, time: number, workingDir: string | undefined): void {
+export function addDockerCreateLayer(tree: MergedTree, time: number, workingDir: string | undefined, volumes: string[] = []): void {
+  for (const volume of volumes) checkVolume(tree, volume);
   const step = new CreateStep(tree, time);
   for (const [path, kind] of INIT_PATHS) step.initPath(path, kind);
   if (workingDir) step.workingDir(workingDir);
+}
+
+/**
+ * `docker create` refuses an image VOLUME that is an existing non-directory once symlinks are
+ * followed ("cannot mount volume over existing file"), or that lies under one ("not a directory").
+ * A missing path is fine: it is made when the container starts, not in the export.
+ *                                            [volume-over-file, volume-symlink-file, volume-under-file]
+ */
+function checkVolume(tree: MergedTree, volume: string): void {
+  const start = cleanPath(volume);
+  if (start === null || start === '') return;
+  const pending = start.split('/');
+  const stack: Dir[] = [tree.root];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '.' || part === '') continue;
+    if (part === '..') {
+      if (stack.length > 1) stack.pop();
+      continue;
+    }
+    const child = stack[stack.length - 1]!.children.get(part);
+    if (child === undefined) return;
+    if (isDir(child)) {
+      stack.push(child);
+    } else if (child.type === 'symlink' && links++ < MAX_SYMLINKS) {
+      if (child.linkname.startsWith('/')) stack.splice(1);
+      pending.unshift(...child.linkname.split('/'));
+    } else {
+      const why = pending.length === 0 ? 'cannot mount volume over existing file' : `${part} is not a directory`;
+      throw new LayerfoldError('BAD_LAYOUT', `VOLUME ${volume}: ${why}; docker create fails on this image`);
+    }
+  }
 }

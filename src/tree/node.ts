@@ -33,6 +33,8 @@ export class Inode {
 
 export class Dir {
   readonly children = new Map<string, Node>();
+  /** `security.capability` a directory entry carried: the kernel keeps it on a directory, and docker exports it. */
+  capability: Buffer | undefined = undefined;
   constructor(
     public mode: number,
     public uid: number,

@@ -18,7 +18,9 @@ const TYPEFLAG: Record<Inode['type'], ExportHeader['typeflag']> = { file: '0', s
 export function exportHeaderOf(entry: WalkEntry): ExportHeader {
   const node = entry.node;
   if (node instanceof Dir) {
-    return { name: entry.name, typeflag: '5', mode: node.mode, uid: node.uid, gid: node.gid, size: 0, mtime: node.mtime, linkname: '', devmajor: 0, devminor: 0 };
+    const dir: ExportHeader = { name: entry.name, typeflag: '5', mode: node.mode, uid: node.uid, gid: node.gid, size: 0, mtime: node.mtime, linkname: '', devmajor: 0, devminor: 0 };
+    if (node.capability) dir.capability = node.capability;
+    return dir;
   }
   const header: ExportHeader = {
     name: entry.name,
