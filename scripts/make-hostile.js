@@ -317,7 +317,8 @@ add('hardlink-dotdot-missing', 'a hardlink to ../../etc/shadow, which the layer 
 add('hardlink-absolute-missing', 'a hardlink to /etc/passwd the layer does not hold', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => /etc/passwd')]));
 add('hardlink-absolute-inside', 'a hardlink to /etc/passwd the same layer holds (cleaned to etc/passwd)', accept(['etc/passwd', 'h']), async () =>
   image([await base(), await layer('etc/', 'etc/passwd', 'h => /etc/passwd')]));
-add('hardlink-through-symlink', 'a hardlink to l/passwd where l -> etc (layerfold never follows a link in a path)', refuse('BAD_ENTRY'), async () =>
+// docker's os.Link follows a symlink the same layer made, inside the layer (fixtures/docker/hardlink-via-symlink)
+add('hardlink-through-symlink', 'a hardlink to l/passwd where l -> etc, all in one layer: it names etc/passwd, inside the image', accept(['etc/passwd', 'h', 'l']), async () =>
   image([await base(), await layer('etc/', 'etc/passwd', 'l -> etc', 'h => l/passwd')]));
 add('hardlink-to-symlink-out', 'a hardlink to a symlink that points to /etc/shadow', accept(['s', 'h']), async () => image([await base(), await layer('s -> /etc/shadow', 'h => s')]));
 add('hardlink-chain', 'h2 => h1 => f', accept(['f', 'h1', 'h2']), async () => image([await base(), await layer('f', 'h1 => f', 'h2 => h1')]));
@@ -401,6 +402,20 @@ add('layer-uid-negative', 'a base-256 uid of -1: chown(-1) leaves the owner alon
   rawLayerImage([record({ name: 'neg-uid', raw: { uid: base256(-1n, 8) } }), END]));
 add('layer-pax-gid-huge', 'a PAX gid=99999999999 (past 32 bits): wraps to 1215752191 as docker gives', accept(['f']), async () =>
   rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: paxBody({ gid: '99999999999' }).length }, paxBody({ gid: '99999999999' })), fileRecord('f'), END]));
+// A NUL in a PAX name cut the export's USTAR prefix at `..`: `bsdtar -xP` of that export wrote outside
+// its directory. Go's reader (and so docker) refuses such names.
+add('layer-pax-path-nul', 'a PAX path "..\\0AAA…/evil" (a NUL would cut the exported name to "..")', refuse('BAD_LAYER'), async () => {
+  const body = paxBody({ path: `..\0${'A'.repeat(120)}/evil` });
+  return rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: body.length }, body), fileRecord('f'), END]);
+});
+add('layer-pax-linkpath-nul', 'a PAX linkpath holding a NUL byte', refuse('BAD_LAYER'), async () => {
+  const body = paxBody({ linkpath: '/tmp\0/x' });
+  return rawLayerImage([record({ name: 'PaxHeaders/l', type: 'x', size: body.length }, body), record({ name: 'l', type: '2', linkname: 'x' }), END]);
+});
+add('layer-path-too-deep', 'a PAX path 3000 directories deep (past PATH_MAX: docker fails; it cost minutes and gigabytes)', refuse('BAD_ENTRY'), async () => {
+  const body = paxBody({ path: `${'a/'.repeat(3000)}f` });
+  return rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: body.length }, body), fileRecord('f'), END]);
+});
 add('layer-pax-len-too-long', 'a PAX record claiming more bytes than it has', refuse('BAD_LAYER'), async () => {
   const body = Buffer.from('99 path=short\n');
   return rawLayerImage([record({ name: 'PaxHeaders/f', type: 'x', size: body.length }, body), fileRecord('f'), END]);
@@ -546,6 +561,25 @@ add('manifest-deeply-nested', 'manifest.json is 1,000,000 nested arrays', refuse
 add('manifest-huge', 'manifest.json of 48 MiB (past the 32 MiB limit for metadata)', refuse('BAD_LAYOUT'), async () =>
   gzipSync(await withManifestBytes(Buffer.concat([Buffer.from('['), Buffer.alloc(48 << 20, 0x20), Buffer.from(']')]))), 'tar.gz');
 add('config-not-object', 'the config is a JSON string', refuse('BAD_LAYOUT'), async () => image([await base()], { configBytes: Buffer.from('"config"') }));
+add('config-env-not-strings', 'config.Env is [1, null, {}] (docker refuses it; it surfaced as a TypeError)', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], { config: (c) => void (c.config.Env = [1, null, {}]) }));
+add('config-cmd-object', 'config.Cmd is an object', refuse('BAD_LAYOUT'), async () => image([await base()], { config: (c) => void (c.config.Cmd = {}) }));
+add('tags-control-chars', 'two images tagged "a:1\\nsecond line" and "b:1\\x1b[2J": the refusal stays one line, escapes shown', refuse('NOT_FOUND'), async () =>
+  image([await base()], { manifest: (m) => [{ ...m[0], RepoTags: ['a:1\nsecond line'] }, { ...m[0], RepoTags: ['b:1\x1b[2J'] }] }));
+add('oci-index-fanout', 'nested indexes, three deep, each listing the next 100 times (a million paths to one manifest: each index read once)', accept(['bin/sh']), async () =>
+  image([await base()], {
+    layout: 'oci',
+    index: (index, add) => {
+      let manifests = index.manifests;
+      for (let level = 0; level < 3; level++) {
+        const nested = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: Array.from({ length: 100 }, () => manifests[0]) }));
+        manifests = [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${add(nested)}`, size: nested.length }];
+      }
+      return { ...index, manifests };
+    },
+  }));
+add('zstd-skippable-first', 'a zstd layer that starts with a skippable frame (moby detects it as zstd)', accept(['bin/sh']), () =>
+  storedImage('zstd', (b) => Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]), b])));
 add('config-bad-diffids', 'the config\'s diff_ids hold sha256:../../x', refuse('BAD_LAYOUT'), async () => image([await base()], { config: (c) => void (c.rootfs.diff_ids = ['sha256:../../x']) }));
 add('index-not-json', 'index.json is not JSON', refuse('BAD_LAYOUT'), async () => {
   const members = imageMembers([await base()], { layout: 'oci' });

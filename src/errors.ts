@@ -44,7 +44,19 @@ export function addContext(context: string, e: unknown): unknown {
   return e;
 }
 
+/** Text from an archive (a tag, a name) with its control characters escaped, so a message stays one line. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** Names longer than this are cut in messages: a hostile name can be megabytes, and the line must stay a line. */
+const SHOWN_NAME_MAX = 200;
+
 /** Render a name made of raw bytes (held as a latin1 string) for an error message. */
+
 export function showName(latin1: string): string {
-  return JSON.stringify(Buffer.from(latin1, 'latin1').toString('utf8'));
+  const text = Buffer.from(latin1, 'latin1').toString('utf8');
+  const shown = JSON.stringify(text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text);
+  return text.length > SHOWN_NAME_MAX ? `${shown}… (${latin1.length} bytes)` : shown;
 }

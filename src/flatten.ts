@@ -55,7 +55,8 @@ export interface FlattenOptions {
 }
 
 export const DEFAULT_MAX_SIZE = 256 * 1024 ** 3;
-export const DEFAULT_MAX_ENTRIES = 20_000_000;
+/** About 385 bytes of heap an entry (BENCHMARKS.md, entries-1m): 8M entries stay inside the ~4 GB heap Node gives itself by default; more would crash out of memory instead of failing with a message. */
+export const DEFAULT_MAX_ENTRIES = 8_000_000;
 
 export interface FlattenedImage {
   image: OpenedImage;

@@ -141,7 +141,9 @@ describe('inspect: per-layer bytes against node-tar and docker export', () => {
   // layers GNU tar (this test's reader) reads otherwise than Go: it lists `mode-typebits`'s regular
   // entry `dirlike/` as a directory, and refuses `uid-2pow32`'s uid past 32 bits.
   const gnuReadsOtherwise = new Set(['mode-typebits', 'uid-2pow32']);
-  const usable = pairs().filter((p) => !/^(init-|workdir-)/.test(p.name) && !gnuReadsOtherwise.has(p.name));
+  // and one where an entry lands elsewhere than its name says (written through a same-layer symlink)
+  const moved = new Set(['same-layer-symlink-parent']);
+  const usable = pairs().filter((p) => !/^(init-|workdir-)/.test(p.name) && !gnuReadsOtherwise.has(p.name) && !moved.has(p.name));
 
   it.skipIf(!hasCommand('tar')).each(usable.map((p) => [p.name, p]))('%s', async (_name, pair) => {
     if (await refused(pair.image)) return;
@@ -337,7 +339,10 @@ describe('why', () => {
     expect(await kinds('whiteout-then-recreate', 'cfg/old')).toEqual([[1, 'added'], [2, 'whiteout']]);
   });
 
-  it.each(pairs().map((p) => [p.name, p]))("model's final state equals the merged tree for every path (%s)", async (_n, pair) => {
+  // `why` follows names as the layers store them; where a layer writes through its own symlink, the
+  // entry lands elsewhere (README: what `why` does not follow)
+  const throughLinks = new Set(['same-layer-symlink-parent', 'hardlink-via-symlink']);
+  it.each(pairs().filter((p) => !throughLinks.has(p.name)).map((p) => [p.name, p]))("model's final state equals the merged tree for every path (%s)", async (_n, pair) => {
     if (await refused(pair.image)) return;
     const { layers } = await layersOf(pair.image);
     const paths = new Set<string>();

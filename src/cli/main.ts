@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import yargs, { type Argv } from 'yargs';
-import { LayerfoldError } from '../errors.js';
+import { LayerfoldError, printable } from '../errors.js';
 import { runAllCleanups } from '../io/cleanup.js';
 import { exportCommand } from './export-command.js';
 import { extractCommand } from './extract-command.js';
@@ -17,6 +17,15 @@ import { inspectCommand } from './inspect-command.js';
 import { lsCommand } from './ls-command.js';
 import { whyCommand } from './why-command.js';
 import { DASH_MARKER } from './shared.js';
+
+/**
+ * An error is one line on stderr whatever the archive put in it: control characters (a newline in a
+ * tag, a terminal escape in a member name) are shown escaped, and the line is cut at 2000 characters.
+ */
+export function oneLine(message: string): string {
+  const escaped = printable(message);
+  return escaped.length > 2000 ? `${escaped.slice(0, 2000)}…` : escaped;
+}
 
 export interface CliIO {
   stdin: Readable;
@@ -44,7 +53,7 @@ export function imageOptions<T>(y: Argv<T>) {
     .option('verify', { type: 'boolean', default: true, describe: 'check layers against diff_ids and blobs against descriptors (--no-verify skips)' })
     .option('tmpdir', { type: 'string', describe: 'directory for spooled (decompressed) layers' })
     .option('max-size', { type: 'number', describe: 'refuse layers that unpack to more bytes than this (default 256 GiB)' })
-    .option('max-entries', { type: 'number', describe: 'refuse layers holding more entries than this (default 20,000,000)' })
+    .option('max-entries', { type: 'number', describe: 'refuse layers holding more entries than this (default 8,000,000)' })
     .option('creds', { type: 'string', describe: 'USER:PASS for a docker:// registry (default: ~/.docker/config.json, else anonymous)' })
     .option('insecure', { type: 'boolean', describe: 'docker://: do not verify TLS certificates; allow plain HTTP' })
     .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
@@ -97,12 +106,12 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   } catch (e) {
     runAllCleanups();
     if (e instanceof LayerfoldError) {
-      io.stderr.write(`layerfold: ${e.message}\n`);
+      io.stderr.write(`layerfold: ${oneLine(e.message)}\n`);
       if (debug && e.stack) io.stderr.write(`${e.stack}\n`);
       return e.exitCode;
     }
     const err = e as Error;
-    io.stderr.write(`layerfold: ${err?.message ?? String(e)}\n`);
+    io.stderr.write(`layerfold: ${oneLine(err?.message ?? String(e))}\n`);
     if (debug && err?.stack) io.stderr.write(`${err.stack}\n`);
     return 2;
   }

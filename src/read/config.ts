@@ -33,6 +33,39 @@ export interface ImageConfig {
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The container settings, checked against the types docker's own decoder demands (it refuses the
+ * image otherwise), so that no command later stumbles on `Env: {}` with a TypeError. As in docker,
+ * null means absent, and Cmd or Entrypoint given as one string is a list of one (strslice).
+ */
+function runtimeConfig(raw: Record<string, unknown>, label: string): RuntimeConfig {
+  const bad = (field: string, what: string) => new LayerfoldError('BAD_LAYOUT', `${label}: config.${field} is not ${what}, as docker requires`);
+  const out: Record<string, unknown> = { ...raw };
+  for (const field of ['User', 'WorkingDir', 'StopSignal']) {
+    if (raw[field] === null) delete out[field];
+    else if (raw[field] !== undefined && typeof raw[field] !== 'string') throw bad(field, 'a string');
+  }
+  for (const field of ['Cmd', 'Entrypoint']) {
+    const v = raw[field];
+    if (typeof v === 'string') out[field] = [v];
+    else if (v !== undefined && v !== null && !isStrings(v)) throw bad(field, 'a list of strings');
+  }
+  if (raw.Env === null) delete out.Env;
+  else if (raw.Env !== undefined && !isStrings(raw.Env)) throw bad('Env', 'a list of strings');
+  for (const field of ['Volumes', 'ExposedPorts']) {
+    if (raw[field] === null) delete out[field];
+    else if (raw[field] !== undefined && !isObject(raw[field])) throw bad(field, 'an object');
+  }
+  if (raw.Labels === null) delete out.Labels;
+  else if (raw.Labels !== undefined && !(isObject(raw.Labels) && Object.values(raw.Labels).every((v) => typeof v === 'string'))) {
+    throw bad('Labels', 'an object of strings');
+  }
+  return out as RuntimeConfig;
+}
+
 export function parseImageConfig(json: unknown, label: string): ImageConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new LayerfoldError('BAD_LAYOUT', `${label}: the image config is not a JSON object`);
@@ -44,7 +77,7 @@ export function parseImageConfig(json: unknown, label: string): ImageConfig {
     throw new LayerfoldError('BAD_LAYOUT', `${label}: the image config has no valid rootfs.diff_ids (a list of sha256:<64 hex> digests)`);
   }
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const runtime = typeof c.config === 'object' && c.config !== null ? (c.config as RuntimeConfig) : {};
+  const runtime = typeof c.config === 'object' && c.config !== null ? runtimeConfig(c.config as Record<string, unknown>, label) : {};
   const history = Array.isArray(c.history) ? (c.history.filter((h) => typeof h === 'object' && h !== null) as HistoryEntry[]) : [];
   const config: ImageConfig = { config: runtime, diffIds: diffIds as string[], history };
   const created = str(c.created);

@@ -1,6 +1,6 @@
 /** What every layout reader produces: one image, its config and its layers bottom-up. */
 import { createHash } from 'node:crypto';
-import { LayerfoldError } from '../errors.js';
+import { LayerfoldError, printable } from '../errors.js';
 import type { ImageConfig } from './config.js';
 import { readBlob, type Blob, type ImageSource } from './source.js';
 
@@ -79,7 +79,7 @@ export function pickByName<T>(candidates: T[], nameOf: (c: T) => string[], wante
 }
 
 function listNames<T>(candidates: T[], nameOf: (c: T) => string[]): string {
-  return candidates.map((c) => nameOf(c).join(' ') || '(untagged)').join(', ');
+  return candidates.map((c) => printable(nameOf(c).join(' ')) || '(untagged)').join(', ');
 }
 
 /** Read a small blob by path and, where its digest is known, verify it. */

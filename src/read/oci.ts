@@ -67,10 +67,23 @@ export function isAttestation(d: Descriptor): boolean {
   return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
 }
 
-function collect(source: ImageSource, index: Record<string, unknown>, where: string, names: string[], depth: number, out: Candidate[]): void {
+/**
+ * Nested indexes are read once each, and descriptors are counted: indexes that list each other many
+ * times over would otherwise make the walk grow as (copies)^(depth) — a 28 KB layout hung for minutes.
+ */
+interface Walk {
+  visited: Set<string>;
+  descriptors: number;
+  byManifest: Map<string, Candidate>;
+}
+
+const MAX_DESCRIPTORS = 100_000;
+
+function collect(source: ImageSource, index: Record<string, unknown>, where: string, names: string[], depth: number, out: Candidate[], walk: Walk): void {
   const manifests = index.manifests;
   if (!Array.isArray(manifests)) throw new LayerfoldError('BAD_LAYOUT', `${where}: no manifests list`);
   for (const m of manifests) {
+    if (++walk.descriptors > MAX_DESCRIPTORS) throw new LayerfoldError('BAD_LAYOUT', `${where}: the indexes list more than ${MAX_DESCRIPTORS} manifests`);
     const d = asDescriptor(m, where);
     if (isAttestation(d)) continue;
     const ann = d.annotations ?? {};
@@ -79,17 +92,28 @@ function collect(source: ImageSource, index: Record<string, unknown>, where: str
     const body = d.mediaType && INDEX_TYPES.has(d.mediaType) ? undefined : readJsonBlob(source, d);
     if (body === undefined || (body.mediaType !== undefined && INDEX_TYPES.has(String(body.mediaType))) || (Array.isArray(body.manifests) && !body.layers)) {
       if (depth >= MAX_DEPTH) throw new LayerfoldError('BAD_LAYOUT', `${where}: indexes nested more than ${MAX_DEPTH} deep`);
-      collect(source, body ?? readJsonBlob(source, d), blobPath(d.digest), allNames, depth + 1, out);
+      if (walk.visited.has(d.digest)) continue;
+      walk.visited.add(d.digest);
+      collect(source, body ?? readJsonBlob(source, d), blobPath(d.digest), allNames, depth + 1, out, walk);
       continue;
     }
-    out.push({ manifest: d, names: allNames, ...(d.platform ? { platform: d.platform } : {}) });
+    // the same manifest listed again is one candidate, known by every name it was listed under
+    const key = `${d.digest} ${d.platform ? formatPlatform(d.platform) : ''}`;
+    const known = walk.byManifest.get(key);
+    if (known) {
+      for (const n of allNames) if (!known.names.includes(n)) known.names.push(n);
+      continue;
+    }
+    const candidate: Candidate = { manifest: d, names: allNames, ...(d.platform ? { platform: d.platform } : {}) };
+    walk.byManifest.set(key, candidate);
+    out.push(candidate);
   }
 }
 
 export function readOciLayout(source: ImageSource, layout: Layout, indexJson: unknown, wanted: { image?: string; platform?: Platform }): OpenedImage {
   if (typeof indexJson !== 'object' || indexJson === null) throw new LayerfoldError('BAD_LAYOUT', 'index.json: expected a JSON object');
   const candidates: Candidate[] = [];
-  collect(source, indexJson as Record<string, unknown>, 'index.json', [], 0, candidates);
+  collect(source, indexJson as Record<string, unknown>, 'index.json', [], 0, candidates, { visited: new Set(), descriptors: 0, byManifest: new Map() });
   if (candidates.length === 0) throw new LayerfoldError('NOT_FOUND', 'index.json: no image manifest in the layout');
 
   // Fill in platforms from configs where descriptors do not state them.

@@ -4,7 +4,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync, constants as fsc } from 'node:fs';
 import { join, sep } from 'node:path';
-import { LayerfoldError } from '../errors.js';
+import { LayerfoldError, showName } from '../errors.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import { tarEntries } from '../tar/entries.js';
 import { cleanPath } from '../tree/paths.js';
@@ -114,8 +114,9 @@ export class TarArchiveSource implements ImageSource {
     const m = this.resolve(path, 0);
     if (!m) {
       const raw = this.members.get(path);
-      const why = raw ? `is a ${raw.type} member that does not lead to a file in the archive` : 'is missing from the archive';
-      throw new LayerfoldError('NOT_FOUND', `${path}: ${why}`);
+      const article = raw && /^[aeiou]/.test(raw.type) ? 'an' : 'a';
+      const why = raw ? `is ${article} ${raw.type} member that does not lead to a file in the archive` : 'is missing from the archive';
+      throw new LayerfoldError('NOT_FOUND', `${showName(path)}: ${why}`);
     }
     return { fd: this.fd, offset: m.offset, size: m.size, label: path };
   }

@@ -214,6 +214,8 @@ export function decodeHeader(buf: Buffer, off = 0): RawHeader {
  * Parse PAX extended-header data into key → value, values kept as raw bytes (latin1 strings) so
  * binary xattrs survive. Every record's length must be exact; anything else is a corrupt header.
  */
+const NAME_KEYS = new Set(['path', 'linkpath', 'uname', 'gname']);
+
 export function parsePaxRecords(data: Buffer): Map<string, string> {
   const records = new Map<string, string>();
   let pos = 0;
@@ -233,7 +235,14 @@ export function parsePaxRecords(data: Buffer): Map<string, string> {
     const record = data.subarray(sp + 1, pos + len - 1);
     const eq = record.indexOf(0x3d);
     if (eq <= 0) throw new LayerfoldError('BAD_LAYER', 'invalid PAX header: a record has no key');
-    records.set(record.toString('latin1', 0, eq), record.toString('latin1', eq + 1));
+    const key = record.toString('latin1', 0, eq);
+    const value = record.toString('latin1', eq + 1);
+    // Go's validPAXRecord: a NUL would cut a name short in any C reader (an export's `..\0x` prefix
+    // would read back as `..`), so names and keys holding one are refused, as docker refuses them.
+    if (NAME_KEYS.has(key) ? value.includes('\0') : key.includes('\0')) {
+      throw new LayerfoldError('BAD_LAYER', `invalid PAX header: ${NAME_KEYS.has(key) ? key : 'a key'} holds a NUL byte`);
+    }
+    records.set(key, value);
     pos += len;
   }
   return records;

@@ -16,11 +16,17 @@
  *  3. `.wh.NAME` hides NAME and its subtree in lower layers only, never a sibling of its own layer,
  *     whatever the entry order. Every `.wh.X` but the opaque marker is a whiteout of X (so
  *     `.wh..wh.plnk` whites out `.wh.plnk`); a bare `.wh.` (or `.wh..`, `.wh...`) is refused. [whiteout-*]
+ * 3b. docker makes each whiteout as a 0:0 character device in the layer's directory (and overlayfs
+ *     reads any 0:0 character device as one), so later entries of the layer meet it: a directory
+ *     over it merges back what it hid, an entry beneath it is refused, an opaque marker beneath it
+ *     and a hardlink to it leave a whiteout.   [whiteout-then-dir-same-layer, chardev-whiteout, …]
  *  4. A directory a layer needs but does not contain (the parent of an entry, a whiteout or an opaque
  *     marker) is made in that layer: 0755, 0:0, the unpack time (a stand-in, `impliedMtime`). overlay
  *     shows the uppermost copy, so this replaces a lower directory's metadata (children stay) and
  *     replaces a lower non-directory — a path through a lower symlink does not follow it.
  *                                                    [implicit-parents, capability, through-symlink]
+ * 4b. A path through a symlink the same layer made follows it, to a directory of this layer, as the
+ *     kernel does in the layer's own directory.   [same-layer-symlink-parent, hardlink-via-symlink]
  *  5. Directory over directory keeps the children and takes the new metadata; anything else replaces
  *     the old path and its whole subtree.                                 [type-swaps, whiteout-then-recreate]
  *  6. A hardlink names a target made earlier in the same layer (docker refuses a link to a lower
@@ -39,6 +45,8 @@ import { Dir, Inode, isDir, lookup, type MergedTree, type Node } from './node.js
 import { baseOf, cleanPath, cleanRooted, parentOf } from './paths.js';
 
 const WHITEOUT_PREFIX = '.wh.';
+/** The kernel's MAXSYMLINKS: how many symlinks one path lookup follows. */
+const MAX_SYMLINKS = 40;
 const OPAQUE_MARKER = '.wh..wh..opq';
 /** time.Unix(0, 1<<63-1): the last instant Go's Chtimes can set; later (and pre-1970) becomes 0. */
 const MAX_SETTABLE_MTIME = 9223372036;
@@ -51,6 +59,7 @@ const MINOR_MASK = 0xfffff;
 /** NAME_MAX and PATH_MAX: longer names and symlink targets fail with ENAMETOOLONG. */
 const NAME_MAX = 255;
 const SYMLINK_MAX = 4095;
+const PATH_MAX = 4095;
 /** The xattr namespaces the kernel knows; any other name fails with EOPNOTSUPP before a filesystem sees it. */
 const XATTR_NAMESPACES = ['security.', 'system.', 'trusted.', 'user.'];
 
@@ -117,6 +126,20 @@ export function symlinkMtime(mtime: number): number {
   return Math.min(FS_MAX_MTIME, Math.max(FS_MIN_MTIME, secs));
 }
 
+/** Go's filepath.Clean of a name, as tar-split compares them: a leading `/` and leading `..` parts stay. */
+function goCleanKey(name: string): string {
+  const absolute = name.startsWith('/');
+  const out: string[] = [];
+  let ups = 0;
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part !== '..') out.push(part);
+    else if (out.length > 0) out.pop();
+    else if (!absolute) ups++;
+  }
+  return (absolute ? '/' : '../'.repeat(ups)) + out.join('/');
+}
+
 function entryError(layer: LayerData, name: string, what: string, code: 'BAD_ENTRY' = 'BAD_ENTRY'): LayerfoldError {
   return new LayerfoldError(code, `layer ${layer.index} (${layer.label}) entry ${showName(name)}: ${what}`);
 }
@@ -178,14 +201,26 @@ class LayerApplier {
   private walkToDir(path: string, forEntry: string): Dir {
     let dir = this.root;
     if (path === '') return dir;
-    let prefix = '';
-    for (const part of path.split('/')) {
+    const parts = path.split('/');
+    // The real path (symlinks followed) of parts[0..i): built only when needed, off the hot path.
+    let base = '';
+    let from = 0;
+    const realUpTo = (i: number): string => {
+      const rest = parts.slice(from, i).join('/');
+      return base === '' ? rest : rest === '' ? base : `${base}/${rest}`;
+    };
+    let links = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
       const child = dir.children.get(part);
-      if (this.whiteouts.size > 0) {
-        prefix = prefix === '' ? part : `${prefix}/${part}`;
-        if (child === undefined && this.whiteouts.has(prefix)) {
-          throw entryError(this.layer, forEntry, `its parent ${showName(prefix)} is a whiteout earlier in this layer; docker refuses such a layer ("not a directory")`);
-        }
+      if (child instanceof Inode && child.type === 'symlink' && child.layer === this.index) {
+        // The kernel follows a symlink this layer made: docker writes through it (rule 4b).
+        ({ dir, real: base } = this.followInLayer(realUpTo(i), child.linkname, forEntry, ++links));
+        from = i + 1;
+        continue;
+      }
+      if (child === undefined && this.whiteouts.size > 0 && this.whiteouts.has(realUpTo(i + 1))) {
+        throw entryError(this.layer, forEntry, `its parent ${showName(realUpTo(i + 1))} is a whiteout earlier in this layer; docker refuses such a layer ("not a directory")`);
       }
       // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
       // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
@@ -212,6 +247,41 @@ class LayerApplier {
       dir = made;
     }
     return dir;
+  }
+
+  /**
+   * Where a symlink of this layer, found in directory `from` (a real path), leads: to a directory
+   * this layer's own unpack directory holds — lower layers are not there, and docker's mkdir cannot
+   * go through a dangling link. Absolute targets and `..` stay inside, as in docker's chroot.
+   *                                        [same-layer-symlink-parent, hardlink-via-symlink]
+   */
+  private followInLayer(from: string, linkname: string, forEntry: string, links: number): { dir: Dir; real: string } {
+    if (links > MAX_SYMLINKS) throw entryError(this.layer, forEntry, 'too many levels of symbolic links on its path');
+    const target = cleanRooted(linkname.startsWith('/') ? linkname : `${from}/${linkname}`);
+    let dir = this.root;
+    let real = '';
+    if (target === '') return { dir, real };
+    for (const part of target.split('/')) {
+      const child = dir.children.get(part);
+      if (isDir(child) && child.layer === this.index) {
+        dir = child;
+        real = real === '' ? part : `${real}/${part}`;
+      } else if (child instanceof Inode && child.type === 'symlink' && child.layer === this.index) {
+        ({ dir, real } = this.followInLayer(real, child.linkname, forEntry, links + 1));
+      } else {
+        throw entryError(this.layer, forEntry, `its path runs through a symlink to ${showName(linkname)}, which is not a directory this layer made; docker refuses such a layer`);
+      }
+    }
+    return { dir, real };
+  }
+
+  /** The directory of this layer at `path`, following this layer's symlinks; undefined if none. */
+  private existingDir(path: string, forEntry: string): Dir | undefined {
+    try {
+      return this.followInLayer('', path, forEntry, 0).dir;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Remove what lower layers put at `name` in `dir` (rules 2, 3): same-layer nodes stay. */
@@ -243,6 +313,11 @@ class LayerApplier {
 
   private clean(entry: TarEntry): string | null {
     const path = cleanRooted(entry.name);
+    // docker's unpack fails past PATH_MAX (ENAMETOOLONG); a deeper tree would also cost time and
+    // output without bound (a 5 KB gzip layer can name a path 600 KB deep)
+    if (path.length > PATH_MAX || (entry.type === 'hardlink' && entry.linkname.length > PATH_MAX)) {
+      throw entryError(this.layer, entry.name, `a path of more than ${PATH_MAX} bytes; docker refuses such a layer ("file name too long")`);
+    }
     if (path.length > NAME_MAX && path.split('/').some((part) => part.length > NAME_MAX)) {
       throw entryError(this.layer, entry.name, `a name part longer than ${NAME_MAX} bytes; docker refuses such a layer ("file name too long")`);
     }
@@ -250,10 +325,14 @@ class LayerApplier {
       if (entry.type !== 'dir') throw entryError(this.layer, entry.name, 'a non-directory in place of the root');
       return null; // the root directory's own entry: docker skips it
     }
-    if (this.seen.has(path)) {
+    // tar-split refuses a name twice as Go's filepath.Clean gives it, without rooting: `./a` and `a`
+    // are one name, but `/a` and `a` (or `../a` and `a`) are two, and the later entry then replaces
+    // the earlier.                                              [names-dup-normalized, dup-absolute]
+    const name = entry.name.charCodeAt(0) === 0x2f || entry.name.includes('..') ? goCleanKey(entry.name) : path;
+    if (this.seen.has(name)) {
       throw entryError(this.layer, entry.name, 'the layer holds this path twice; docker refuses such a layer ("duplicates of file paths not supported")');
     }
-    this.seen.add(path);
+    this.seen.add(name);
     return path;
   }
 
@@ -381,7 +460,7 @@ class LayerApplier {
   private linkTarget(path: string, entry: TarEntry): Inode {
     const target = cleanPath(`/${entry.linkname}`)!; // rooted, as in docker's chroot
     if (target === path || target === '') throw entryError(this.layer, entry.name, 'hardlink to itself or to the root');
-    const node: Node | undefined = lookup(this.root, target);
+    const node: Node | undefined = this.existingDir(parentOf(target), entry.name)?.children.get(baseOf(target));
     if (node === undefined || node.layer !== this.index) {
       const where = node === undefined ? 'no such file earlier in this layer' : 'the target is in a lower layer, not this one';
       throw entryError(this.layer, entry.name, `hardlink to ${showName(entry.linkname)}: ${where}; docker refuses such a layer ("no such file or directory")`);

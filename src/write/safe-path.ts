@@ -122,5 +122,7 @@ function escape(rel: string, why: string): LayerfoldError {
 }
 
 function exists(rel: string, e: unknown): LayerfoldError {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code !== 'EEXIST') return new LayerfoldError('IO', `${showName(rel)}: cannot make the directory: ${err.message}`, { cause: e });
   return new LayerfoldError('IO', `${showName(rel)}: already exists in the target directory (use --force to replace)`, { cause: e });
 }
