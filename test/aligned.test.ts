@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { alignedBuffer } from '../src/io/aligned.js';
 import { scratchDir } from './support/build.js';
 
@@ -41,6 +41,20 @@ describe('alignedBuffer', () => {
     } finally {
       pool.close();
       closeSync(fd);
+    }
+  });
+
+  it('once WebAssembly memory is refused (an address-space limit), gives plain Buffers without asking again', () => {
+    // each refused reservation costs V8 a last-resort GC: 60 layers under `ulimit -v` took 23 s
+    const memory = vi.spyOn(WebAssembly, 'Memory').mockImplementation(() => {
+      throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+    });
+    try {
+      for (let i = 0; i < 5; i++) expect(alignedBuffer(4096).length).toBe(4096);
+      expect(memory).toHaveBeenCalledTimes(1);
+    } finally {
+      memory.mockRestore();
+      delete (alignedBuffer as unknown as { wasmFailed?: boolean }).wasmFailed;
     }
   });
 });

@@ -298,3 +298,29 @@ describe('the walk', () => {
     }
   });
 });
+
+describe("a layer's own symlinks and whiteouts, as the kernel meets them in the layer's directory", () => {
+  const lower = [e('d/'), e('d/keep')];
+
+  it('follows a symlink the layer made, going up from where it led (`..` is not lexical)', async () => {
+    expect(await names([[e('d/'), e('d/e/'), e('s -> d/e'), e('t -> s/..'), e('t/x')]])).toEqual(['d/', 'd/e/', 'd/x', 's', 't']);
+    expect(await names([[e('d/'), e('d/e/'), e('d/f'), e('s -> d/e'), e('t -> s/..'), e('h', { type: 'link', linkname: 't/f' })]])).toEqual(['d/', 'd/e/', 'd/f', 'h', 's', 't']);
+  });
+
+  it('counts every link of a lookup against the kernel limit of 40, so nested links cannot multiply the work', async () => {
+    const layer = [e('a/'), e('s0 -> .')];
+    for (let n = 1; n <= 3; n++) layer.push(e(`s${n} -> ${Array(1000).fill(`s${n - 1}`).join('/').slice(0, 4000)}`));
+    layer.push(e('s3/x'));
+    expect((await refusal([layer])).message).toContain('too many levels of symbolic links');
+  });
+
+  it('meets a whiteout through a symlink: a directory over it brings back what it hid, an entry beneath it is refused', async () => {
+    expect(await names([lower, [e('l -> .'), e('.wh.d'), e('l/d/')]])).toEqual(['d/', 'd/keep', 'l']);
+    expect((await refusal([lower, [e('l -> .'), e('l/.wh.d'), e('d/x')]])).message).toContain('is a whiteout earlier in this layer');
+  });
+
+  it('keeps what the first whiteout hid when the same name is whited out again', async () => {
+    expect(await names([lower, [e('.wh.d'), { path: 'd', type: 'char', devmajor: 0, devminor: 0 }, e('/d/')]])).toEqual(['d/', 'd/keep']);
+  });
+});
+

@@ -250,3 +250,41 @@ describe('inputs that are not images', () => {
     expect((await failure(join(scratchDir(), 'missing.tar'))).code).toBe('NOT_FOUND');
   });
 });
+
+describe('an index listing one multi-platform image under two names (docker save app:1 app:latest)', () => {
+  async function twoNames(): Promise<string> {
+    const blobs = new Map<string, Buffer>();
+    const add = (text: string | Buffer) => {
+      const b = Buffer.from(text);
+      blobs.set(sha256(b), b);
+      return { digest: `sha256:${sha256(b)}`, size: b.length };
+    };
+    const platformManifest = async (arch: string) => {
+      const l = await layerTar([e(`${arch}.txt`)]);
+      const cfg = JSON.parse(configFor([l]).toString()) as Record<string, unknown>;
+      cfg.architecture = arch;
+      const m = add(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...add(JSON.stringify(cfg)) }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...add(l) }] }));
+      return { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, platform: { os: 'linux', architecture: arch } };
+    };
+    const inner = add(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [await platformManifest('amd64'), await platformManifest('arm64')] }));
+    const named = (tag: string) => ({ mediaType: 'application/vnd.oci.image.index.v1+json', ...inner, annotations: { 'io.containerd.image.name': `docker.io/library/app:${tag}`, 'org.opencontainers.image.ref.name': tag } });
+    const members = [e('blobs/'), e('blobs/sha256/')];
+    for (const [h, b] of blobs) members.push(e(`blobs/sha256/${h}`, { content: b }));
+    members.push(e('index.json', { content: JSON.stringify({ schemaVersion: 2, manifests: [named('1'), named('latest')] }) }), e('oci-layout', { content: '{"imageLayoutVersion":"1.0.0"}' }));
+    return writeTemp(await layerTar(members), 'two-names.tar');
+  }
+
+  it('finds the image by either name, and the platform picks the manifest', async () => {
+    const archive = await twoNames();
+    for (const image of ['app:1', 'app:latest']) {
+      const flat = await flattenImage(archive, { image, platform: 'linux/arm64' });
+      try {
+        expect([...flat.tree.root.children.keys()]).toEqual(['arm64.txt']);
+        expect(flat.image.images.some((n) => n.includes('app:latest'))).toBe(true);
+      } finally {
+        flat.close();
+      }
+    }
+  });
+});
+

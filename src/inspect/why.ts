@@ -229,10 +229,12 @@ class WhyRecorder {
       this.layerWhiteouts.add(path);
       relevant = atOrUnder(this.path, path);
     } else if (entry.type === 'hardlink') {
+      this.layerWhiteouts.delete(path); // made again over a whiteout: no longer one
       inode = this.inodes.link(path, entry, layer);
       joinsPath = path !== this.path && this.inodes.same(path, this.path);
       relevant = joinsPath || this.chain.includes(path);
     } else {
+      this.layerWhiteouts.delete(path);
       if (entry.type !== 'dir') this.inodes.add(path, entry);
       relevant = this.chain.includes(path);
     }

@@ -11,15 +11,21 @@
  * always 0 or ≥ 512 bytes apart modulo 4 KiB.
  *
  * WebAssembly memory is the one allocation in Node whose base is known to be page-aligned (V8 maps it
- * directly). Where it cannot be had (an address-space limit), a plain Buffer still works, only slower.
+ * directly). Where it cannot be had (an address-space limit: V8 reserves guard regions around each
+ * one, and a failed reservation costs ~0.1 s of last-resort garbage collection before it throws), a
+ * plain Buffer still works, only slower, and no later call tries again.
  */
 export function alignedBuffer(size: number): Buffer {
-  // self-contained (no outer names): the hash worker runs it from its source text
-  const wasmPage = 64 * 1024;
-  try {
-    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(size / wasmPage)) });
-    return Buffer.from(memory.buffer, 0, size);
-  } catch {
-    return Buffer.allocUnsafe(size);
+  // self-contained (no outer names but this function's own property): the hash worker runs it from
+  // its source text
+  const state = alignedBuffer as unknown as { wasmFailed?: boolean };
+  if (!state.wasmFailed) {
+    try {
+      const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(size / (64 * 1024))) });
+      return Buffer.from(memory.buffer, 0, size);
+    } catch {
+      state.wasmFailed = true;
+    }
   }
+  return Buffer.allocUnsafe(size);
 }

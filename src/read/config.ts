@@ -33,17 +33,22 @@ export interface ImageConfig {
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
-const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+/** A list of strings as Go decodes one: a null element is "". */
+const asStrings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((s) => typeof s === 'string' || s === null) ? v.map((s: string | null) => s ?? '') : undefined);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The container settings, checked against the types docker's own decoder demands (it refuses the
  * image otherwise), so that no command later stumbles on `Env: {}` with a TypeError. As in docker,
- * null means absent, and Cmd or Entrypoint given as one string is a list of one (strslice).
+ * null means absent (and a null in a list or a label is ""), and Cmd or Entrypoint given as one
+ * string is a list of one (strslice).
  */
 function runtimeConfig(raw: Record<string, unknown>, label: string): RuntimeConfig {
   const bad = (field: string, what: string) => new LayerfoldError('BAD_LAYOUT', `${label}: config.${field} is not ${what}, as docker requires`);
   const out: Record<string, unknown> = { ...raw };
+  const badList = (field: string): never => {
+    throw bad(field, 'a list of strings');
+  };
   for (const field of ['User', 'WorkingDir', 'StopSignal']) {
     if (raw[field] === null) delete out[field];
     else if (raw[field] !== undefined && typeof raw[field] !== 'string') throw bad(field, 'a string');
@@ -51,17 +56,18 @@ function runtimeConfig(raw: Record<string, unknown>, label: string): RuntimeConf
   for (const field of ['Cmd', 'Entrypoint']) {
     const v = raw[field];
     if (typeof v === 'string') out[field] = [v];
-    else if (v !== undefined && v !== null && !isStrings(v)) throw bad(field, 'a list of strings');
+    else if (v !== undefined && v !== null) out[field] = asStrings(v) ?? badList(field);
   }
   if (raw.Env === null) delete out.Env;
-  else if (raw.Env !== undefined && !isStrings(raw.Env)) throw bad('Env', 'a list of strings');
+  else if (raw.Env !== undefined) out.Env = asStrings(raw.Env) ?? badList('Env');
   for (const field of ['Volumes', 'ExposedPorts']) {
     if (raw[field] === null) delete out[field];
     else if (raw[field] !== undefined && !isObject(raw[field])) throw bad(field, 'an object');
   }
   if (raw.Labels === null) delete out.Labels;
-  else if (raw.Labels !== undefined && !(isObject(raw.Labels) && Object.values(raw.Labels).every((v) => typeof v === 'string'))) {
-    throw bad('Labels', 'an object of strings');
+  else if (raw.Labels !== undefined) {
+    if (!(isObject(raw.Labels) && Object.values(raw.Labels).every((v) => typeof v === 'string' || v === null))) throw bad('Labels', 'an object of strings');
+    out.Labels = Object.fromEntries(Object.entries(raw.Labels).map(([k, v]) => [k, v ?? '']));
   }
   return out as RuntimeConfig;
 }

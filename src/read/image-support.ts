@@ -66,6 +66,14 @@ export function normaliseRef(ref: string): string {
   return r;
 }
 
+/** The candidates `--image NAME` names (several for a multi-platform image); refused when none is. */
+export function filterByName<T>(candidates: T[], nameOf: (c: T) => string[], wanted: string): T[] {
+  const want = normaliseRef(wanted);
+  const hit = candidates.filter((c) => nameOf(c).some((n) => normaliseRef(n) === want || n === wanted));
+  if (hit.length === 0) throw new LayerfoldError('NOT_FOUND', `--image ${wanted}: no such image in the archive; it holds: ${listNames(candidates, nameOf)}`);
+  return hit;
+}
+
 export function pickByName<T>(candidates: T[], nameOf: (c: T) => string[], wanted: string | undefined, what: string): T {
   if (wanted !== undefined) {
     const want = normaliseRef(wanted);

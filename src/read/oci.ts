@@ -6,7 +6,7 @@
  */
 import { LayerfoldError } from '../errors.js';
 import { parseImageConfig } from './config.js';
-import { pickByName, readBlobVerified, type LayerRef, type Layout, type OpenedImage } from './image-support.js';
+import { filterByName, pickByName, readBlobVerified, type LayerRef, type Layout, type OpenedImage } from './image-support.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
 import type { ImageSource } from './source.js';
 
@@ -72,9 +72,16 @@ export function isAttestation(d: Descriptor): boolean {
  * times over would otherwise make the walk grow as (copies)^(depth) — a 28 KB layout hung for minutes.
  */
 interface Walk {
-  visited: Set<string>;
+  /** Nested indexes read, each with the candidates found under it (a second listing adds its names to them). */
+  visited: Map<string, Set<Candidate>>;
   descriptors: number;
   byManifest: Map<string, Candidate>;
+  /** Digests of the nested indexes being read, outermost first. */
+  path: string[];
+}
+
+function addNames(c: Candidate, names: string[]): void {
+  for (const n of names) if (!c.names.includes(n)) c.names.push(n);
 }
 
 const MAX_DESCRIPTORS = 100_000;
@@ -92,28 +99,34 @@ function collect(source: ImageSource, index: Record<string, unknown>, where: str
     const body = d.mediaType && INDEX_TYPES.has(d.mediaType) ? undefined : readJsonBlob(source, d);
     if (body === undefined || (body.mediaType !== undefined && INDEX_TYPES.has(String(body.mediaType))) || (Array.isArray(body.manifests) && !body.layers)) {
       if (depth >= MAX_DEPTH) throw new LayerfoldError('BAD_LAYOUT', `${where}: indexes nested more than ${MAX_DEPTH} deep`);
-      if (walk.visited.has(d.digest)) continue;
-      walk.visited.add(d.digest);
+      const seen = walk.visited.get(d.digest);
+      if (seen) {
+        for (const c of seen) addNames(c, allNames);
+        continue;
+      }
+      walk.visited.set(d.digest, new Set());
+      walk.path.push(d.digest);
       collect(source, body ?? readJsonBlob(source, d), blobPath(d.digest), allNames, depth + 1, out, walk);
+      walk.path.pop();
       continue;
     }
     // the same manifest listed again is one candidate, known by every name it was listed under
     const key = `${d.digest} ${d.platform ? formatPlatform(d.platform) : ''}`;
-    const known = walk.byManifest.get(key);
-    if (known) {
-      for (const n of allNames) if (!known.names.includes(n)) known.names.push(n);
-      continue;
+    let candidate = walk.byManifest.get(key);
+    if (candidate) addNames(candidate, allNames);
+    else {
+      candidate = { manifest: d, names: [...allNames], ...(d.platform ? { platform: d.platform } : {}) };
+      walk.byManifest.set(key, candidate);
+      out.push(candidate);
     }
-    const candidate: Candidate = { manifest: d, names: allNames, ...(d.platform ? { platform: d.platform } : {}) };
-    walk.byManifest.set(key, candidate);
-    out.push(candidate);
+    for (const digest of walk.path) walk.visited.get(digest)!.add(candidate);
   }
 }
 
 export function readOciLayout(source: ImageSource, layout: Layout, indexJson: unknown, wanted: { image?: string; platform?: Platform }): OpenedImage {
   if (typeof indexJson !== 'object' || indexJson === null) throw new LayerfoldError('BAD_LAYOUT', 'index.json: expected a JSON object');
   const candidates: Candidate[] = [];
-  collect(source, indexJson as Record<string, unknown>, 'index.json', [], 0, candidates, { visited: new Set(), descriptors: 0, byManifest: new Map() });
+  collect(source, indexJson as Record<string, unknown>, 'index.json', [], 0, candidates, { visited: new Map(), descriptors: 0, byManifest: new Map(), path: [] });
   if (candidates.length === 0) throw new LayerfoldError('NOT_FOUND', 'index.json: no image manifest in the layout');
 
   // Fill in platforms from configs where descriptors do not state them.
@@ -134,8 +147,8 @@ export function readOciLayout(source: ImageSource, layout: Layout, indexJson: un
 
   let pool = candidates;
   if (wanted.image !== undefined) {
-    const chosen = pickByName(candidates, (c) => c.names, wanted.image, 'image');
-    pool = candidates.filter((c) => c.names.some((n) => chosen.names.includes(n)));
+    // a multi-platform image is one name over several manifests: the platform picks among them
+    pool = filterByName(candidates, (c) => c.names, wanted.image);
   }
   const platforms = [...new Set(pool.map((c) => (c.platform ? formatPlatform(c.platform) : 'unknown')))];
   let chosen: Candidate;

@@ -140,6 +140,10 @@ function goCleanKey(name: string): string {
   return (absolute ? '/' : '../'.repeat(ups)) + out.join('/');
 }
 
+function isLayerSymlink(node: Node | undefined, layer: number): node is Inode {
+  return node instanceof Inode && node.type === 'symlink' && node.layer === layer;
+}
+
 function entryError(layer: LayerData, name: string, what: string, code: 'BAD_ENTRY' = 'BAD_ENTRY'): LayerfoldError {
   return new LayerfoldError(code, `layer ${layer.index} (${layer.label}) entry ${showName(name)}: ${what}`);
 }
@@ -165,7 +169,7 @@ class LayerApplier {
    * character device in the layer's directory, so what comes later in the same layer meets it there
    * (rule 3b).
    */
-  private readonly whiteouts = new Map<string, Node | undefined>();
+  private readonly whiteouts = new Map<Dir, Map<string, Node | undefined>>();
   private lastParentPath: string | undefined;
   private lastParent: Dir | undefined;
 
@@ -202,86 +206,100 @@ class LayerApplier {
     let dir = this.root;
     if (path === '') return dir;
     const parts = path.split('/');
-    // The real path (symlinks followed) of parts[0..i): built only when needed, off the hot path.
-    let base = '';
-    let from = 0;
-    const realUpTo = (i: number): string => {
-      const rest = parts.slice(from, i).join('/');
-      return base === '' ? rest : rest === '' ? base : `${base}/${rest}`;
-    };
-    let links = 0;
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
       const child = dir.children.get(part);
-      if (child instanceof Inode && child.type === 'symlink' && child.layer === this.index) {
-        // The kernel follows a symlink this layer made: docker writes through it (rule 4b).
-        ({ dir, real: base } = this.followInLayer(realUpTo(i), child.linkname, forEntry, ++links));
-        from = i + 1;
-        continue;
+      if (isLayerSymlink(child, this.index)) {
+        // rare: a symlink this layer made, which the kernel follows (rule 4b); resolve the rest part by part
+        return this.resolve(parts.slice(i), this.stackTo(parts, i), true, forEntry)!;
       }
-      if (child === undefined && this.whiteouts.size > 0 && this.whiteouts.has(realUpTo(i + 1))) {
-        throw entryError(this.layer, forEntry, `its parent ${showName(realUpTo(i + 1))} is a whiteout earlier in this layer; docker refuses such a layer ("not a directory")`);
-      }
-      // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
-      // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
-      const mode = dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755;
-      const gid = 0;
-      if (isDir(child)) {
-        if (child.layer !== this.index) {
-          child.mode = mode;
-          child.uid = 0;
-          child.gid = gid;
-          child.mtime = this.options.impliedMtime;
-          child.layer = this.index;
-          child.implied = true;
-          child.capability = undefined;
-        }
-        dir = child;
-        continue;
-      }
-      if (child !== undefined && child.layer === this.index) {
-        throw entryError(this.layer, forEntry, `its parent ${showName(path)} is not a directory in this layer`);
-      }
-      const made = new Dir(mode, 0, gid, this.options.impliedMtime, this.index, true);
-      dir.children.set(part, made);
-      dir = made;
+      dir = this.stepInto(dir, part, child, forEntry, path);
     }
     return dir;
   }
 
+  /** One step of rule 4: `part` of `dir` as a directory of this layer, taken over or made if need be. */
+  private stepInto(dir: Dir, part: string, child: Node | undefined, forEntry: string, path: string): Dir {
+    if (child === undefined && this.whiteoutIn(dir, part)) {
+      throw entryError(this.layer, forEntry, `its parent ${showName(part)} is a whiteout earlier in this layer; docker refuses such a layer ("not a directory")`);
+    }
+    // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
+    // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
+    const mode = dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755;
+    if (isDir(child)) {
+      if (child.layer !== this.index) {
+        child.mode = mode;
+        child.uid = 0;
+        child.gid = 0;
+        child.mtime = this.options.impliedMtime;
+        child.layer = this.index;
+        child.implied = true;
+        child.capability = undefined;
+      }
+      return child;
+    }
+    if (child !== undefined && child.layer === this.index) {
+      throw entryError(this.layer, forEntry, `its parent ${showName(path)} is not a directory in this layer`);
+    }
+    const made = new Dir(mode, 0, 0, this.options.impliedMtime, this.index, true);
+    dir.children.set(part, made);
+    return made;
+  }
+
+  /** The directories from the root down `parts[0..i)`, all directories of this layer by now. */
+  private stackTo(parts: string[], i: number): Dir[] {
+    const stack = [this.root];
+    for (let j = 0; j < i; j++) stack.push(stack[stack.length - 1]!.children.get(parts[j]!) as Dir);
+    return stack;
+  }
+
   /**
-   * Where a symlink of this layer, found in directory `from` (a real path), leads: to a directory
-   * this layer's own unpack directory holds — lower layers are not there, and docker's mkdir cannot
-   * go through a dangling link. Absolute targets and `..` stay inside, as in docker's chroot.
+   * Resolve `queue` from the directory on top of `stack` as the kernel does in the layer's own
+   * directory: a symlink this layer made is followed (its target must be a directory of this layer:
+   * lower layers are not there, and docker's mkdir cannot go through a dangling link), `..` goes up
+   * from where the links led, absolute targets start at the layer's root, and at most 40 links are
+   * followed in the whole lookup. With `create`, the path's own missing parts are made (rule 4) and a
+   * failure refuses the entry; without, any failure gives undefined.
    *                                        [same-layer-symlink-parent, hardlink-via-symlink]
    */
-  private followInLayer(from: string, linkname: string, forEntry: string, links: number): { dir: Dir; real: string } {
-    if (links > MAX_SYMLINKS) throw entryError(this.layer, forEntry, 'too many levels of symbolic links on its path');
-    const target = cleanRooted(linkname.startsWith('/') ? linkname : `${from}/${linkname}`);
-    let dir = this.root;
-    let real = '';
-    if (target === '') return { dir, real };
-    for (const part of target.split('/')) {
+  private resolve(queue: string[], stack: Dir[], create: boolean, forEntry: string): Dir | undefined {
+    let links = 0;
+    let fromLinks = 0; // how many parts at the head of the queue came from symlink targets
+    while (queue.length > 0) {
+      const part = queue.shift()!;
+      const mustExist = fromLinks > 0 || !create;
+      if (fromLinks > 0) fromLinks--;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (stack.length > 1) stack.pop();
+        continue;
+      }
+      const dir = stack[stack.length - 1]!;
       const child = dir.children.get(part);
-      if (isDir(child) && child.layer === this.index) {
-        dir = child;
-        real = real === '' ? part : `${real}/${part}`;
-      } else if (child instanceof Inode && child.type === 'symlink' && child.layer === this.index) {
-        ({ dir, real } = this.followInLayer(real, child.linkname, forEntry, links + 1));
+      if (isLayerSymlink(child, this.index)) {
+        if (++links > MAX_SYMLINKS) {
+          if (!create) return undefined;
+          throw entryError(this.layer, forEntry, 'too many levels of symbolic links on its path; docker refuses such a layer');
+        }
+        if (child.linkname.startsWith('/')) stack.length = 1;
+        const target = child.linkname.split('/');
+        queue.unshift(...target);
+        fromLinks += target.length;
+      } else if (!mustExist) {
+        stack.push(this.stepInto(dir, part, child, forEntry, part));
+      } else if (isDir(child) && child.layer === this.index) {
+        stack.push(child);
       } else {
-        throw entryError(this.layer, forEntry, `its path runs through a symlink to ${showName(linkname)}, which is not a directory this layer made; docker refuses such a layer`);
+        if (!create) return undefined;
+        throw entryError(this.layer, forEntry, 'its path runs through a symlink that does not lead to a directory this layer made; docker refuses such a layer');
       }
     }
-    return { dir, real };
+    return stack[stack.length - 1]!;
   }
 
   /** The directory of this layer at `path`, following this layer's symlinks; undefined if none. */
   private existingDir(path: string, forEntry: string): Dir | undefined {
-    try {
-      return this.followInLayer('', path, forEntry, 0).dir;
-    } catch {
-      return undefined;
-    }
+    return path === '' ? this.root : this.resolve(path.split('/'), [this.root], false, forEntry);
   }
 
   /** Remove what lower layers put at `name` in `dir` (rules 2, 3): same-layer nodes stay. */
@@ -297,10 +315,33 @@ class LayerApplier {
     return undefined;
   }
 
-  /** A whiteout of `path` (`.wh.NAME`, or a 0:0 character device, which overlayfs reads as one). */
-  private whiteOut(dir: Dir, path: string, name: string): void {
+  /** A whiteout of `name` in `dir` (`.wh.NAME`, or a 0:0 character device, which overlayfs reads as one). */
+  private whiteOut(dir: Dir, name: string): void {
     const hidden = this.hideLower(dir, name);
-    if (!this.whiteouts.has(path) || hidden !== undefined) this.whiteouts.set(path, hidden);
+    let names = this.whiteouts.get(dir);
+    if (names === undefined) this.whiteouts.set(dir, (names = new Map()));
+    // a second whiteout of the same name keeps what the first one hid
+    if (hidden !== undefined || !names.has(name)) names.set(name, hidden);
+  }
+
+  private whiteoutIn(dir: Dir, name: string): boolean {
+    return this.whiteouts.size > 0 && (this.whiteouts.get(dir)?.has(name) ?? false);
+  }
+
+  /** Whether `path` is a whiteout this layer made (a device standing there, in docker's directory). */
+  private isWhiteout(path: string, forEntry: string): boolean {
+    if (this.whiteouts.size === 0 || path === '') return false;
+    const dir = this.existingDir(parentOf(path), forEntry);
+    return dir !== undefined && this.whiteoutIn(dir, baseOf(path));
+  }
+
+  /** An entry made over this layer's whiteout of `name`: the whiteout is gone; what it hid, returned. */
+  private takeWhiteout(dir: Dir, name: string): Node | undefined {
+    if (!this.whiteoutIn(dir, name)) return undefined;
+    const names = this.whiteouts.get(dir)!;
+    const hidden = names.get(name);
+    names.delete(name);
+    return hidden;
   }
 
   private hideLowerChildren(dir: Dir): void {
@@ -351,17 +392,14 @@ class LayerApplier {
         throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer');
       }
       const parent = parentOf(path);
-      if (base === OPAQUE_MARKER && this.whiteouts.has(parent)) {
+      if (base === OPAQUE_MARKER && this.isWhiteout(parent, entry.name)) {
         // docker sets the opaque xattr on the whiteout device itself: the path stays hidden
       } else {
         const dir = this.ensureDir(parent, entry.name);
         // overlayfs never reads the opaque xattr of a layer's root: a marker there hides nothing.
         if (base === OPAQUE_MARKER) {
           if (dir !== this.root) this.hideLowerChildren(dir);
-        } else {
-          const name = base.slice(WHITEOUT_PREFIX.length);
-          this.whiteOut(dir, parent === '' ? name : `${parent}/${name}`, name);
-        }
+        } else this.whiteOut(dir, base.slice(WHITEOUT_PREFIX.length));
       }
     } else {
       this.applyEntry(path, entry);
@@ -375,12 +413,15 @@ class LayerApplier {
     const existing = dir.children.get(base);
     const mode = entry.mode & 0o7777;
     if (entry.xattrs) this.checkXattrs(entry);
-    // What a whiteout of this layer hid comes back under a directory made over it (rule 3b).
-    let hidden: Node | undefined;
-    if (this.whiteouts.size > 0 && this.whiteouts.has(path)) {
-      hidden = this.whiteouts.get(path);
-      this.whiteouts.delete(path);
+    // a link to a whiteout device is one more name of it, and a 0:0 character device is one: whiteouts
+    if ((entry.type === 'hardlink' && this.isWhiteout(cleanPath(`/${entry.linkname}`) ?? '', entry.name)) || isWhiteoutDevice(entry)) {
+      this.whiteOut(dir, base); //                                        [hardlink-to-whiteout, chardev-whiteout]
+      return;
     }
+    // What a whiteout of this layer hid comes back under a directory made over it (rule 3b).
+    const hidden = this.takeWhiteout(dir, base);
+    // a directory replaced by a non-directory, or a symlink of this layer replaced: paths through it change
+    if ((isDir(existing) && entry.type !== 'dir') || isLayerSymlink(existing, this.index)) this.forgetParent();
     if (entry.type === 'dir') {
       const mtime = boundMtime(entry.mtime);
       let node: Dir;
@@ -405,16 +446,8 @@ class LayerApplier {
       if (entry.xattrs?.get('trusted.overlay.opaque') === 'y') this.hideLowerChildren(node);
       return;
     }
-    if (isDir(existing)) this.forgetParent(); // a directory replaced: paths through it change
     if (entry.type === 'hardlink') {
-      // a link to a whiteout device is one more name of it: a whiteout too     [hardlink-to-whiteout]
-      const target = cleanPath(`/${entry.linkname}`);
-      if (target !== null && this.whiteouts.has(target)) this.whiteOut(dir, path, base);
-      else dir.children.set(base, this.linkTarget(path, entry));
-      return;
-    }
-    if (isWhiteoutDevice(entry)) {
-      this.whiteOut(dir, path, base);
+      dir.children.set(base, this.linkTarget(path, entry));
       return;
     }
     const { devmajor, devminor } = deviceNumbersOf(entry);
