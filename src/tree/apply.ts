@@ -92,6 +92,7 @@ export function applyLinkMetadata(inode: { type: string; uid: number; gid: numbe
  *                                                                 [gid-minus1, uid-2pow32]
  */
 export function ownerId(id: number, current: number): number {
+  if (id >= 0 && id < UNCHANGED_ID) return id; // the usual case, without arithmetic
   const wrapped = ((id % ID_RANGE) + ID_RANGE) % ID_RANGE;
   return wrapped === UNCHANGED_ID ? current : wrapped;
 }
@@ -104,8 +105,7 @@ export function deviceNumbersOf(entry: TarEntry): { devmajor: number; devminor: 
 
 /** A 0:0 character device, which overlayfs reads as a whiteout in any layer.   [chardev-whiteout] */
 export function isWhiteoutDevice(entry: TarEntry): boolean {
-  const { devmajor, devminor } = deviceNumbersOf(entry);
-  return entry.type === 'char' && devmajor === 0 && devminor === 0;
+  return entry.type === 'char' && (entry.devmajor & MAJOR_MASK) === 0 && (entry.devminor & MINOR_MASK) === 0;
 }
 
 export function boundMtime(mtime: number): number {
@@ -450,7 +450,7 @@ class LayerApplier {
       dir.children.set(base, this.linkTarget(path, entry));
       return;
     }
-    const { devmajor, devminor } = deviceNumbersOf(entry);
+    const device = entry.type === 'char' || entry.type === 'block';
     if (entry.type === 'symlink') this.checkSymlink(entry);
     const inode = new Inode(
       entry.type,
@@ -460,8 +460,8 @@ class LayerApplier {
       entry.type === 'symlink' ? symlinkMtime(entry.mtime) : boundMtime(entry.mtime),
       entry.size,
       entry.type === 'symlink' ? entry.linkname : '',
-      devmajor,
-      devminor,
+      device ? entry.devmajor & MAJOR_MASK : 0,
+      device ? entry.devminor & MINOR_MASK : 0,
       this.index,
       entry.dataOffset,
     );
