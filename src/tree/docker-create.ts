@@ -16,7 +16,7 @@
  *   directory"), so it fails here too.
  */
 import { LayerfoldError } from '../errors.js';
-import { Dir, Inode, isDir, type MergedTree, type Node } from './node.js';
+import { Dir, Inode, isDir, lookup, type MergedTree, type Node } from './node.js';
 import { cleanPath } from './paths.js';
 
 type InitKind = 'dir' | 'file' | { symlink: string };
@@ -34,7 +34,7 @@ const INIT_PATHS: Array<[string, InitKind]> = [
   ['etc/mtab', { symlink: '/proc/mounts' }],
 ];
 
-/** moby's symlink.FollowSymlinkInScope gives up after 255 links (the kernel's own limit is 40). */
+/** moby's symlink.FollowSymlinkInScope gives up after 255 parts (the kernel's own limit is 40 links). */
 const MAX_SYMLINKS = 255;
 
 class CreateStep {
@@ -96,34 +96,49 @@ class CreateStep {
     this.touch(parent);
   }
 
+  /**
+   * docker create resolves WorkingDir with moby's FollowSymlinkInScope, then makes what is missing
+   * (MkdirAll). That resolver takes a part that does not exist as it is, so a later `..` cancels it
+   * lexically (`s -> missing/../real` makes only `real`), starts again at the root for an absolute
+   * link, and gives up after 255 parts.                     [workdir-dotdot-link, workdir-symlink-chain]
+   */
   workingDir(workdir: string): void {
-    const start = cleanPath(workdir);
-    if (start === null || start === '') return;
-    const pending = start.split('/');
-    const stack: Dir[] = [this.tree.root];
-    let links = 0;
-    while (pending.length > 0) {
-      const part = pending.shift()!;
-      const dir = stack[stack.length - 1]!;
-      if (part === '.' || part === '') continue;
-      if (part === '..') {
-        if (stack.length > 1) stack.pop();
-        continue;
-      }
+    const resolved = resolveInScope(this.tree, workdir);
+    if (resolved === '') return;
+    let dir = this.tree.root;
+    for (const part of resolved.split('/')) {
       const child = dir.children.get(part);
-      if (child === undefined) {
-        stack.push(this.newDir(dir, part));
-      } else if (isDir(child)) {
-        stack.push(child);
-      } else if (child.type === 'symlink') {
-        if (++links > MAX_SYMLINKS) throw new LayerfoldError('BAD_LAYOUT', `WorkingDir ${workdir}: too many levels of symbolic links`);
-        if (child.linkname.startsWith('/')) stack.splice(1);
-        pending.unshift(...child.linkname.split('/'));
-      } else {
-        throw new LayerfoldError('BAD_LAYOUT', `WorkingDir ${workdir}: ${part} is not a directory; docker create fails on this image ("Cannot mkdir")`);
-      }
+      if (child === undefined) dir = this.newDir(dir, part);
+      else if (isDir(child)) dir = child;
+      else throw new LayerfoldError('BAD_LAYOUT', `WorkingDir ${workdir}: ${part} is not a directory; docker create fails on this image ("Cannot mkdir")`);
     }
   }
+}
+
+/** moby's evalSymlinksInScope over the tree: the path `path` names once its symlinks are followed, clean. */
+function resolveInScope(tree: MergedTree, path: string): string {
+  let rest = cleanPath(`/${path}`) ?? '';
+  let done: string[] = []; // parts taken as they are: directories, files, and parts that do not exist
+  for (let n = 0; rest !== ''; n++) {
+    if (n > MAX_SYMLINKS) throw new LayerfoldError('BAD_LAYOUT', `WorkingDir ${path}: too many links to follow`);
+    const slash = rest.indexOf('/');
+    const part = slash === -1 ? rest : rest.slice(0, slash);
+    rest = slash === -1 ? '' : rest.slice(slash + 1);
+    if (part === '') continue;
+    const here = cleanPath(`/${[...done, part].join('/')}`) ?? '';
+    if (here === '') {
+      done = [];
+      continue;
+    }
+    const node = lookup(tree.root, here);
+    if (node === undefined || isDir(node) || node.type !== 'symlink') {
+      done.push(part);
+      continue;
+    }
+    if (node.linkname.startsWith('/')) done = [];
+    rest = rest === '' ? node.linkname : `${node.linkname}/${rest}`;
+  }
+  return cleanPath(`/${done.join('/')}`) ?? '';
 }
 
 /** Add what `docker create` adds, at creation time `time` (whole seconds). */
