@@ -103,7 +103,7 @@ class CreateStep {
    * link, and gives up after 255 parts.                     [workdir-dotdot-link, workdir-symlink-chain]
    */
   workingDir(workdir: string): void {
-    const resolved = resolveInScope(this.tree, workdir);
+    const resolved = resolveInScope(this.tree, workdir, `WorkingDir ${workdir}`);
     if (resolved === '') return;
     let dir = this.tree.root;
     for (const part of resolved.split('/')) {
@@ -116,11 +116,11 @@ class CreateStep {
 }
 
 /** moby's evalSymlinksInScope over the tree: the path `path` names once its symlinks are followed, clean. */
-function resolveInScope(tree: MergedTree, path: string): string {
+function resolveInScope(tree: MergedTree, path: string, what: string): string {
   let rest = cleanPath(`/${path}`) ?? '';
   let done: string[] = []; // parts taken as they are: directories, files, and parts that do not exist
   for (let n = 0; rest !== ''; n++) {
-    if (n > MAX_SYMLINKS) throw new LayerfoldError('BAD_LAYOUT', `WorkingDir ${path}: too many links to follow`);
+    if (n > MAX_SYMLINKS) throw new LayerfoldError('BAD_LAYOUT', `${what}: too many links to follow; docker create fails on this image`);
     const slash = rest.indexOf('/');
     const part = slash === -1 ? rest : rest.slice(0, slash);
     rest = slash === -1 ? '' : rest.slice(slash + 1);
@@ -151,33 +151,24 @@ export function addDockerCreateLayer(tree: MergedTree, time: number, workingDir:
 
 /**
  * `docker create` refuses an image VOLUME that is an existing non-directory once symlinks are
- * followed ("cannot mount volume over existing file"), or that lies under one ("not a directory").
+ * followed as moby's FollowSymlinkInScope follows them ("cannot mount volume over existing file"), or
+ * that lies under one ("not a directory").
  * A missing path is fine: it is made when the container starts, not in the export.
  *                                            [volume-over-file, volume-symlink-file, volume-under-file]
  */
 function checkVolume(tree: MergedTree, volume: string): void {
-  const start = cleanPath(volume);
-  if (start === null || start === '') return;
-  const pending = start.split('/');
-  const stack: Dir[] = [tree.root];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '.' || part === '') continue;
-    if (part === '..') {
-      if (stack.length > 1) stack.pop();
-      continue;
-    }
-    const child = stack[stack.length - 1]!.children.get(part);
+  const resolved = resolveInScope(tree, volume, `VOLUME ${volume}`);
+  if (resolved === '') return;
+  const parts = resolved.split('/');
+  let dir = tree.root;
+  for (let i = 0; i < parts.length; i++) {
+    const child = dir.children.get(parts[i]!);
     if (child === undefined) return;
     if (isDir(child)) {
-      stack.push(child);
-    } else if (child.type === 'symlink' && links++ < MAX_SYMLINKS) {
-      if (child.linkname.startsWith('/')) stack.splice(1);
-      pending.unshift(...child.linkname.split('/'));
-    } else {
-      const why = pending.length === 0 ? 'cannot mount volume over existing file' : `${part} is not a directory`;
-      throw new LayerfoldError('BAD_LAYOUT', `VOLUME ${volume}: ${why}; docker create fails on this image`);
+      dir = child;
+      continue;
     }
+    const why = i === parts.length - 1 ? 'cannot mount volume over existing file' : `${parts[i]} is not a directory`;
+    throw new LayerfoldError('BAD_LAYOUT', `VOLUME ${volume}: ${why}; docker create fails on this image`);
   }
 }
