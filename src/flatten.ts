@@ -102,7 +102,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
     const impliedMtime = options.impliedMtime ?? parseTimeOrUndefined(image.config.created) ?? 0;
     verified = Promise.all(layers.map((l) => l.verified)).then(() => undefined);
     verified.catch(() => undefined);
-    const tree = applyLayers(layers, {
+    const tree = await applyLayers(layers, {
       impliedMtime,
       maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
       ...(options.onEntry ? { onEntry: options.onEntry } : {}),

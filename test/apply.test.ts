@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { exportRootfs, flattenImage, isLayerfoldError, walkTree, Dir, Inode, lookup, type FlattenOptions } from '../src/index.js';
 import { e, imageArchive, layerTar, scratchDir, T0, writeTemp, type EntrySpec } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
+import { encodeExportHeader } from '../src/tar/header.js';
 
 async function image(layers: EntrySpec[][], options: Parameters<typeof imageArchive>[1] = {}): Promise<string> {
   return writeTemp(await imageArchive(await Promise.all(layers.map((l) => layerTar(l))), options));
@@ -321,6 +322,21 @@ describe("a layer's own symlinks and whiteouts, as the kernel meets them in the 
 
   it('keeps what the first whiteout hid when the same name is whited out again', async () => {
     expect(await names([lower, [e('.wh.d'), { path: 'd', type: 'char', devmajor: 0, devminor: 0 }, e('/d/')]])).toEqual(['d/', 'd/keep']);
+  });
+});
+
+describe('a layer of many entries', () => {
+  it('gives the event loop a turn while it is applied (a signal is handled then, not once the tree is done)', async () => {
+    // 70,000 empty files: more than one turn's worth (65,536) of entries
+    const headers = Array.from({ length: 70_000 }, (_, i) =>
+      encodeExportHeader({ name: `f${i}`, typeflag: '0', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: T0, linkname: '', devmajor: 0, devminor: 0 }),
+    );
+    const archive = writeTemp(await imageArchive([Buffer.concat([...headers, Buffer.alloc(1024)])]));
+    const order: string[] = [];
+    setImmediate(() => order.push('event loop'));
+    const flat = await flattenImage(archive, { onEntry: (_layer, entry) => entry.name === 'f69999' && order.push('last entry') });
+    flat.close();
+    expect(order).toEqual(['event loop', 'last entry']);
   });
 });
 

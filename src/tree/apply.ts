@@ -511,7 +511,15 @@ function layerError(layer: LayerData, e: unknown): unknown {
   return addContext(`layer ${layer.index} (${layer.label})`, e);
 }
 
-export function applyLayers(layers: LayerData[], options: ApplyOptions): MergedTree {
+/** Entries applied between two turns of the event loop. */
+const ENTRIES_PER_TURN = 1 << 16;
+
+/**
+ * Applying is synchronous work, but a layer of millions of entries takes seconds: every 65,536
+ * entries the event loop gets a turn, so SIGINT / SIGTERM are handled (one line, temporaries removed)
+ * rather than held until the tree is complete, and the progress line keeps moving.
+ */
+export async function applyLayers(layers: LayerData[], options: ApplyOptions): Promise<MergedTree> {
   const root = new Dir(0o755, 0, 0, 0, -1, false);
   const max = options.maxEntries ?? Infinity;
   let total = 0;
@@ -531,6 +539,7 @@ export function applyLayers(layers: LayerData[], options: ApplyOptions): MergedT
       if (++total > max) throw layerError(layer, new LayerfoldError('LIMIT', `more entries than --max-entries allows (${left} left for this layer)`));
       next.value.headerOffset -= layer.base;
       applier.applyOne(next.value);
+      if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
     }
   }
   return { root, layerCount: layers.length };
