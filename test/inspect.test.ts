@@ -24,6 +24,7 @@ import { listImage } from '../src/inspect/ls.js';
 import { PassThrough } from 'node:stream';
 import { hasCommand } from './support/read.js';
 import { dockerPairs, type DockerPair } from './support/pairs.js';
+import { e, imageArchive, layerTar, writeTemp } from './support/build.js';
 
 const pairs = dockerPairs;
 type Pair = DockerPair;
@@ -332,6 +333,13 @@ describe('why', () => {
     expect(so.steps.map((s) => [s.layer, s.kind])).toEqual([[1, 'hardlinked'], [2, 'changed'], [3, 'opaque']]);
     expect(so.steps[0]!.createdBy).toMatch(/ln \/opt\/tool\/lib\/a.so \/opt\/tool\/lib\/a.so.1/);
     expect(so.steps[0]!.diffId).toMatch(/^sha256:e0c8dc38/);
+  });
+
+  it('a name made again over a whiteout in the same layer is no longer a whiteout: a hardlink to it joins it', async () => {
+    const image = writeTemp(await imageArchive([await layerTar([e('h'), e('a')]), await layerTar([e('.wh.a'), e('a', { content: 'new' }), { path: 'h', type: 'link', linkname: 'a' }])]));
+    const report = await explainPath(image, 'h');
+    expect(report.steps.map((s) => [s.layer, s.kind])).toEqual([[0, 'added'], [1, 'hardlinked']]);
+    expect(report.final?.size).toBe(3);
   });
 
   it('follows a path deleted and made again (whiteout-then-recreate)', async () => {
