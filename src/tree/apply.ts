@@ -13,8 +13,8 @@
  *  2. `.wh..wh..opq` in D hides every lower child of D, wherever it stands in the layer; D's entries
  *     from the same layer stay, wherever the marker stands in the layer. At the root of a layer it
  *     hides nothing (overlayfs ignores it there).            [opaque-toplevel, docker/opaque-toplevel]
- *  3. `.wh.NAME` hides NAME and its subtree in lower layers only, never a sibling of its own layer,
- *     whatever the entry order. Every `.wh.X` but the opaque marker is a whiteout of X (so
+ *  3. `.wh.NAME` hides NAME and its subtree in lower layers only, never a sibling of its own layer
+ *     made before it (docker fails there; we follow the spec). Every `.wh.X` but the opaque marker is a whiteout of X (so
  *     `.wh..wh.plnk` whites out `.wh.plnk`); a bare `.wh.` (or `.wh..`, `.wh...`) is refused. [whiteout-*]
  * 3b. docker makes each whiteout as a 0:0 character device in the layer's directory (and overlayfs
  *     reads any 0:0 character device as one), so later entries of the layer meet it: a directory
