@@ -54,7 +54,6 @@ export function printable(text: string): string {
 const SHOWN_NAME_MAX = 200;
 
 /** Render a name made of raw bytes (held as a latin1 string) for an error message. */
-
 export function showName(latin1: string): string {
   const text = Buffer.from(latin1, 'latin1').toString('utf8');
   const shown = JSON.stringify(text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text);

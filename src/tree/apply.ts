@@ -41,8 +41,8 @@ import { addContext, LayerfoldError, showName } from '../errors.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
-import { Dir, Inode, isDir, lookup, type MergedTree, type Node } from './node.js';
-import { baseOf, cleanPath, cleanRooted, parentOf } from './paths.js';
+import { Dir, Inode, isDir, type MergedTree, type Node } from './node.js';
+import { baseOf, cleanRooted, goClean, parentOf } from './paths.js';
 
 const WHITEOUT_PREFIX = '.wh.';
 /** The kernel's MAXSYMLINKS: how many symlinks one path lookup follows. */
@@ -124,20 +124,6 @@ export function symlinkMtime(mtime: number): number {
   const ns = BigInt.asIntN(64, BigInt(mtime) * 1_000_000_000n);
   const secs = Number(ns / 1_000_000_000n) - (ns % 1_000_000_000n < 0n ? 1 : 0);
   return Math.min(FS_MAX_MTIME, Math.max(FS_MIN_MTIME, secs));
-}
-
-/** Go's filepath.Clean of a name, as tar-split compares them: a leading `/` and leading `..` parts stay. */
-function goCleanKey(name: string): string {
-  const absolute = name.startsWith('/');
-  const out: string[] = [];
-  let ups = 0;
-  for (const part of name.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part !== '..') out.push(part);
-    else if (out.length > 0) out.pop();
-    else if (!absolute) ups++;
-  }
-  return (absolute ? '/' : '../'.repeat(ups)) + out.join('/');
 }
 
 function isLayerSymlink(node: Node | undefined, layer: number): node is Inode {
@@ -369,7 +355,7 @@ class LayerApplier {
     // tar-split refuses a name twice as Go's filepath.Clean gives it, without rooting: `./a` and `a`
     // are one name, but `/a` and `a` (or `../a` and `a`) are two, and the later entry then replaces
     // the earlier.                                              [names-dup-normalized, dup-absolute]
-    const name = entry.name.charCodeAt(0) === 0x2f || entry.name.includes('..') ? goCleanKey(entry.name) : path;
+    const name = entry.name.charCodeAt(0) === 0x2f || entry.name.includes('..') ? goClean(entry.name) : path;
     if (this.seen.has(name)) {
       throw entryError(this.layer, entry.name, 'the layer holds this path twice; docker refuses such a layer ("duplicates of file paths not supported")');
     }
@@ -413,8 +399,9 @@ class LayerApplier {
     const existing = dir.children.get(base);
     const mode = entry.mode & 0o7777;
     if (entry.xattrs) this.checkXattrs(entry);
+    const linkTarget = entry.type === 'hardlink' ? cleanRooted(entry.linkname) : '';
     // a link to a whiteout device is one more name of it, and a 0:0 character device is one: whiteouts
-    if ((entry.type === 'hardlink' && this.isWhiteout(cleanPath(`/${entry.linkname}`) ?? '', entry.name)) || isWhiteoutDevice(entry)) {
+    if ((linkTarget !== '' && this.isWhiteout(linkTarget, entry.name)) || isWhiteoutDevice(entry)) {
       this.whiteOut(dir, base); //                                        [hardlink-to-whiteout, chardev-whiteout]
       return;
     }
@@ -447,7 +434,7 @@ class LayerApplier {
       return;
     }
     if (entry.type === 'hardlink') {
-      dir.children.set(base, this.linkTarget(path, entry));
+      dir.children.set(base, this.linkTarget(path, linkTarget, entry));
       return;
     }
     const device = entry.type === 'char' || entry.type === 'block';
@@ -490,8 +477,8 @@ class LayerApplier {
   }
 
   /** Rule 6. */
-  private linkTarget(path: string, entry: TarEntry): Inode {
-    const target = cleanPath(`/${entry.linkname}`)!; // rooted, as in docker's chroot
+  /** `target`: the link's name cleaned from the root, as in docker's chroot. */
+  private linkTarget(path: string, target: string, entry: TarEntry): Inode {
     if (target === path || target === '') throw entryError(this.layer, entry.name, 'hardlink to itself or to the root');
     const node: Node | undefined = this.existingDir(parentOf(target), entry.name)?.children.get(baseOf(target));
     if (node === undefined || node.layer !== this.index) {

@@ -10,20 +10,28 @@ export function cleanPath(name: string): string | null {
   return isPlainName(name) ? trimSlashes(name) : cleanByParts(name);
 }
 
-/** The clean done part by part: what cleanPath's shortcut must agree with (test/paths.test.ts). */
-export function cleanByParts(name: string): string | null {
+/**
+ * Go's filepath.Clean, part by part: a leading `/` stays, and so do the leading `..` parts of a
+ * relative name (`../a`); `.` is ''. tar-split compares names cleaned so, without rooting them.
+ */
+export function goClean(name: string): string {
   const absolute = name.startsWith('/');
   const out: string[] = [];
+  let ups = 0;
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length > 0) out.pop();
-      else if (!absolute) return null;
-      continue;
-    }
-    out.push(part);
+    if (part !== '..') out.push(part);
+    else if (out.length > 0) out.pop();
+    else if (!absolute) ups++;
   }
-  return out.join('/');
+  return (absolute ? '/' : '../'.repeat(ups)) + out.join('/');
+}
+
+/** The clean done part by part: what cleanPath's shortcut must agree with (test/paths.test.ts). */
+export function cleanByParts(name: string): string | null {
+  const clean = goClean(name);
+  if (clean.startsWith('/')) return clean.slice(1);
+  return clean === '..' || clean.startsWith('../') ? null : clean;
 }
 
 /** cleanPath(`/${name}`) — a name cleaned from the root, never null — without the concatenation. */
