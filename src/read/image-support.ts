@@ -76,11 +76,9 @@ export function filterByName<T>(candidates: T[], nameOf: (c: T) => string[], wan
 
 export function pickByName<T>(candidates: T[], nameOf: (c: T) => string[], wanted: string | undefined, what: string): T {
   if (wanted !== undefined) {
-    const want = normaliseRef(wanted);
-    const hit = candidates.filter((c) => nameOf(c).some((n) => normaliseRef(n) === want || n === wanted));
-    if (hit.length === 1) return hit[0]!;
+    const hit = filterByName(candidates, nameOf, wanted);
     if (hit.length > 1) throw new LayerfoldError('NOT_FOUND', `--image ${wanted} matches ${hit.length} ${what}s`);
-    throw new LayerfoldError('NOT_FOUND', `--image ${wanted}: no such image in the archive; it holds: ${listNames(candidates, nameOf)}`);
+    return hit[0]!;
   }
   if (candidates.length === 1) return candidates[0]!;
   throw new LayerfoldError('NOT_FOUND', `the archive holds ${candidates.length} images; pick one with --image: ${listNames(candidates, nameOf)}`);

@@ -96,14 +96,15 @@ function collect(source: ImageSource, index: Record<string, unknown>, where: str
     const ann = d.annotations ?? {};
     const own = [ann['io.containerd.image.name'], ann['org.opencontainers.image.ref.name']].filter((n): n is string => typeof n === 'string');
     const allNames = [...new Set([...own, ...names])];
+    // a nested index listed again is not read again: its manifests take the new names
+    const seen = walk.visited.get(d.digest);
+    if (seen) {
+      for (const c of seen) addNames(c, allNames);
+      continue;
+    }
     const body = d.mediaType && INDEX_TYPES.has(d.mediaType) ? undefined : readJsonBlob(source, d);
     if (body === undefined || (body.mediaType !== undefined && INDEX_TYPES.has(String(body.mediaType))) || (Array.isArray(body.manifests) && !body.layers)) {
       if (depth >= MAX_DEPTH) throw new LayerfoldError('BAD_LAYOUT', `${where}: indexes nested more than ${MAX_DEPTH} deep`);
-      const seen = walk.visited.get(d.digest);
-      if (seen) {
-        for (const c of seen) addNames(c, allNames);
-        continue;
-      }
       walk.visited.set(d.digest, new Set());
       walk.path.push(d.digest);
       collect(source, body ?? readJsonBlob(source, d), blobPath(d.digest), allNames, depth + 1, out, walk);
