@@ -210,12 +210,13 @@ export function decodeHeader(buf: Buffer, off = 0): RawHeader {
 // ---------------------------------------------------------------------------------------------
 // PAX records
 
+/** PAX keys whose values are names: Go refuses a NUL in them (validPAXRecord). */
+const NAME_KEYS = new Set(['path', 'linkpath', 'uname', 'gname']);
+
 /**
  * Parse PAX extended-header data into key → value, values kept as raw bytes (latin1 strings) so
  * binary xattrs survive. Every record's length must be exact; anything else is a corrupt header.
  */
-const NAME_KEYS = new Set(['path', 'linkpath', 'uname', 'gname']);
-
 export function parsePaxRecords(data: Buffer): Map<string, string> {
   const records = new Map<string, string>();
   let pos = 0;
