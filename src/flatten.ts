@@ -3,7 +3,7 @@
  * and verified) → index and apply (the merged tree) → optionally add what `docker create` adds.
  * Writers, diff and inspect take the FlattenedImage this returns.
  */
-import { LayerfoldError } from './errors.js';
+import { LayerfoldError, showName } from './errors.js';
 import { HashPool } from './io/hash-pool.js';
 import { TempSpace } from './io/temp.js';
 import type { OpenedImage, UnpackProgress } from './read/image-support.js';
@@ -12,6 +12,7 @@ import { findImage, openSource, type OpenOptions } from './read/open-image.js';
 import { parsePlatform, type Platform } from './read/platform.js';
 import { applyLayers, type ApplyOptions } from './tree/apply.js';
 import { addDockerCreateLayer } from './tree/docker-create.js';
+import { pruneTree } from './tree/filter.js';
 import type { MergedTree } from './tree/node.js';
 import { parseTimeOrUndefined } from './time.js';
 import type { Readable } from 'node:stream';
@@ -44,6 +45,10 @@ export interface FlattenOptions {
   creds?: string;
   /** docker://: do not verify TLS certificates, and allow plain HTTP. */
   insecure?: boolean;
+  /** Keep only these paths (and the directories above them); see tree/filter.ts for the patterns. */
+  include?: string[];
+  /** Leave out these paths and their subtrees; wins over `include`. */
+  exclude?: string[];
   onEntry?: ApplyOptions['onEntry'];
   /** Byte progress while a compressed or piped archive is spooled and compressed layers unpack. */
   onUnpack?: UnpackProgress;
@@ -83,6 +88,11 @@ export function openOptionsOf(options: FlattenOptions): OpenOptions {
   return open;
 }
 
+function keepOnly(tree: MergedTree, include: string[], exclude: string[]): void {
+  const { missing } = pruneTree(tree, { include, exclude });
+  if (missing.length > 0) throw new LayerfoldError('NOT_FOUND', `--include ${showName(missing[0]!)}: no such path in the image`);
+}
+
 export async function flattenImage(input: string, options: FlattenOptions = {}): Promise<FlattenedImage> {
   const temp = TempSpace.create(options.tmpDir);
   const hashPool = new HashPool();
@@ -110,6 +120,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
     if (options.dockerInit !== undefined) {
       addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir, Object.keys(image.config.config.Volumes ?? {}));
     }
+    if (options.include?.length || options.exclude?.length) keepOnly(tree, options.include ?? [], options.exclude ?? []);
     if (!options.deferVerify) await verified;
     const opened = source;
     return {

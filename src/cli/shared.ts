@@ -1,5 +1,6 @@
 /** Turning parsed arguments into library options, shared by every command that reads an image. */
 import { LayerfoldError } from '../errors.js';
+import type { Argv } from 'yargs';
 import type { FlattenOptions } from '../flatten.js';
 import { parseTime } from '../time.js';
 import type { CliIO } from './main.js';
@@ -15,6 +16,15 @@ export interface ImageArgs {
   'docker-init'?: string | undefined;
   creds?: string | undefined;
   insecure?: boolean | undefined;
+  include?: string[] | undefined;
+  exclude?: string[] | undefined;
+}
+
+/** `--include` / `--exclude`, for the commands that write or list the tree. */
+export function filterOptions<T>(y: Argv<T>) {
+  return y
+    .option('include', { type: 'string', array: true, describe: 'keep only PATTERN (a path means its subtree; globs: * ? [..] **; repeatable)' })
+    .option('exclude', { type: 'string', array: true, describe: 'leave out PATTERN and its subtree (wins over --include; repeatable)' });
 }
 
 function positive(value: number | undefined, flag: string): number | undefined {
@@ -47,6 +57,8 @@ export function flattenOptionsFrom(args: ImageArgs, io: CliIO): FlattenOptions {
   if (args.tmpdir !== undefined) options.tmpDir = args.tmpdir;
   if (args.creds !== undefined) options.creds = args.creds;
   if (args.insecure) options.insecure = true;
+  if (args.include?.length) options.include = args.include.map(String);
+  if (args.exclude?.length) options.exclude = args.exclude.map(String);
   const maxSize = positive(args['max-size'], '--max-size');
   if (maxSize !== undefined) options.maxSize = maxSize;
   const maxEntries = positive(args['max-entries'], '--max-entries');
