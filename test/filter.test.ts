@@ -42,7 +42,7 @@ async function readTar(file: string): Promise<ReadBack[]> {
 }
 
 /** A name typed on a command line in a test: printable ASCII only. */
-const typeable = (p: string) => /^[\x21-\x7e]+$/.test(p) && !/[*?[\]\\]/.test(p);
+const typeable = (p: string) => /^[\x21-\x7e]+$/.test(p) && !p.startsWith('-') && !/[*?[\]\\]/.test(p);
 
 const strip = (name: string) => name.replace(/\/$/, '');
 const base = (path: string) => path.slice(path.lastIndexOf('/') + 1);
