@@ -50,6 +50,7 @@ export interface FlattenOptions {
   /** Leave out these paths and their subtrees; wins over `include`. */
   exclude?: string[];
   onEntry?: ApplyOptions['onEntry'];
+  beforeEntry?: ApplyOptions['beforeEntry'];
   /** Byte progress while a compressed or piped archive is spooled and compressed layers unpack. */
   onUnpack?: UnpackProgress;
   /**
@@ -116,6 +117,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
       impliedMtime,
       maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
       ...(options.onEntry ? { onEntry: options.onEntry } : {}),
+      ...(options.beforeEntry ? { beforeEntry: options.beforeEntry } : {}),
     });
     if (options.dockerInit !== undefined) {
       addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir, Object.keys(image.config.config.Volumes ?? {}));

@@ -68,3 +68,24 @@ export function flattenOptionsFrom(args: ImageArgs, io: CliIO): FlattenOptions {
   if (init !== undefined) options.dockerInit = init;
   return options;
 }
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  ki: 1024, kib: 1024, mi: 1024 ** 2, mib: 1024 ** 2, gi: 1024 ** 3, gib: 1024 ** 3, ti: 1024 ** 4, tib: 1024 ** 4,
+};
+
+/** `20MB`, `1.5 GiB`, `4096`: bytes, read as dive reads its sizes (go-humanize: MB = 10^6, MiB = 2^20). */
+export function parseByteSize(text: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new LayerfoldError('USAGE', `${flag} takes a size such as 20MB, 1.5GiB or 4096 (bytes), not ${JSON.stringify(text)}`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A fraction from 0 to 1, as dive's CI rules take them. */
+export function parseFraction(value: number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new LayerfoldError('USAGE', `${flag} takes a fraction from 0 to 1 (0.95 for 95 %)`);
+  return value;
+}
