@@ -13,7 +13,7 @@ import { catFile } from '../src/write/copy-out.js';
 import { splitSource } from '../src/cli/cp-command.js';
 import { dockerPairs, impliedDirs } from './support/pairs.js';
 import { readWithNodeTar, type ReadBack } from './support/read.js';
-import { snapshot, type SnapEntry } from './support/dir-snapshot.js';
+import { gnuExtract, snapshot, type SnapEntry } from './support/dir-snapshot.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { cli, expectOneLine } from './support/cli.js';
 
@@ -55,14 +55,6 @@ describe('cat equals docker export', () => {
   }
 });
 
-/** docker's export.tar unpacked by GNU tar (as root: owners, modes, devices). */
-function gnuExtract(tarFile: string): string {
-  const ref = join(scratchDir(), 'ref');
-  mkdirSync(ref);
-  const run = spawnSync('tar', ['--numeric-owner', '--same-owner', '-p', '--warning=no-timestamp', '--xattrs', '--xattrs-include=security.capability', '-xf', tarFile, '-C', ref], { encoding: 'utf8' });
-  expect(run.stderr).toBe('');
-  return ref;
-}
 
 describe.skipIf(!isRoot)('cp of every top-level directory equals GNU tar\'s unpacking of docker export', () => {
   for (const pair of dockerPairs().filter((p) => p.id.startsWith('conformance/') || /build-busybox/.test(p.name))) {
