@@ -349,6 +349,32 @@ describe('time-outs end a stalled transfer with one line naming the host and the
     expect(r.left).toEqual([]);
   });
 
+  it('a blob whose connection is reset each time: the reset, the layer and the host are named', async () => {
+    const reg = await started(
+      registryHandler(image, {
+        intercept: (req, res) => {
+          if (!req.url?.endsWith(image.layerDigests[1]!)) return false;
+          const blob = image.blobs.get(image.layerDigests[1]!)!;
+          res.writeHead(200, { 'content-length': blob.length });
+          res.write(blob.subarray(0, 20), () => res.socket?.destroy());
+          return true;
+        },
+      }),
+    );
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--retries', '1');
+    expectOneLine(r, new RegExp(`: layer 1 \\(sha256:[0-9a-f]{12}…\\): ${reg.host}: the transfer broke off \\(.+\\) \\(gave up after 2 attempts\\)$`, 'm'));
+    expect(reg.seen.filter((s) => s.path.endsWith(image.layerDigests[1]!)).length).toBe(2);
+  });
+
+  it('a manifest that stalls half way is named as such', async () => {
+    const reg = await started((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': image.manifest.length });
+      res.write(image.manifest.subarray(0, 10));
+    });
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--idle-timeout', '0.2', '--retries', '0');
+    expectOneLine(r, new RegExp(`^layerfold: docker://${reg.host}/app:1: tag 1: ${reg.host}: the transfer stalled: no data for 0.2 s \\(--idle-timeout\\) \\(gave up after 1 attempt\\)$`, 'm'));
+  });
+
   it('a token service that never answers is named as the host that stalled', async () => {
     const s = await silent();
     const reg = await started(registryHandler(image, { challenge: `Bearer realm="http://${s.host}/token"`, accept: 'Bearer T' }));

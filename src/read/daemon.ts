@@ -92,7 +92,6 @@ export function daemonSaveStream(name: string, env: NodeJS.ProcessEnv = process.
     const req = lib.request({ ...endpoint.request, method: 'GET', path: `/images/get?names=${encodeURIComponent(name)}`, headers: { host: 'docker' } }, (res) => {
       const status = res.statusCode ?? 0;
       guardBody(res, endpoint.host, limits);
-      res.on('error', () => undefined); // the reader sees it; unhandled it would crash the process
       if (status === 200) return resolve(res);
       errorText(res).then(
         (text) => {

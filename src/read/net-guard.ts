@@ -76,6 +76,9 @@ export function guardRequest(req: ClientRequest, host: string, t: NetTimeouts): 
 export function guardBody(res: IncomingMessage, host: string, t: NetTimeouts): void {
   const socket = res.socket;
   if (!socket) return;
+  // A body nobody reads any more (resumed, or left after a refusal) must not crash the process when
+  // it is ended here; whoever does read it still gets the error.
+  res.on('error', () => undefined);
   const bytes = () => socket.bytesRead;
   const tick = Math.max(5, Math.min(1000, t.idleMs / 4));
   let lastBytes = bytes();

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { LayerfoldError } from '../../errors.js';
 import { credentialsFromDockerConfig, parseCreds, registryErrorText, RegistryAuth } from './auth.js';
-import type { NetTimeouts } from '../net-guard.js';
-import { readBody, RegistryHttp, type HttpResponse } from './http.js';
+import { NetTimeoutError, type NetTimeouts } from '../net-guard.js';
+import { isTransientStreamError, readBody, RegistryHttp, TransientError, type HttpResponse } from './http.js';
 import { apiHost, type DockerReference } from './reference.js';
 
 export const MANIFEST_TYPES = [
@@ -99,7 +99,12 @@ export class RegistryClient {
     const what = reference.includes(':') ? `manifest ${reference}` : `tag ${reference}`;
     return this.http.retrying(async () => {
       const res = await this.get(`/v2/${this.ref.repository}/manifests/${reference}`, { accept: MANIFEST_TYPES.join(', ') }, what);
-      const bytes = await readBody(res, MAX_MANIFEST, `${this.label}: ${what}`);
+      const bytes = await readBody(res, MAX_MANIFEST, `${this.label}: ${what}`).catch((e: unknown) => {
+        // a body that broke off or stalled: name it and the host it came from, then retry
+        if (e instanceof NetTimeoutError) throw new NetTimeoutError(`${this.label}: ${what}: ${e.message}`);
+        if (isTransientStreamError(e)) throw new TransientError(`${this.label}: ${what}: ${res.url.host}: the transfer broke off (${(e as Error).message})`);
+        throw e;
+      });
       const contentType = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
       let mediaType = contentType;
       try {

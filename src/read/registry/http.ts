@@ -80,6 +80,7 @@ function describeNetworkError(host: string, e: NodeJS.ErrnoException): string {
   }
   if (e.code === 'ECONNREFUSED') return `${host}: connection refused (is the registry running there?)`;
   if (e.code === 'ENOTFOUND') return `${host}: no such host`;
+  if (e.code === 'ECONNRESET') return `${host}: the connection was reset (${e.message})`;
   const message = e.message.replace(/\s+/g, ' ').trim();
   return `${host}: ${message}${e.code && !message.includes(e.code) ? ` (${e.code})` : ''}`;
 }
