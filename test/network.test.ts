@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain JS script shared with the benchmark
-import { makeCert } from '../scripts/registry-setup.js';
+import { makeCert, missingTools, push, startRegistry } from '../scripts/registry-setup.js';
 import { configFor, e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { cli, expectOneLine, exportOf, type CliResult } from './support/cli.js';
 
@@ -473,6 +473,25 @@ describe('an image that lists one layer blob twice', () => {
     expect(blobGets.length).toBe(new Set(blobGets).size);
     expect(blobGets.length).toBe(3); // config and two distinct layers
   });
+});
+
+describe.skipIf(missingTools().length > 0)('an image listing one layer twice, pushed with skopeo to the distribution registry', () => {
+  it('pulls and flattens as the same image from the archive skopeo pushed', async () => {
+    // docker 26 pulls this shape too: `docker pull` + `docker create` + `docker export` of it is
+    // byte-identical to `layerfold export docker://… --docker-init=CREATED` (checked by hand, see ARCHITECTURE.md)
+    const a = await layerTar([e('a/'), e('a/f', { content: 'one' })]);
+    const b = await layerTar([e('a/'), e('a/f', { content: 'two' })]);
+    const archive = writeTemp(await imageArchive([a, b, a], { layout: 'oci', compression: 'gzip' }));
+    const registry = (await startRegistry(scratchDir(), 'plain')) as { host: string; stop(): Promise<void> };
+    try {
+      await push(`oci-archive:${archive}`, `${registry.host}/dup:1`);
+      const r = await pull(`docker://${registry.host}/dup:1`, '--insecure');
+      expect(r.stderr).toBe('');
+      expect(r.stdout.equals(await exportOf(archive))).toBe(true);
+    } finally {
+      await registry.stop();
+    }
+  }, 60_000);
 });
 
 describe('docker-daemon: against a stalled or hostile engine on a unix socket', () => {
