@@ -37,8 +37,9 @@ export class NetTimeoutError extends LayerfoldError {
   }
 }
 
+/** 60000 → "60 s", 200 → "0.2 s", 60774 → "60.8 s". */
 function seconds(ms: number): string {
-  return `${ms / 1000} s`;
+  return `${ms >= 100 ? Math.round(ms / 100) / 10 : ms / 1000} s`;
 }
 
 /**

@@ -140,7 +140,7 @@ async function downloadAll(client: RegistryClient, dir: string, blobs: Array<{ d
 }
 
 /** Each digest once, under the first name it was listed by: two downloads of one digest would race on one file. */
-function uniqueBlobs(blobs: Array<{ d: Descriptor; what: string }>): Array<{ d: Descriptor; what: string }> {
+function uniqueBlobs(blobs: Array<{ d: Descriptor; what: string }>, where: string): Array<{ d: Descriptor; what: string }> {
   const seen = new Map<string, Descriptor>();
   return blobs.filter(({ d, what }) => {
     const first = seen.get(d.digest);
@@ -148,7 +148,7 @@ function uniqueBlobs(blobs: Array<{ d: Descriptor; what: string }>): Array<{ d: 
       seen.set(d.digest, d);
       return true;
     }
-    if (first.size !== d.size) throw new LayerfoldError('BAD_LAYOUT', `${what} (${d.digest.slice(0, 19)}…): listed with sizes ${first.size} and ${d.size}`);
+    if (first.size !== d.size) throw new LayerfoldError('BAD_LAYOUT', `${where}: ${what} (${d.digest.slice(0, 19)}…): listed with sizes ${first.size} and ${d.size}`);
     return false;
   });
 }
@@ -178,7 +178,7 @@ export async function pullToLayout(ref: DockerReference, dir: string, options: P
     const layers = body.layers.map((l) => asDescriptor(l, where));
     mkdirSync(dir, { recursive: true });
     writeFileSync(blobFile(dir, manifest.digest), manifest.bytes);
-    const blobs = uniqueBlobs([{ d: config, what: 'config' }, ...layers.map((d, i) => ({ d, what: `layer ${i}` }))]);
+    const blobs = uniqueBlobs([{ d: config, what: 'config' }, ...layers.map((d, i) => ({ d, what: `layer ${i}` }))], where);
     checkDeclaredSizes(blobs, options.maxSize, where);
     await downloadAll(client, dir, blobs, options.downloads ?? 4);
     const annotations: Record<string, string> = { 'io.containerd.image.name': ref.canonical };
