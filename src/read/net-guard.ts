@@ -71,8 +71,8 @@ export function guardRequest(req: ClientRequest, host: string, t: NetTimeouts): 
 
 /**
  * Guard a response body: destroyed with a NetTimeoutError when no byte comes for `idleMs`, or fewer
- * than `minBytesPerSecond` on average over an `idleMs` window. Bytes are counted on the socket, so the
- * guard sees the transfer itself, whoever reads the body.
+ * than `minBytesPerSecond` on average over an `idleMs` window. Bytes are counted on the socket (chunk
+ * framing and TLS records included), so the guard sees the transfer itself, whoever reads the body.
  */
 export function guardBody(res: IncomingMessage, host: string, t: NetTimeouts): void {
   const socket = res.socket;
