@@ -7,6 +7,7 @@ import { LayerfoldError, showName } from './errors.js';
 import { HashPool } from './io/hash-pool.js';
 import { TempSpace } from './io/temp.js';
 import type { OpenedImage, UnpackProgress } from './read/image-support.js';
+import type { NetTimeouts } from './read/net-guard.js';
 import { prepareLayers, type LayerData } from './read/layers.js';
 import { findImage, openSource, type OpenOptions } from './read/open-image.js';
 import { parsePlatform, type Platform } from './read/platform.js';
@@ -49,6 +50,13 @@ export interface FlattenOptions {
   include?: string[];
   /** Leave out these paths and their subtrees; wins over `include`. */
   exclude?: string[];
+  /**
+   * docker:// and docker-daemon:: time-outs in ms and the slowest transfer taken, in bytes a second
+   * (defaults: connect 30 s, response 60 s, idle 60 s, 1024 bytes/s over each idle window).
+   */
+  timeouts?: Partial<NetTimeouts>;
+  /** docker://: attempts after a transient failure (reset, time-out, 5xx), the first included (default 5). */
+  attempts?: number;
   onEntry?: ApplyOptions['onEntry'];
   beforeEntry?: ApplyOptions['beforeEntry'];
   /** Byte progress while a compressed or piped archive is spooled and compressed layers unpack. */
@@ -85,6 +93,8 @@ export function openOptionsOf(options: FlattenOptions): OpenOptions {
   if (options.stdin) open.stdin = options.stdin;
   if (options.creds !== undefined) open.creds = options.creds;
   if (options.insecure) open.insecure = true;
+  if (options.timeouts) open.timeouts = options.timeouts;
+  if (options.attempts !== undefined) open.attempts = options.attempts;
   if (options.onUnpack) open.onUnpack = options.onUnpack;
   return open;
 }

@@ -16,6 +16,11 @@ export interface ImageArgs {
   'docker-init'?: string | undefined;
   creds?: string | undefined;
   insecure?: boolean | undefined;
+  'connect-timeout'?: number | undefined;
+  'response-timeout'?: number | undefined;
+  'idle-timeout'?: number | undefined;
+  'min-speed'?: number | undefined;
+  retries?: number | undefined;
   include?: string[] | undefined;
   exclude?: string[] | undefined;
 }
@@ -31,6 +36,30 @@ function positive(value: number | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isFinite(value) || value <= 0) throw new LayerfoldError('USAGE', `${flag} takes a positive number`);
   return value;
+}
+
+function nonNegative(value: number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0) throw new LayerfoldError('USAGE', `${flag} takes a number, 0 or more`);
+  return value;
+}
+
+/** --connect-timeout, --response-timeout, --idle-timeout (seconds) and --min-speed (bytes/s); only those given. */
+function timeoutsFrom(args: ImageArgs): NonNullable<FlattenOptions['timeouts']> | undefined {
+  const t: NonNullable<FlattenOptions['timeouts']> = {};
+  const ms = (flag: 'connect-timeout' | 'response-timeout' | 'idle-timeout') => {
+    const s = positive(args[flag], `--${flag}`);
+    return s === undefined ? undefined : Math.max(1, Math.round(s * 1000));
+  };
+  const connect = ms('connect-timeout');
+  const response = ms('response-timeout');
+  const idle = ms('idle-timeout');
+  const speed = nonNegative(args['min-speed'], '--min-speed');
+  if (connect !== undefined) t.connectMs = connect;
+  if (response !== undefined) t.responseMs = response;
+  if (idle !== undefined) t.idleMs = idle;
+  if (speed !== undefined) t.minBytesPerSecond = speed;
+  return Object.keys(t).length ? t : undefined;
 }
 
 /**
@@ -59,6 +88,10 @@ export function flattenOptionsFrom(args: ImageArgs, io: CliIO): FlattenOptions {
   if (args.insecure) options.insecure = true;
   if (args.include?.length) options.include = args.include.map(String);
   if (args.exclude?.length) options.exclude = args.exclude.map(String);
+  const timeouts = timeoutsFrom(args);
+  if (timeouts) options.timeouts = timeouts;
+  const retries = nonNegative(args.retries, '--retries');
+  if (retries !== undefined) options.attempts = Math.floor(retries) + 1;
   const maxSize = positive(args['max-size'], '--max-size');
   if (maxSize !== undefined) options.maxSize = maxSize;
   const maxEntries = positive(args['max-entries'], '--max-entries');

@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
+import type { NetTimeouts } from './net-guard.js';
 import { readDockerManifest } from './docker-manifest.js';
 import type { OpenedImage, UnpackProgress } from './image-support.js';
 import { readOciLayout } from './oci.js';
@@ -38,6 +39,10 @@ export interface OpenOptions {
   maxSize?: number;
   /** Bytes read while a piped or compressed archive is spooled. */
   onUnpack?: UnpackProgress;
+  /** docker:// and docker-daemon:: connect, response, idle and speed limits (net-guard.ts). */
+  timeouts?: Partial<NetTimeouts>;
+  /** docker://: attempts after a transient failure, the first included (default 5). */
+  attempts?: number;
 }
 
 /** What a transport said about the image in a source: the layout it must be, the image it names. */
@@ -135,8 +140,12 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
     case 'docker-daemon': {
       // loaded on demand: http/https and the registry client cost start-up time every other command would pay
       const { daemonSaveStream } = await import('./daemon.js');
-      const stream = await daemonSaveStream(ref.name, options.env);
-      const path = await spool(stream, temp, label, options);
+      const { NetTimeoutError } = await import('./net-guard.js');
+      const stream = await daemonSaveStream(ref.name, options.env, options.timeouts);
+      const path = await spool(stream, temp, label, options).catch((e: unknown) => {
+        if (e instanceof NetTimeoutError) throw new NetTimeoutError(`${label}: the Docker engine at ${e.message}`);
+        throw e;
+      });
       return archiveAt(path, label);
     }
     case 'docker': {
@@ -147,6 +156,9 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
         ...(options.creds !== undefined ? { creds: options.creds } : {}),
         ...(options.insecure ? { insecure: true } : {}),
         ...(options.env ? { env: options.env } : {}),
+        ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+        ...(options.timeouts ? { timeouts: options.timeouts } : {}),
+        ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
       });
       return new DirectorySource(dir);
     }
