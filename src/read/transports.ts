@@ -4,6 +4,7 @@
  *   docker-archive:PATH[:NAME]   a `docker save` archive (manifest.json), NAME picks an image in it
  *   oci-archive:PATH[:REF]       an OCI layout in a tar; REF is the ref.name annotation
  *   oci:DIR[:REF]                an OCI layout directory
+ *   dir:DIR                      a `skopeo copy … dir:DIR` directory (the whole rest is the path, as in skopeo)
  *   docker-daemon:NAME[:TAG]     the image from a running Docker engine (DOCKER_HOST)
  *   docker://[REGISTRY/]REPO[:TAG|@DIGEST]   a registry; docker's shorthand (`alpine`)
  *
@@ -20,12 +21,13 @@ export type ImageReference =
   | { transport: 'docker-archive'; path: string; image?: string }
   | { transport: 'oci-archive'; path: string; image?: string }
   | { transport: 'oci'; dir: string; image?: string }
+  | { transport: 'dir'; dir: string }
   | { transport: 'docker-daemon'; name: string }
   | { transport: 'docker'; reference: DockerReference };
 
 export type Transport = ImageReference['transport'];
 
-export const TRANSPORT_NAMES = ['docker-archive', 'oci-archive', 'oci', 'docker-daemon', 'docker'] as const;
+export const TRANSPORT_NAMES = ['docker-archive', 'oci-archive', 'oci', 'dir', 'docker-daemon', 'docker'] as const;
 
 function splitPathAndImage(rest: string): { path: string; image?: string } {
   const colon = rest.indexOf(':');
@@ -55,6 +57,9 @@ export function parseImageReference(input: string): ImageReference {
       requirePath(prefix, path, input);
       return { transport: 'oci', dir: path, ...(image !== undefined ? { image } : {}) };
     }
+    case 'dir':
+      requirePath(prefix, rest, input);
+      return { transport: 'dir', dir: rest };
     case 'docker-daemon':
       if (rest === '') throw new LayerfoldError('USAGE', `${input}: docker-daemon: needs an image name, e.g. docker-daemon:alpine:3.20`);
       return { transport: 'docker-daemon', name: rest };
@@ -75,7 +80,8 @@ export function describeReference(ref: ImageReference): string {
     case 'oci-archive':
       return `${ref.transport}:${ref.path}`;
     case 'oci':
-      return `oci:${ref.dir}`;
+    case 'dir':
+      return `${ref.transport}:${ref.dir}`;
     case 'docker-daemon':
       return `docker-daemon:${ref.name}`;
     case 'docker':
