@@ -19,6 +19,7 @@ import { readDockerManifest } from './docker-manifest.js';
 import type { OpenedImage, UnpackProgress } from './image-support.js';
 import { readOciLayout } from './oci.js';
 import { isSkopeoDirManifest, readSkopeoDir } from './skopeo-dir.js';
+import { openContainersStorage, StoreImageSource } from './containers-storage.js';
 import { platformMatches as platformMatchesLoose, type Platform } from './platform.js';
 import { DirectorySource, readJson, TarArchiveSource, type ImageSource } from './source.js';
 import { describeReference, parseImageReference, type ImageReference } from './transports.js';
@@ -118,6 +119,7 @@ export async function openSource(input: string, temp: TempSpace, options: OpenOp
     throw new LayerfoldError('USAGE', `${input}: names image ${named}, but --image says ${options.image}`);
   }
   const source = await openTransport(ref, label, temp, options);
+  if (ref.transport === 'containers-storage') return source; // already the image: findImage takes it as it is
   const layout = ref.transport === 'docker-archive' || ref.transport === 'docker-daemon' ? 'docker' : ref.transport === 'dir' ? 'dir' : 'oci';
   selections.set(source, { layout, label, ...(named !== undefined ? { image: named } : {}) });
   return source;
@@ -143,6 +145,8 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
       const path = await spool(stream, temp, label, options);
       return archiveAt(path, label);
     }
+    case 'containers-storage':
+      return openContainersStorage(ref.store, label, temp, options.env);
     case 'docker': {
       const dir = temp.path('registry-layout');
       const { pullToLayout } = await import('./registry/pull.js');
@@ -248,6 +252,10 @@ function checkSelection(source: ImageSource, selection: Selection): void {
 
 /** Find the image in a source. */
 export function findImage(source: ImageSource, options: OpenOptions = {}): OpenedImage {
+  if (source instanceof StoreImageSource) {
+    if (options.image !== undefined) throw new LayerfoldError('USAGE', `containers-storage: names its image after the store; --image ${options.image} cannot pick another`);
+    return source.opened(options.platform);
+  }
   const selection = selections.get(source);
   if (selection) {
     checkSelection(source, selection);

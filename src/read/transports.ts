@@ -6,6 +6,7 @@
  *   oci:DIR[:REF]                an OCI layout directory
  *   dir:DIR                      a `skopeo copy … dir:DIR` directory (the whole rest is the path, as in skopeo)
  *   docker-daemon:NAME[:TAG]     the image from a running Docker engine (DOCKER_HOST)
+ *   containers-storage:[DRIVER@ROOT+RUNROOT]IMAGE   podman's/buildah's store, read without podman
  *   docker://[REGISTRY/]REPO[:TAG|@DIGEST]   a registry; docker's shorthand (`alpine`)
  *
  * Like skopeo, the path and the optional reference are split at the first `:` after the transport,
@@ -14,6 +15,7 @@
  * `oci:` write `./oci:…`.
  */
 import { LayerfoldError } from '../errors.js';
+import { parseStoreReference, type StoreReference } from './containers-storage.js';
 import { parseDockerReference, type DockerReference } from './registry/reference.js';
 
 export type ImageReference =
@@ -23,11 +25,12 @@ export type ImageReference =
   | { transport: 'oci'; dir: string; image?: string }
   | { transport: 'dir'; dir: string }
   | { transport: 'docker-daemon'; name: string }
+  | { transport: 'containers-storage'; store: StoreReference }
   | { transport: 'docker'; reference: DockerReference };
 
 export type Transport = ImageReference['transport'];
 
-export const TRANSPORT_NAMES = ['docker-archive', 'oci-archive', 'oci', 'dir', 'docker-daemon', 'docker'] as const;
+export const TRANSPORT_NAMES = ['docker-archive', 'oci-archive', 'oci', 'dir', 'docker-daemon', 'containers-storage', 'docker'] as const;
 
 function splitPathAndImage(rest: string): { path: string; image?: string } {
   const colon = rest.indexOf(':');
@@ -63,6 +66,8 @@ export function parseImageReference(input: string): ImageReference {
     case 'docker-daemon':
       if (rest === '') throw new LayerfoldError('USAGE', `${input}: docker-daemon: needs an image name, e.g. docker-daemon:alpine:3.20`);
       return { transport: 'docker-daemon', name: rest };
+    case 'containers-storage':
+      return { transport: 'containers-storage', store: parseStoreReference(rest, input) };
     case 'docker':
       if (!rest.startsWith('//')) throw new LayerfoldError('USAGE', `${input}: a registry reference is written docker://REGISTRY/REPO[:TAG|@DIGEST], e.g. docker://alpine`);
       return { transport: 'docker', reference: parseDockerReference(rest.slice(2), input) };
@@ -84,6 +89,11 @@ export function describeReference(ref: ImageReference): string {
       return `${ref.transport}:${ref.dir}`;
     case 'docker-daemon':
       return `docker-daemon:${ref.name}`;
+    case 'containers-storage': {
+      const { driver, root, runroot, image } = ref.store;
+      const store = root !== undefined || driver !== undefined ? `[${driver !== undefined ? `${driver}@` : ''}${root ?? ''}${runroot !== undefined ? `+${runroot}` : ''}]` : '';
+      return `containers-storage:${store}${image}`;
+    }
     case 'docker':
       return `docker://${ref.reference.canonical}`;
   }
