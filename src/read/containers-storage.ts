@@ -95,16 +95,19 @@ function readStorageConf(path: string): { driver?: string; graphroot?: string; r
  * ROOT and DRIVER when the reference leaves them out, as podman finds them: storage.conf
  * (CONTAINERS_STORAGE_CONF, else ~/.config/containers/storage.conf for a user, else
  * /etc/containers/storage.conf), else /var/lib/containers/storage for root and
- * $XDG_DATA_HOME/containers/storage (~/.local/share/…) for a user.
+ * $XDG_DATA_HOME/containers/storage (~/.local/share/…) for a user; under `podman unshare`, the
+ * CONTAINERS_GRAPHROOT it sets.
  */
 export function storeLocation(ref: StoreReference, env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0, systemConf = '/etc/containers/storage.conf'): { root: string; driver?: string } {
+  // inside `podman unshare` the user is uid 0 of a user namespace: podman says so, and where its store is
+  if (env._CONTAINERS_ROOTLESS_UID) uid = Number(env._CONTAINERS_ROOTLESS_UID);
   const home = env.HOME ?? homedir();
   const userConf = join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers', 'storage.conf');
   const confPath = [env.CONTAINERS_STORAGE_CONF, uid !== 0 ? userConf : undefined, systemConf].find((p): p is string => !!p && existsSync(p));
   const conf = confPath ? readStorageConf(confPath) : {};
   const defaultRoot = uid === 0 ? (conf.graphroot || '/var/lib/containers/storage') : (conf.rootlessStoragePath?.replace('$HOME', home) ?? (confPath === userConf ? conf.graphroot : undefined) ?? join(env.XDG_DATA_HOME || join(home, '.local', 'share'), 'containers', 'storage'));
   const driver = ref.driver ?? conf.driver ?? env.STORAGE_DRIVER;
-  return { root: ref.root ?? defaultRoot, ...(driver ? { driver } : {}) };
+  return { root: ref.root ?? (env.CONTAINERS_GRAPHROOT || defaultRoot), ...(driver ? { driver } : {}) };
 }
 
 interface StoreImage {
@@ -359,7 +362,9 @@ export async function openContainersStorage(ref: StoreReference, label: string, 
       if (e instanceof LayerfoldError) throw e;
       const err = e as NodeJS.ErrnoException;
       const code = err.code === 'ENOENT' ? 'NOT_FOUND' : err.code === 'Z_DATA_ERROR' || err.code === 'Z_BUF_ERROR' ? 'BAD_LAYER' : 'IO';
-      throw new LayerfoldError(code, `${label}: layer ${index} (${layerLabel}): ${err.message}`);
+      // a rootless store's files belong to the user's subordinate ids: only its user namespace reads them all
+      const hint = err.code === 'EACCES' ? ' (a rootless store? run it as podman unshare layerfold …)' : '';
+      throw new LayerfoldError(code, `${label}: layer ${index} (${layerLabel}): ${err.message}${hint}`);
     }
     const fd = openSync(path, fsc.O_RDONLY);
     temp.adoptFd(fd);
