@@ -11,18 +11,17 @@
  *                                          its size, whose bytes are in the layer's diff directory
  *   ROOT/overlay/ID/diff, ROOT/vfs/dir/ID the diff directory (overlay, vfs)
  *
- * Each layer's tar is reproduced byte for byte (segments verbatim, file data streamed from the diff
- * directory in 1 MiB chunks, never held) into the TempSpace, once, as a compressed layer is decompressed;
+ * Each layer's tar is reproduced byte for byte (segments verbatim, file data read from the diff
+ * directory straight into one 1 MiB write buffer, never held whole) into the TempSpace, once, as a compressed layer is decompressed;
  * then it is an ordinary uncompressed layer: hashed against layers.json's diff-digest and the config's
  * diff_id by layers.ts, and applied as every other layer. The store is read without its locks: run it
  * while nothing writes to the store (an image being pulled or removed at the same time may fail the
  * digest check, never pass it wrongly). RUNROOT is accepted for skopeo's syntax and not needed.
  */
-import { createReadStream, createWriteStream, existsSync, openSync, readFileSync, realpathSync, statSync, constants as fsc } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync, writeSync, constants as fsc } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { LayerfoldError, printable, showName } from '../errors.js';
 import type { TempSpace } from '../io/temp.js';
@@ -219,21 +218,83 @@ function parseTarSplitLine(line: string, label: string, n: number): TarSplitEntr
   return entry as TarSplitEntry;
 }
 
-/** Where a tar-split file entry's bytes are: inside the diff directory, whatever the name says. */
-function dataPath(diffDir: string, rootReal: string, entry: TarSplitEntry, label: string): string {
-  const raw = entry.name_raw !== undefined ? Buffer.from(entry.name_raw, 'base64').toString('latin1') : (entry.name ?? '');
-  const clean = cleanPath(raw);
-  if (clean === null || clean === '') throw new LayerfoldError('PATH_ESCAPE', `${label}: file entry ${showName(raw)} is not inside the layer`);
-  // names are bytes: a latin1 string turned back into them reaches the kernel unchanged
-  const full = Buffer.concat([Buffer.from(diffDir + sep), Buffer.from(clean, 'latin1')]);
-  const real = realpathSync.native(full, { encoding: 'buffer' }).toString('latin1'); // .native: the JS one turns a Buffer into UTF-8 text
-  if (!real.startsWith(rootReal + sep)) throw new LayerfoldError('PATH_ESCAPE', `${label}: file entry ${showName(raw)} resolves outside the layer's diff directory`);
-  return real;
+/** The layer's tar as it is rebuilt: written through one 1 MiB buffer, file data read straight into it. */
+class LayerWriter {
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+  size = 0;
+  constructor(private readonly fd: number) {}
+  write(bytes: Buffer): void {
+    for (let at = 0; at < bytes.length; ) {
+      const n = bytes.copy(this.buf, this.used, at);
+      this.used += n;
+      at += n;
+      if (this.used === this.buf.length) this.flush();
+    }
+  }
+  /** `size` bytes of the open file `from`, in place in the buffer; false if it ends early. */
+  copyFrom(from: number, size: number): boolean {
+    for (let pos = 0; pos < size; ) {
+      const n = readSync(from, this.buf, this.used, Math.min(size - pos, this.buf.length - this.used), pos);
+      if (n === 0) return false;
+      this.used += n;
+      pos += n;
+      if (this.used === this.buf.length) this.flush();
+    }
+    return true;
+  }
+  flush(): void {
+    for (let at = 0; at < this.used; ) at += writeSync(this.fd, this.buf, at, this.used - at);
+    this.size += this.used;
+    this.used = 0;
+  }
 }
 
-/** The bytes of one layer's tar, from its tar-split data and its diff directory, in order. */
-async function* reproduceLayer(tarSplit: string, diffDir: string, label: string): AsyncGenerator<Buffer> {
-  const rootReal = Buffer.from(realpathSync(diffDir)).toString('latin1');
+/**
+ * Opens the files tar-split names, inside the diff directory whatever the names say: a name that climbs
+ * out is refused, each parent directory is resolved once (a symlinked directory leading out is refused),
+ * and the file itself is opened with O_NOFOLLOW.
+ */
+class DiffDirectory {
+  private readonly rootReal: string;
+  private readonly parents = new Set<string>();
+  constructor(
+    private readonly dir: string,
+    private readonly label: string,
+  ) {
+    this.rootReal = Buffer.from(realpathSync(dir)).toString('latin1');
+  }
+  /** Names are bytes held as latin1 strings: turned back into bytes they reach the kernel unchanged. */
+  private bytes(clean: string): Buffer {
+    return Buffer.concat([Buffer.from(this.dir + sep), Buffer.from(clean, 'latin1')]);
+  }
+  open(entry: TarSplitEntry): { fd: number; name: string } {
+    const raw = entry.name_raw !== undefined ? Buffer.from(entry.name_raw, 'base64').toString('latin1') : (entry.name ?? '');
+    const clean = cleanPath(raw);
+    if (clean === null || clean === '') throw new LayerfoldError('PATH_ESCAPE', `${this.label}: file entry ${showName(raw)} is not inside the layer`);
+    const slash = clean.lastIndexOf('/');
+    const parent = slash < 0 ? '' : clean.slice(0, slash);
+    if (parent !== '' && !this.parents.has(parent)) {
+      // .native: the JS realpath turns a Buffer into UTF-8 text
+      const real = realpathSync.native(this.bytes(parent), { encoding: 'buffer' }).toString('latin1');
+      if (real !== this.rootReal && !real.startsWith(this.rootReal + sep)) {
+        throw new LayerfoldError('PATH_ESCAPE', `${this.label}: file entry ${showName(raw)} resolves outside the layer's diff directory`);
+      }
+      this.parents.add(parent);
+    }
+    try {
+      return { fd: openSync(this.bytes(clean), fsc.O_RDONLY | fsc.O_NOFOLLOW), name: clean };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new LayerfoldError('BAD_LAYER', `${this.label}: ${showName(clean)} is a symlink in the diff directory, but the layer's tar-split data has a file there`);
+      throw e;
+    }
+  }
+}
+
+/** Write one layer's tar, from its tar-split data and its diff directory, in order; its size. */
+async function reproduceLayer(tarSplit: string, diffDir: string, out: number, label: string): Promise<number> {
+  const files = new DiffDirectory(diffDir, label);
+  const writer = new LayerWriter(out);
   const lines = createInterface({ input: createReadStream(tarSplit).pipe(createGunzip()), crlfDelay: Infinity });
   let n = 0;
   for await (const line of lines) {
@@ -241,19 +302,26 @@ async function* reproduceLayer(tarSplit: string, diffDir: string, label: string)
     if (line === '') continue;
     const entry = parseTarSplitLine(line, label, n);
     if (entry.type === 2) {
-      if (entry.payload) yield Buffer.from(entry.payload, 'base64');
+      if (entry.payload) writer.write(Buffer.from(entry.payload, 'base64'));
       continue;
     }
     const size = entry.size ?? 0;
     if (!Number.isSafeInteger(size) || size < 0) throw new LayerfoldError('BAD_LAYER', `${label}: line ${n} has no valid size`);
     if (size === 0) continue;
-    const path = dataPath(diffDir, rootReal, entry, label);
-    const st = statSync(Buffer.from(path, 'latin1'));
-    if (!st.isFile() || st.size !== size) {
-      throw new LayerfoldError('BAD_LAYER', `${label}: ${showName(path)} is ${st.isFile() ? `${st.size} bytes` : 'not a regular file'}, but the layer's tar-split data says ${size} bytes`);
+    const { fd, name } = files.open(entry);
+    try {
+      const st = fstatSync(fd);
+      const complete = st.isFile() && st.size === size && writer.copyFrom(fd, size);
+      if (!complete) {
+        const now = st.isFile() ? `${fstatSync(fd).size} bytes` : 'not a regular file';
+        throw new LayerfoldError('BAD_LAYER', `${label}: ${showName(name)} is ${now}, but the layer's tar-split data says ${size} bytes`);
+      }
+    } finally {
+      closeSync(fd);
     }
-    for await (const chunk of createReadStream(Buffer.from(path, 'latin1'), { highWaterMark: 1 << 20 })) yield chunk as Buffer;
   }
+  writer.flush();
+  return writer.size;
 }
 
 function diffDirOf(root: string, driver: StoreDriver, id: string): string {
@@ -356,8 +424,11 @@ export async function openContainersStorage(ref: StoreReference, label: string, 
     const tarSplit = join(root, `${driver}-layers`, `${layer.id}.tar-split.gz`);
     if (!existsSync(tarSplit)) throw new LayerfoldError('UNSUPPORTED', `${label}: layer ${index} (${layer.id.slice(0, 12)}) has no tar-split data, so its tar cannot be reproduced`);
     const path = temp.path(`store-layer-${index}.tar`);
+    const fd = openSync(path, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    temp.adoptFd(fd); // closed with the temp space (FlattenedImage.close, an error, a signal)
+    let size: number;
     try {
-      await pipeline(reproduceLayer(tarSplit, diffDirOf(root, driver, layer.id), `${label}: layer ${index} (${layerLabel})`), createWriteStream(path));
+      size = await reproduceLayer(tarSplit, diffDirOf(root, driver, layer.id), fd, `${label}: layer ${index} (${layerLabel})`);
     } catch (e) {
       if (e instanceof LayerfoldError) throw e;
       const err = e as NodeJS.ErrnoException;
@@ -366,9 +437,6 @@ export async function openContainersStorage(ref: StoreReference, label: string, 
       const hint = err.code === 'EACCES' ? ' (a rootless store? run it as podman unshare layerfold …)' : '';
       throw new LayerfoldError(code, `${label}: layer ${index} (${layerLabel}): ${err.message}${hint}`);
     }
-    const fd = openSync(path, fsc.O_RDONLY);
-    temp.adoptFd(fd);
-    const size = statSync(path).size;
     const declared = layer['diff-size'];
     if (typeof declared === 'number' && declared !== size) {
       throw new LayerfoldError('BAD_LAYER', `${label}: layer ${index} (${layerLabel}): its tar-split data and diff directory give ${size} bytes, but layers.json says ${declared}`);
