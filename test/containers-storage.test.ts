@@ -151,6 +151,11 @@ describe.each(DRIVERS)('a %s store made by podman', (driver) => {
     writeFileSync(join(outside, 'c'), 'new\n');
     symlinkSync(outside, join(dir, 'opt/keep'));
     expect(await failure(ref(driver, store2))).toMatchObject({ code: 'PATH_ESCAPE', message: expect.stringMatching(/resolves outside the layer's diff directory$/) as unknown });
+    const store3 = copyStore(driver);
+    const file = join(diffDir(store3, driver, topLayer(store3, driver)), 'opt/keep/c');
+    rmSync(file);
+    symlinkSync(join(outside, 'c'), file);
+    expect(await failure(ref(driver, store3))).toMatchObject({ code: 'BAD_LAYER', message: expect.stringMatching(/"opt\/keep\/c" is a symlink in the diff directory/) as unknown });
   });
 
   it('a missing image, layer or tar-split is one line', async () => {
