@@ -95,8 +95,10 @@ export function daemonSaveStream(name: string, env: NodeJS.ProcessEnv = process.
       if (status === 200) return resolve(res);
       errorText(res).then(
         (text) => {
-          const code = status === 404 ? 'NOT_FOUND' : 'IO';
-          const what = status === 404 ? 'the engine has no such image' : `the engine answered ${status}`;
+          // podman's Docker-compatible API answers 500 "image not known" where docker answers 404
+          const missing = status === 404 || (status === 500 && /image not known|no such image/i.test(text));
+          const code = missing ? 'NOT_FOUND' : 'IO';
+          const what = missing ? 'the engine has no such image' : `the engine answered ${status}`;
           reject(new LayerfoldError(code, `${label}: ${what}${text ? ` (${text})` : ''}`));
         },
         (e: Error) => reject(unreachable(label, endpoint, e)),

@@ -4,7 +4,7 @@ import { LayerfoldError, printable } from '../errors.js';
 import type { ImageConfig } from './config.js';
 import { readBlob, type Blob, type ImageSource } from './source.js';
 
-export type Layout = 'docker-legacy' | 'docker-oci' | 'oci-archive' | 'oci-directory';
+export type Layout = 'docker-legacy' | 'docker-oci' | 'oci-archive' | 'oci-directory' | 'skopeo-dir' | 'containers-storage';
 
 export interface LayerRef {
   /** 0 = bottom layer. */
