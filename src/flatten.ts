@@ -59,6 +59,8 @@ export interface FlattenOptions {
   attempts?: number;
   onEntry?: ApplyOptions['onEntry'];
   beforeEntry?: ApplyOptions['beforeEntry'];
+  /** Every change the layers make to the tree (tree/changes.ts); `why` is built from these. */
+  onChange?: ApplyOptions['onChange'];
   /** Byte progress while a compressed or piped archive is spooled and compressed layers unpack. */
   onUnpack?: UnpackProgress;
   /**
@@ -128,9 +130,10 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
       maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
       ...(options.onEntry ? { onEntry: options.onEntry } : {}),
       ...(options.beforeEntry ? { beforeEntry: options.beforeEntry } : {}),
+      ...(options.onChange ? { onChange: options.onChange } : {}),
     });
     if (options.dockerInit !== undefined) {
-      addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir, Object.keys(image.config.config.Volumes ?? {}));
+      addDockerCreateLayer(tree, options.dockerInit, image.config.config);
     }
     if (options.include?.length || options.exclude?.length) keepOnly(tree, options.include ?? [], options.exclude ?? []);
     if (!options.deferVerify) await verified;

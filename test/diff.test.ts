@@ -479,4 +479,15 @@ describe('sides', () => {
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect((await cli(['diff', '--bytes', scratchDir(), 'fixtures/conformance/natural-docker26/export.tar'])).code).toBe(2);
   });
+
+  it('--docker-init takes the image\'s VOLUMEs as export --docker-init does: an image docker create refuses is refused (volume-over-file)', async () => {
+    const image = 'fixtures/docker/volume-over-file/image.tar';
+    const other = 'fixtures/conformance/natural-docker26/export.tar';
+    const exported = await cli(['export', image, '--docker-init=2024-01-01T00:00:00Z', '-o', join(scratchDir(), 'x.tar')]);
+    const diffed = await cli(['diff', image, other, '--docker-init=2024-01-01T00:00:00Z']);
+    expect(exported.code).toBe(2);
+    expect(exported.stderr).toMatch(/cannot mount volume over existing file; docker create fails/);
+    // the same reason, named by its side
+    expect(diffed).toEqual({ code: 2, stdout: '', stderr: exported.stderr.replace('layerfold: ', `layerfold: ${image}: `) });
+  });
 });

@@ -18,7 +18,7 @@ import { run, type CliIO } from '../src/cli/main.js';
 import { pairHistory } from '../src/inspect/history.js';
 import { inspectImage } from '../src/inspect/inspect.js';
 import { displayName, formatListLine, modeString } from '../src/inspect/render.js';
-import { explainPath, modelFinalStates, type WhyStepKind } from '../src/inspect/why.js';
+import { explainPath, explainPaths, type WhyStepKind } from '../src/inspect/why.js';
 import { flattenImage, isLayerfoldError, parseTime } from '../src/index.js';
 import { listImage } from '../src/inspect/ls.js';
 import { PassThrough } from 'node:stream';
@@ -347,10 +347,9 @@ describe('why', () => {
     expect(await kinds('whiteout-then-recreate', 'cfg/old')).toEqual([[1, 'added'], [2, 'whiteout']]);
   });
 
-  // `why` follows names as the layers store them; where a layer writes through its own symlink, the
-  // entry lands elsewhere (README: what `why` does not follow)
-  const throughLinks = new Set(['same-layer-symlink-parent', 'hardlink-via-symlink']);
-  it.each(pairs().filter((p) => !throughLinks.has(p.name)).map((p) => [p.name, p]))("model's final state equals the merged tree for every path (%s)", async (_n, pair) => {
+  // Every path any layer names (and what its whiteouts name), every pair, no exception: the state the
+  // last step leaves is the merged tree's final state, so no change to a path goes unreported.
+  it.each(pairs().map((p) => [p.name, p]))("the steps end in the merged tree's final state for every path (%s)", async (_n, pair) => {
     if (await refused(pair.image)) return;
     const { layers } = await layersOf(pair.image);
     const paths = new Set<string>();
@@ -364,8 +363,20 @@ describe('why', () => {
         if (base.startsWith('.wh.') && base !== '.wh..wh..opq') paths.add([...parts, base.slice(4)].join('/'));
       }
     }
-    const results = await modelFinalStates(pair.image, [...paths]);
-    expect(results.filter((r) => JSON.stringify(r.model) !== JSON.stringify(r.tree))).toEqual([]);
+    const reports = await explainPaths(pair.image, [...paths]);
+    const ends = reports.map((r) => ({ path: r.path, last: r.steps.length === 0 ? null : (r.steps[r.steps.length - 1]!.after ?? null), final: r.final }));
+    expect(ends.filter((x) => JSON.stringify(x.last) !== JSON.stringify(x.final))).toEqual([]);
+  });
+
+  it('a layer writing through its own symlink: the steps are where the link leads (rule 4b)', async () => {
+    const through = fixture('same-layer-symlink-parent').image;
+    expect(await kinds('same-layer-symlink-parent', 'real/new')).toEqual([[1, 'added']]);
+    expect(await kinds('same-layer-symlink-parent', 'real/new2')).toEqual([[1, 'added']]);
+    const viaLink = await explainPath(through, 'lnk/new');
+    expect([viaLink.steps, viaLink.final]).toEqual([[], null]);
+    const h = await explainPath(fixture('hardlink-via-symlink').image, 'h');
+    expect(h.steps.map((s) => [s.layer, s.kind, s.other])).toEqual([[1, 'hardlinked', 'real/file']]);
+    expect(await kinds('hardlink-via-symlink', 'real/file')).toEqual([[1, 'added'], [1, 'link-added']]);
   });
 
   it('says when no layer touches the path', async () => {

@@ -17,6 +17,7 @@
  * - `order` also compares the order of the paths both sides hold.
  */
 import type { Compression } from '../io/compression.js';
+import { INIT_PARENT_NAMES, INIT_PATH_NAMES } from '../tree/docker-create.js';
 import type { DiffEntry, EntryType, InitFootprint, SideEntries, SideKind } from './entries.js';
 
 export const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'digest', 'link', 'device', 'mtime', 'xattrs', 'hardlinks'] as const;
@@ -26,9 +27,9 @@ export type FieldName = (typeof FIELDS)[number];
 export type FieldValue = string | number | string[] | Record<string, string>;
 
 /** The paths `docker create` adds (moby daemon/initlayer), as in src/tree/docker-create.ts. */
-export const INIT_PATHS: ReadonlySet<string> = new Set(['.dockerenv', 'etc/hostname', 'etc/hosts', 'etc/resolv.conf', 'etc/mtab', 'dev/console', 'dev/pts', 'dev/shm', 'proc', 'sys']);
-/** Parents of init paths: kept with their mode and owner, mtime touched; made 0755 0:0 when missing. */
-const INIT_PARENTS: ReadonlySet<string> = new Set(['etc', 'dev']);
+/** docker create's paths and their parents (kept with their mode and owner, mtime touched; made 0755 0:0 when missing). */
+export const INIT_PATHS = INIT_PATH_NAMES;
+const INIT_PARENTS = INIT_PARENT_NAMES;
 
 export interface CompareOptions {
   /** Fields not compared. */

@@ -12,7 +12,7 @@
  *   `touched`. --ignore-init uses this footprint, so a WorkingDir reached through a symlink is known.
  */
 import { flattenImage, type FlattenOptions } from '../flatten.js';
-import { addDockerCreateLayer } from '../tree/docker-create.js';
+import { addDockerCreateLayer, type ContainerConfig } from '../tree/docker-create.js';
 import { Dir, type Inode, type MergedTree } from '../tree/node.js';
 import { walkTree } from '../tree/walk.js';
 import { showName } from '../errors.js';
@@ -41,9 +41,9 @@ function cloneDirs(tree: MergedTree): MergedTree {
 }
 
 /** What `docker create` would make and touch on this tree (which is left unchanged). */
-export function initFootprint(tree: MergedTree, workingDir: string | undefined): InitFootprint {
+export function initFootprint(tree: MergedTree, config: ContainerConfig): InitFootprint {
   const copy = cloneDirs(tree);
-  addDockerCreateLayer(copy, SENTINEL_TIME, workingDir);
+  addDockerCreateLayer(copy, SENTINEL_TIME, config);
   const footprint: InitFootprint = { created: new Set(), touched: new Set() };
   for (const { name, node } of walkTree(copy)) {
     const path = name.replace(/\/$/, '');
@@ -69,10 +69,12 @@ export async function readImageSide(input: string, options: ImageSideOptions): P
   const { footprint, dockerInit, ...flattenOptions } = options;
   const flat = await flattenImage(input, flattenOptions);
   try {
-    const workingDir = flat.image.config.config.WorkingDir;
+    const config = flat.image.config.config;
     const side: ImageSide = { entries: [], groups: [] };
-    if (footprint) side.initFootprint = initFootprint(flat.tree, workingDir);
-    if (dockerInit !== undefined) addDockerCreateLayer(flat.tree, dockerInit, workingDir);
+    // the footprint is found on a copy before the step is taken, so both come from one function; it
+    // only names paths, so the image's VOLUMEs (which can refuse the step) play no part in it
+    if (footprint) side.initFootprint = initFootprint(flat.tree, { WorkingDir: config.WorkingDir });
+    if (dockerInit !== undefined) addDockerCreateLayer(flat.tree, dockerInit, config);
     const standIn = options.impliedMtime === undefined;
     const list = new EntryList();
     for (const { name, node } of walkTree(flat.tree)) {

@@ -18,9 +18,8 @@
 import type { TarEntry } from '../tar/entries.js';
 import { isWhiteoutDevice } from '../tree/apply.js';
 import { Dir, isDir, lookup, type Node } from '../tree/node.js';
+import { markerKind, whiteoutTarget } from '../tree/whiteouts.js';
 
-const WHITEOUT_PREFIX = '.wh.';
-const OPAQUE_MARKER = '.wh..wh..opq';
 
 export interface LayerChanges {
   added: string[];
@@ -87,15 +86,16 @@ export class DiveCounter {
     const slash = path.lastIndexOf('/');
     const base = path.slice(slash + 1);
     const changes = this.changes[layer]!;
-    if (base === OPAQUE_MARKER) {
+    const marker = markerKind(base);
+    if (marker === 'opaque') {
       if (this.withChanges) {
         const dir = lookup(root, path.slice(0, Math.max(0, slash)));
         if (isDir(dir)) for (const [name, child] of dir.children) if (child.layer !== layer) changes.deleted.push(`${path.slice(0, slash + 1)}${name}`);
       }
       return;
     }
-    if (base.startsWith(WHITEOUT_PREFIX) || isWhiteoutDevice(entry)) {
-      const target = base.startsWith(WHITEOUT_PREFIX) ? `${path.slice(0, slash + 1)}${base.slice(WHITEOUT_PREFIX.length)}` : path;
+    if (marker === 'whiteout' || isWhiteoutDevice(entry)) {
+      const target = marker === 'whiteout' ? whiteoutTarget(path) : path;
       const lower = lookup(root, target);
       this.current.set(target, lower === undefined ? 0 : subtreeBytes(lower));
       if (this.withChanges && lower !== undefined) changes.deleted.push(target);

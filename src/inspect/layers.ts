@@ -10,9 +10,8 @@
  */
 import type { TarEntry } from '../tar/entries.js';
 import { Dir, type Inode, type MergedTree } from '../tree/node.js';
+import { markerKind } from '../tree/whiteouts.js';
 
-const WHITEOUT_PREFIX = '.wh.';
-const OPAQUE_MARKER = '.wh..wh..opq';
 
 export interface LayerCounts {
   /** Entries the layer holds (whiteouts and opaque markers included). */
@@ -40,8 +39,9 @@ export class LayerCounter {
     const counts = (this.layers[layer] ??= emptyCounts());
     counts.entries++;
     const base = path.slice(path.lastIndexOf('/') + 1);
-    if (base === OPAQUE_MARKER) counts.opaqueMarkers++;
-    else if (base.startsWith(WHITEOUT_PREFIX)) counts.whiteouts++;
+    const marker = markerKind(base);
+    if (marker === 'opaque') counts.opaqueMarkers++;
+    else if (marker === 'whiteout') counts.whiteouts++;
     else if (entry.type === 'file') {
       counts.files++;
       counts.fileBytes += entry.size;

@@ -41,13 +41,13 @@ import { addContext, LayerfoldError, showName } from '../errors.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
-import { Dir, Inode, isDir, type MergedTree, type Node } from './node.js';
+import { Dir, Inode, isDir, stateOf, type MergedTree, type Node, type NodeState } from './node.js';
+import type { TreeChange, TreeChangeKind } from './changes.js';
 import { baseOf, cleanRooted, goClean, parentOf } from './paths.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteouts.js';
 
-const WHITEOUT_PREFIX = '.wh.';
 /** The kernel's MAXSYMLINKS: how many symlinks one path lookup follows. */
 const MAX_SYMLINKS = 40;
-const OPAQUE_MARKER = '.wh..wh..opq';
 /** time.Unix(0, 1<<63-1): the last instant Go's Chtimes can set; later (and pre-1970) becomes 0. */
 const MAX_SETTABLE_MTIME = 9223372036;
 /** Linux uids and gids are 32-bit; (uid_t)-1 means "no change" to chown. */
@@ -74,6 +74,11 @@ export interface ApplyOptions {
    * and to size what a whiteout hides. The tree must not be changed.
    */
   beforeEntry?: (layer: number, entry: TarEntry, path: string, root: Dir) => void;
+  /**
+   * Called for every change an entry makes to the merged tree (tree/changes.ts says which), only when
+   * given: `why` and `inspect` are built from these, so a rule changes in this file alone.
+   */
+  onChange?: (change: TreeChange) => void;
   /** Refuse after this many entries in all (decompression-bomb guard). */
   maxEntries?: number;
 }
@@ -164,6 +169,15 @@ class LayerApplier {
   private readonly whiteouts = new Map<Dir, Map<string, Node | undefined>>();
   private lastParentPath: string | undefined;
   private lastParent: Dir | undefined;
+  /** The path lastParent really has, once this layer's symlinks are followed (rule 4b). */
+  private lastParentReal = '';
+  /** Set by resolve(): the path of the directory it found. */
+  private resolvedPath = '';
+  /** The entry being applied, for the changes it reports. */
+  private entry: TarEntry | undefined;
+  /** For the listener: the inode a hardlink entry names, as it was before the entry, and its target's path. */
+  private linkedBefore: NodeState | undefined;
+  private linkedTargetPath: string | undefined;
 
   constructor(
     private readonly root: Dir,
@@ -183,10 +197,28 @@ class LayerApplier {
     // A layer lists a directory's entries together: the last answer is usually the next one too.
     // It stays right until something is removed or a directory replaced (forgetParent).
     if (path === this.lastParentPath) return this.lastParent!;
+    this.resolvedPath = path;
     const dir = this.walkToDir(path, forEntry);
     this.lastParentPath = path;
     this.lastParent = dir;
+    this.lastParentReal = this.resolvedPath;
     return dir;
+  }
+
+  /** Report a change; `before` is what stood at `path` (copied now, before anything changes it). */
+  private report(kind: TreeChangeKind, path: string, before: Node | undefined, after: Node | undefined, extra?: Partial<TreeChange>): void {
+    const listener = this.options.onChange;
+    if (listener === undefined) return;
+    listener({ kind, layer: this.index, entry: this.entry!, path, before: before === undefined ? undefined : stateOf(before), after: after === undefined ? undefined : stateOf(after), node: after, ...extra });
+  }
+
+  private get listening(): boolean {
+    return this.options.onChange !== undefined;
+  }
+
+  /** `dir`'s path joined with `name`. */
+  private static join(dirPath: string, name: string): string {
+    return dirPath === '' ? name : `${dirPath}/${name}`;
   }
 
   private forgetParent(): void {
@@ -205,21 +237,24 @@ class LayerApplier {
         // rare: a symlink this layer made, which the kernel follows (rule 4b); resolve the rest part by part
         return this.resolve(parts.slice(i), this.stackTo(parts, i), true, forEntry)!;
       }
-      dir = this.stepInto(dir, part, child, forEntry, path);
+      dir = this.stepInto(dir, part, child, forEntry, path, i);
     }
     return dir;
   }
 
   /** One step of rule 4: `part` of `dir` as a directory of this layer, taken over or made if need be. */
-  private stepInto(dir: Dir, part: string, child: Node | undefined, forEntry: string, path: string): Dir {
+  private stepInto(dir: Dir, part: string, child: Node | undefined, forEntry: string, path: string, depth: number, realPath?: string): Dir {
     if (child === undefined && this.whiteoutIn(dir, part)) {
       throw entryError(this.layer, forEntry, `its parent ${showName(part)} is a whiteout earlier in this layer; docker refuses such a layer ("not a directory")`);
     }
     // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
     // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
     const mode = dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755;
+    // only for the listener: the path of what this step makes, as the kernel would name it
+    const at = this.listening ? (realPath ?? path.split('/').slice(0, depth + 1).join('/')) : '';
     if (isDir(child)) {
       if (child.layer !== this.index) {
+        const before = this.listening ? stateOf(child) : undefined;
         child.mode = mode;
         child.uid = 0;
         child.gid = 0;
@@ -227,6 +262,7 @@ class LayerApplier {
         child.layer = this.index;
         child.implied = true;
         child.capability = undefined;
+        if (before) this.options.onChange!({ kind: 'imply', layer: this.index, entry: this.entry!, path: at, before, after: stateOf(child), node: child });
       }
       return child;
     }
@@ -234,6 +270,7 @@ class LayerApplier {
       throw entryError(this.layer, forEntry, `its parent ${showName(path)} is not a directory in this layer`);
     }
     const made = new Dir(mode, 0, 0, this.options.impliedMtime, this.index, true);
+    this.report('imply', at, child, made);
     dir.children.set(part, made);
     return made;
   }
@@ -255,6 +292,8 @@ class LayerApplier {
    *                                        [same-layer-symlink-parent, hardlink-via-symlink]
    */
   private resolve(queue: string[], stack: Dir[], create: boolean, forEntry: string): Dir | undefined {
+    // the names of the directories on the stack below the root, for the path reported (rule 4b)
+    const names = this.listening ? this.resolvedPath.split('/').slice(0, stack.length - 1) : [];
     let links = 0;
     let fromLinks = 0; // how many parts at the head of the queue came from symlink targets
     while (queue.length > 0) {
@@ -263,7 +302,10 @@ class LayerApplier {
       if (fromLinks > 0) fromLinks--;
       if (part === '' || part === '.') continue;
       if (part === '..') {
-        if (stack.length > 1) stack.pop();
+        if (stack.length > 1) {
+          stack.pop();
+          names.pop();
+        }
         continue;
       }
       const dir = stack[stack.length - 1]!;
@@ -273,19 +315,25 @@ class LayerApplier {
           if (!create) return undefined;
           throw entryError(this.layer, forEntry, 'too many levels of symbolic links on its path; docker refuses such a layer');
         }
-        if (child.linkname.startsWith('/')) stack.length = 1;
+        if (child.linkname.startsWith('/')) {
+          stack.length = 1;
+          names.length = 0;
+        }
         const target = child.linkname.split('/');
         queue.unshift(...target);
         fromLinks += target.length;
       } else if (!mustExist) {
-        stack.push(this.stepInto(dir, part, child, forEntry, part));
+        names.push(part);
+        stack.push(this.stepInto(dir, part, child, forEntry, part, 0, names.join('/')));
       } else if (isDir(child) && child.layer === this.index) {
+        names.push(part);
         stack.push(child);
       } else {
         if (!create) return undefined;
         throw entryError(this.layer, forEntry, 'its path runs through a symlink that does not lead to a directory this layer made; docker refuses such a layer');
       }
     }
+    if (this.listening) this.resolvedPath = names.join('/');
     return stack[stack.length - 1]!;
   }
 
@@ -295,21 +343,22 @@ class LayerApplier {
   }
 
   /** Remove what lower layers put at `name` in `dir` (rules 2, 3): same-layer nodes stay. */
-  private hideLower(dir: Dir, name: string): Node | undefined {
+  private hideLower(dir: Dir, dirPath: string, name: string): Node | undefined {
     const node = dir.children.get(name);
     if (node === undefined) return undefined;
     this.forgetParent();
     if (node.layer !== this.index) {
       dir.children.delete(name);
+      this.report('whiteout', LayerApplier.join(dirPath, name), node, undefined);
       return node;
     }
-    if (isDir(node)) this.hideLowerChildren(node);
+    if (isDir(node)) this.hideLowerChildren(node, LayerApplier.join(dirPath, name), 'whiteout');
     return undefined;
   }
 
   /** A whiteout of `name` in `dir` (`.wh.NAME`, or a 0:0 character device, which overlayfs reads as one). */
-  private whiteOut(dir: Dir, name: string): void {
-    const hidden = this.hideLower(dir, name);
+  private whiteOut(dir: Dir, dirPath: string, name: string): void {
+    const hidden = this.hideLower(dir, dirPath, name);
     let names = this.whiteouts.get(dir);
     if (names === undefined) this.whiteouts.set(dir, (names = new Map()));
     // a second whiteout of the same name keeps what the first one hid
@@ -336,11 +385,18 @@ class LayerApplier {
     return hidden;
   }
 
-  private hideLowerChildren(dir: Dir): void {
+  /** Every lower node below `dir` goes (rule 2; a whiteout of a same-layer directory): no recursion, a tree may be deep. */
+  private hideLowerChildren(top: Dir, topPath: string, kind: 'whiteout' | 'opaque'): void {
     this.forgetParent();
-    for (const [name, child] of dir.children) {
-      if (child.layer !== this.index) dir.children.delete(name);
-      else if (isDir(child)) this.hideLowerChildren(child);
+    const stack: Array<[Dir, string]> = [[top, topPath]];
+    while (stack.length > 0) {
+      const [dir, dirPath] = stack.pop()!;
+      for (const [name, child] of dir.children) {
+        if (child.layer !== this.index) {
+          dir.children.delete(name);
+          this.report(kind, LayerApplier.join(dirPath, name), child, undefined);
+        } else if (isDir(child)) stack.push([child, LayerApplier.join(dirPath, name)]);
+      }
     }
   }
 
@@ -377,6 +433,7 @@ class LayerApplier {
   applyOne(entry: TarEntry): void {
     const path = this.clean(entry);
     if (path === null) return;
+    this.entry = entry;
     this.options.beforeEntry?.(this.index, entry, path, this.root);
     const base = baseOf(path);
     if (base.startsWith(WHITEOUT_PREFIX)) {
@@ -389,10 +446,11 @@ class LayerApplier {
         // docker sets the opaque xattr on the whiteout device itself: the path stays hidden
       } else {
         const dir = this.ensureDir(parent, entry.name);
+        const dirPath = this.lastParentReal;
         // overlayfs never reads the opaque xattr of a layer's root: a marker there hides nothing.
         if (base === OPAQUE_MARKER) {
-          if (dir !== this.root) this.hideLowerChildren(dir);
-        } else this.whiteOut(dir, base.slice(WHITEOUT_PREFIX.length));
+          if (dir !== this.root) this.hideLowerChildren(dir, dirPath, 'opaque');
+        } else this.whiteOut(dir, dirPath, base.slice(WHITEOUT_PREFIX.length));
       }
     } else {
       this.applyEntry(path, entry);
@@ -404,12 +462,13 @@ class LayerApplier {
     const dir = this.ensureDir(parentOf(path), entry.name);
     const base = baseOf(path);
     const existing = dir.children.get(base);
+    const at = this.listening ? LayerApplier.join(this.lastParentReal, base) : path;
     const mode = entry.mode & 0o7777;
     if (entry.xattrs) this.checkXattrs(entry);
     const linkTarget = entry.type === 'hardlink' ? cleanRooted(entry.linkname) : '';
     // a link to a whiteout device is one more name of it, and a 0:0 character device is one: whiteouts
     if ((linkTarget !== '' && this.isWhiteout(linkTarget, entry.name)) || isWhiteoutDevice(entry)) {
-      this.whiteOut(dir, base); //                                        [hardlink-to-whiteout, chardev-whiteout]
+      this.whiteOut(dir, this.lastParentReal, base); //                   [hardlink-to-whiteout, chardev-whiteout]
       return;
     }
     // What a whiteout of this layer hid comes back under a directory made over it (rule 3b).
@@ -419,16 +478,20 @@ class LayerApplier {
     if (entry.type === 'dir') {
       const mtime = boundMtime(entry.mtime);
       let node: Dir;
+      let kind: TreeChangeKind = 'merge';
       if (isDir(existing)) {
         node = existing;
       } else if (isDir(hidden)) {
         node = hidden;
+        this.report('restore', at, undefined, node);
         dir.children.set(base, node);
         this.forgetParent();
       } else {
         node = new Dir(mode, 0, this.createdGid(dir), mtime, this.index, false);
+        kind = existing === undefined ? 'add' : 'replace';
         dir.children.set(base, node);
       }
+      const before = this.listening ? (kind === 'merge' ? stateOf(node) : existing && stateOf(existing)) : undefined;
       node.mode = mode;
       node.uid = ownerId(entry.uid, node.layer === this.index ? node.uid : 0);
       node.gid = ownerId(entry.gid, node.layer === this.index ? node.gid : this.createdGid(dir));
@@ -436,12 +499,16 @@ class LayerApplier {
       node.layer = this.index;
       node.implied = false;
       node.capability = capabilityOf(entry, this.layer); // [cap-on-dir]
+      if (this.listening) this.options.onChange!({ kind, layer: this.index, entry, path: at, before, after: stateOf(node), node });
       // overlayfs's own opaque xattr, carried as a PAX record, makes the directory opaque too  [trusted-opaque]
-      if (entry.xattrs?.get('trusted.overlay.opaque') === 'y') this.hideLowerChildren(node);
+      if (entry.xattrs?.get('trusted.overlay.opaque') === 'y') this.hideLowerChildren(node, at, 'opaque');
       return;
     }
     if (entry.type === 'hardlink') {
-      dir.children.set(base, this.linkTarget(path, linkTarget, entry));
+      const before = this.listening && existing !== undefined ? stateOf(existing) : undefined;
+      const inode = this.linkTarget(path, linkTarget, entry);
+      dir.children.set(base, inode);
+      if (this.listening) this.options.onChange!({ kind: 'hardlink', layer: this.index, entry, path: at, before, after: stateOf(inode), node: inode, inodeBefore: this.linkedBefore, target: this.linkedTargetPath });
       return;
     }
     const device = entry.type === 'char' || entry.type === 'block';
@@ -460,6 +527,7 @@ class LayerApplier {
       entry.dataOffset,
     );
     inode.capability = capabilityOf(entry, this.layer);
+    this.report(existing === undefined ? 'add' : 'replace', at, existing, inode);
     dir.children.set(base, inode);
   }
 
@@ -493,6 +561,10 @@ class LayerApplier {
       throw entryError(this.layer, entry.name, `hardlink to ${showName(entry.linkname)}: ${where}; docker refuses such a layer ("no such file or directory")`);
     }
     if (isDir(node)) throw entryError(this.layer, entry.name, `hardlink to directory ${showName(entry.linkname)}`);
+    if (this.listening) {
+      this.linkedBefore = stateOf(node);
+      this.linkedTargetPath = LayerApplier.join(parentOf(target) === '' ? '' : this.resolvedPath, baseOf(target));
+    }
     applyLinkMetadata(node, entry);
     // docker chowns the new name, and a chown drops the inode's capability; only the link entry's
     // own xattr puts one back (GNU tar writes it on the first name only).       [cap-hardlink]

@@ -34,6 +34,17 @@ const INIT_PATHS: Array<[string, InitKind]> = [
   ['etc/mtab', { symlink: '/proc/mounts' }],
 ];
 
+/** The paths docker create makes, by name: what `diff --ignore-init` leaves out. */
+export const INIT_PATH_NAMES: ReadonlySet<string> = new Set(INIT_PATHS.map(([path]) => path));
+/** Their parents, which docker create keeps (mode and owner) but touches (mtime), or makes 0755 0:0. */
+export const INIT_PARENT_NAMES: ReadonlySet<string> = new Set(INIT_PATHS.map(([path]) => path.slice(0, Math.max(0, path.lastIndexOf('/')))).filter((p) => p !== ''));
+
+/** What of the image config docker create reads (read/config.ts's RuntimeConfig has these fields). */
+export interface ContainerConfig {
+  WorkingDir?: string | undefined;
+  Volumes?: Record<string, object> | undefined;
+}
+
 /** moby's symlink.FollowSymlinkInScope gives up after 255 parts (the kernel's own limit is 40 links). */
 const MAX_SYMLINKS = 255;
 
@@ -142,11 +153,11 @@ function resolveInScope(tree: MergedTree, path: string, what: string): string {
 }
 
 /** Add what `docker create` adds, at creation time `time` (whole seconds). */
-export function addDockerCreateLayer(tree: MergedTree, time: number, workingDir: string | undefined, volumes: string[] = []): void {
-  for (const volume of volumes) checkVolume(tree, volume);
+export function addDockerCreateLayer(tree: MergedTree, time: number, config: ContainerConfig): void {
+  for (const volume of Object.keys(config.Volumes ?? {})) checkVolume(tree, volume);
   const step = new CreateStep(tree, time);
   for (const [path, kind] of INIT_PATHS) step.initPath(path, kind);
-  if (workingDir) step.workingDir(workingDir);
+  if (config.WorkingDir) step.workingDir(config.WorkingDir);
 }
 
 /**

@@ -49,6 +49,46 @@ export class Dir {
 
 export type Node = Dir | Inode;
 
+/** A node's metadata as plain data, copied: what `why` shows and apply's changes report. */
+export interface NodeState {
+  type: 'dir' | InodeType;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  /** Symlink target (raw bytes as latin1). */
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  /** The uppermost layer that holds it. */
+  layer: number;
+  /** A directory docker made because a layer needed it. */
+  implied: boolean;
+  /** True when the inode has other names (hard links). */
+  linked: boolean;
+}
+
+export function stateOf(node: Node): NodeState {
+  if (node instanceof Dir) {
+    return { type: 'dir', mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: 0, linkname: '', devmajor: 0, devminor: 0, layer: node.layer, implied: node.implied, linked: false };
+  }
+  return {
+    type: node.type,
+    mode: node.mode,
+    uid: node.uid,
+    gid: node.gid,
+    mtime: node.mtime,
+    size: node.type === 'file' ? node.size : 0,
+    linkname: node.linkname,
+    devmajor: node.devmajor,
+    devminor: node.devminor,
+    layer: node.layer,
+    implied: false,
+    linked: node.linked,
+  };
+}
+
 export function isDir(node: Node | undefined): node is Dir {
   return node instanceof Dir;
 }
