@@ -453,6 +453,7 @@ class LayerApplier {
       entry.dataOffset,
     );
     inode.capability = capabilityOf(entry, this.layer);
+    inode.sparse = entry.sparse; // holes stay holes until a writer meets them  [sparse-gnu-*, sparse-bsdtar]
     dir.children.set(base, inode);
   }
 

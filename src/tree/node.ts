@@ -6,12 +6,16 @@
  * object, so a change through one name (a later hardlink entry's owner, mode, mtime) is seen through
  * all, and a name that is replaced simply stops pointing at it while the others keep its bytes.
  */
+import type { SparseSegment } from '../tar/sparse.js';
+
 export type InodeType = 'file' | 'symlink' | 'char' | 'block' | 'fifo';
 
 export class Inode {
   /** True once a hardlink entry has given this inode a second name. */
   linked = false;
   capability: Buffer | undefined = undefined;
+  /** A sparse file's data segments (tar/sparse.ts): `size` bytes, holes read as zeros; undefined when dense. */
+  sparse: readonly SparseSegment[] | undefined = undefined;
   constructor(
     public type: InodeType,
     public mode: number,
