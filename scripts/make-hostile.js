@@ -617,6 +617,34 @@ add('outer-size-past-end', 'an image archive member claiming 1 GiB', refuse('BAD
 });
 
 // ----------------------------------------------------------------------------------------------
+// PAX sparse files (GNU.sparse 0.1 and 1.0): maps that lie, and a few bytes of tar claiming petabytes.
+// Go's archive/tar refuses the lies (docker: "archive/tar: invalid tar header", "sparse file contains
+// unreferenced data"; fixtures/docker/sparse-map-*); the bomb is what docker would unpack in full.
+
+/** A sparse entry named `name` stored as GNUSparseFile.0/name: its PAX records, then its stored data. */
+const sparseRecords = (name, pax, data) => {
+  const body = paxBody({ 'GNU.sparse.name': name, ...pax });
+  return [record({ name: `PaxHeaders/${name}`, type: 'x', size: body.length }, body), record({ name: `GNUSparseFile.0/${name}`, size: data.length }, data)];
+};
+const map10 = (text, data) => Buffer.concat([Buffer.from(text), Buffer.alloc(pad(text.length)), Buffer.from(data)]);
+const V10 = { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' };
+
+add('sparse-map-overlap', 'a GNU.sparse 0.1 map whose segments overlap', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { 'GNU.sparse.size': '10', 'GNU.sparse.numblocks': '2', 'GNU.sparse.map': '0,4,2,4' }, Buffer.from('abcdefgh')), END]));
+add('sparse-map-past-size', 'a GNU.sparse 1.0 map with a segment past the real size', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, map10('1\n8\n4\n', 'abcd')), END]));
+add('sparse-more-data', 'a GNU.sparse 1.0 file storing more data than its map names', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, map10('1\n0\n2\n', 'abcd')), END]));
+add('sparse-map-huge-count', 'a GNU.sparse 1.0 map claiming 2^40 segments in one block', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, map10('1099511627776\n0\n', '')), END]));
+add('sparse-map-past-entry', 'a GNU.sparse 1.0 map that runs on past its entry into the next header', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, Buffer.from('3\n0\n')), fileRecord('next'), END]));
+add('sparse-bomb', 'a 2 KiB GNU.sparse 1.0 entry claiming a 1 PiB file (over --max-size)', refuse('LIMIT'), async () =>
+  rawLayerImage([...sparseRecords('lastlog', { ...V10, 'GNU.sparse.realsize': String(2 ** 50) }, map10(`1\n${2 ** 50 - 4}\n4\n`, 'data')), END]));
+add('sparse-whiteout-escape', 'a sparse entry whose GNU.sparse.name is ../../.wh.etc (a whiteout, from the root)', accept(['bin/sh'], ['etc/passwd']), async () =>
+  rawLayerImage([...sparseRecords('../../.wh.etc', { ...V10, 'GNU.sparse.realsize': '0' }, map10('0\n', '')), END]));
+
+// ----------------------------------------------------------------------------------------------
 
 async function main() {
   mkdirSync(OUT, { recursive: true });

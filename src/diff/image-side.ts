@@ -102,7 +102,7 @@ function inodeEntry(path: string, node: Inode, layers: Array<{ fd: number }>): D
   if (node.type === 'file') {
     entry.size = node.size;
     const layer = layers[node.layer];
-    entry.digest = node.size === 0 || layer === undefined ? hashRange(0, 0, 0, '') : hashRange(layer.fd, node.dataOffset, node.size, `entry ${showName(path)}`);
+    entry.digest = node.size === 0 || layer === undefined ? hashRange(0, 0, 0, '') : hashRange(layer.fd, node.dataOffset, node.size, `entry ${showName(path)}`, node.sparse);
   }
   if (node.type === 'char' || node.type === 'block') {
     entry.devmajor = node.devmajor;

@@ -70,6 +70,8 @@ export interface ApplyOptions {
   onEntry?: (layer: number, entry: TarEntry, path: string) => void;
   /** Refuse after this many entries in all (decompression-bomb guard). */
   maxEntries?: number;
+  /** Refuse when the layers and the holes of their sparse files come to more bytes than this (--max-size). */
+  maxSize?: number;
 }
 
 /**
@@ -511,6 +513,8 @@ export async function applyLayers(layers: LayerData[], options: ApplyOptions): P
   const root = new Dir(0o755, 0, 0, 0, -1, false);
   const max = options.maxEntries ?? Infinity;
   let total = 0;
+  // a sparse file unpacks to its full size in docker: a few KiB of tar may claim petabytes of holes
+  let unpacked = layers.reduce((sum, l) => sum + l.size, 0);
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
     const left = max - total;
@@ -526,6 +530,9 @@ export async function applyLayers(layers: LayerData[], options: ApplyOptions): P
       // Counted while the layer is read, so a layer of millions of headers is stopped at the limit.
       if (++total > max) throw layerError(layer, new LayerfoldError('LIMIT', `more entries than --max-entries allows (${left} left for this layer)`));
       next.value.headerOffset -= layer.base;
+      if (next.value.sparse && (unpacked += next.value.size - next.value.storedSize) > (options.maxSize ?? Infinity)) {
+        throw layerError(layer, new LayerfoldError('LIMIT', `entry ${showName(next.value.name)}: its sparse file's ${next.value.size} bytes take the layers past --max-size (${options.maxSize} bytes)`));
+      }
       applier.applyOne(next.value);
       if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
     }
