@@ -22,7 +22,7 @@ import { blankEntry, EntryList, hashRange, type DiffEntry, type InitFootprint } 
 const SENTINEL_TIME = -0.5;
 
 function cloneDirs(tree: MergedTree): MergedTree {
-  const copy = (dir: Dir) => new Dir(dir.mode, dir.uid, dir.gid, dir.mtime, dir.layer, dir.implied);
+  const copy = (dir: Dir) => Object.assign(new Dir(dir.mode, dir.uid, dir.gid, dir.mtime, dir.layer, dir.implied), { defaultAcl: dir.defaultAcl });
   const root = copy(tree.root);
   const stack: Array<[Dir, Dir]> = [[tree.root, root]];
   while (stack.length > 0) {

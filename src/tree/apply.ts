@@ -38,6 +38,7 @@
  *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
  */
 import { addContext, LayerfoldError, showName } from '../errors.js';
+import { AclError, createdMode, defaultAclOf, dockerDirMode, type DefaultAcl } from './acl.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
@@ -60,6 +61,8 @@ const MINOR_MASK = 0xfffff;
 const NAME_MAX = 255;
 const SYMLINK_MAX = 4095;
 const PATH_MAX = 4095;
+const DEFAULT_ACL = 'system.posix_acl_default';
+
 /** The xattr namespaces the kernel knows; any other name fails with EOPNOTSUPP before a filesystem sees it. */
 const XATTR_NAMESPACES = ['security.', 'system.', 'trusted.', 'user.'];
 
@@ -213,9 +216,13 @@ class LayerApplier {
     }
     // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
     // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
-    const mode = dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755;
+    // A default ACL of the parent masks the mode and is inherited; docker then chmods the directory
+    // to 0755 if that changed its permissions, and the setgid bit goes.  [acl-default, acl-setgid-implied]
+    const acl = this.aclIn(dir);
+    const mode = dockerDirMode(createdMode(dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755, acl));
     if (isDir(child)) {
       if (child.layer !== this.index) {
+        child.defaultAcl = acl;
         child.mode = mode;
         child.uid = 0;
         child.gid = 0;
@@ -230,8 +237,18 @@ class LayerApplier {
       throw entryError(this.layer, forEntry, `its parent ${showName(path)} is not a directory in this layer`);
     }
     const made = new Dir(mode, 0, 0, this.options.impliedMtime, this.index, true);
+    made.defaultAcl = acl;
     dir.children.set(part, made);
     return made;
+  }
+
+  /**
+   * The default ACL a directory made in `dir` inherits: `dir`'s own if this layer holds `dir` (each
+   * layer is unpacked into a directory of its own, whose root never has one: docker skips the
+   * root's entry), else none.                                   [acl-replaced-implied, acl-root]
+   */
+  private aclIn(dir: Dir): DefaultAcl | undefined {
+    return dir.layer === this.index ? dir.defaultAcl : undefined;
   }
 
   /** The directories from the root down `parts[0..i)`, all directories of this layer by now. */
@@ -424,6 +441,11 @@ class LayerApplier {
         node = new Dir(mode, 0, this.createdGid(dir), mtime, this.index, false);
         dir.children.set(base, node);
       }
+      // the entry's own default ACL, else what mkdir inherited in this layer's directory, else (a
+      // directory this layer already made) what it has                [acl-replaced, acl-inherited]
+      const own = this.entryAcl(entry);
+      if (own !== null) node.defaultAcl = own;
+      else if (!(isDir(existing) && existing.layer === this.index)) node.defaultAcl = this.aclIn(dir);
       node.mode = mode;
       node.uid = ownerId(entry.uid, node.layer === this.index ? node.uid : 0);
       node.gid = ownerId(entry.gid, node.layer === this.index ? node.gid : this.createdGid(dir));
@@ -476,6 +498,23 @@ class LayerApplier {
       if (!XATTR_NAMESPACES.some((ns) => key.startsWith(ns))) {
         throw entryError(this.layer, entry.name, `xattr ${JSON.stringify(key)} is in no namespace the kernel knows; docker refuses such a layer ("operation not supported")`);
       }
+    }
+    if (entry.type !== 'dir') this.entryAcl(entry); // the kernel refuses a default ACL on a non-directory  [acl-on-file]
+  }
+
+  /**
+   * The default ACL an entry's PAX record sets: null when it carries none, undefined when it sets an
+   * empty one. A blob the kernel refuses fails the layer, as docker's lsetxattr does.
+   *                                                          [acl-invalid, acl-version, acl-on-file]
+   */
+  private entryAcl(entry: TarEntry): DefaultAcl | undefined | null {
+    const value = entry.xattrs?.get(DEFAULT_ACL);
+    if (value === undefined) return null;
+    try {
+      return defaultAclOf(value, entry.type === 'dir');
+    } catch (e) {
+      if (!(e instanceof AclError)) throw e;
+      throw entryError(this.layer, entry.name, `a ${DEFAULT_ACL} the kernel refuses; docker refuses such a layer ("lsetxattr ${DEFAULT_ACL} /${cleanRooted(entry.name)}: ${e.message}")`);
     }
   }
 

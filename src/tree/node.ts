@@ -7,6 +7,7 @@
  * all, and a name that is replaced simply stops pointing at it while the others keep its bytes.
  */
 import type { SparseSegment } from '../tar/sparse.js';
+import type { DefaultAcl } from './acl.js';
 
 export type InodeType = 'file' | 'symlink' | 'char' | 'block' | 'fifo';
 
@@ -39,6 +40,8 @@ export class Dir {
   readonly children = new Map<string, Node>();
   /** `security.capability` a directory entry carried: the kernel keeps it on a directory, and docker exports it. */
   capability: Buffer | undefined = undefined;
+  /** Its `system.posix_acl_default` as the uppermost layer holding it has it (tree/acl.ts): what new inodes in it get. */
+  defaultAcl: DefaultAcl | undefined = undefined;
   constructor(
     public mode: number,
     public uid: number,
