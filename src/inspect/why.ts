@@ -14,6 +14,7 @@
 import { LayerfoldError, showName } from '../errors.js';
 import { flattenImage, type FlattenOptions } from '../flatten.js';
 import type { TarEntry } from '../tar/entries.js';
+import { createdMode, defaultAclOf, dockerDirMode, type DefaultAcl } from '../tree/acl.js';
 import { applyLinkMetadata, boundMtime, deviceNumbersOf, isWhiteoutDevice, ownerId, symlinkMtime } from '../tree/apply.js';
 import { Dir, lookup, type InodeType, type Node } from '../tree/node.js';
 import { baseOf, cleanPath, parentOf } from '../tree/paths.js';
@@ -261,6 +262,8 @@ interface StepContext {
 class WhyModel {
   /** State of each chain path; index chain.length-1 is the path itself. */
   private readonly states: Array<NodeState | undefined>;
+  /** The default ACL of each chain directory as its layer has it (tree/acl.ts): what is made in it inherits it. */
+  private readonly acls: Array<DefaultAcl | undefined>;
   readonly steps: WhyStep[] = [];
   private readonly last: number;
 
@@ -270,6 +273,7 @@ class WhyModel {
     private readonly ctx: StepContext,
   ) {
     this.states = chain.map(() => undefined);
+    this.acls = chain.map(() => undefined);
     this.last = chain.length - 1;
   }
 
@@ -307,19 +311,30 @@ class WhyModel {
     const L = ev.layer;
     for (let k = 0; k < depth; k++) {
       const parent = k === 0 ? undefined : this.states[k - 1];
-      // setgid inherited from a setgid parent of this layer; owner always 0:0 (docker chowns it)
+      // setgid inherited from a setgid parent of this layer; owner always 0:0 (docker chowns it); a
+      // default ACL of that parent masks the mode, and docker's chmod back to 0755 drops setgid
       const inherit = parent !== undefined && parent.layer === L && (parent.mode & 0o2000) !== 0;
+      const acl = this.aclIn(k, L);
       const implied: NodeState = {
-        type: 'dir', mode: inherit ? 0o2755 : 0o755, uid: 0, gid: 0, mtime: this.impliedMtime,
+        type: 'dir', mode: dockerDirMode(createdMode(inherit ? 0o2755 : 0o755, acl)), uid: 0, gid: 0, mtime: this.impliedMtime,
         size: 0, linkname: '', devmajor: 0, devminor: 0, layer: L, implied: true, linked: false,
       };
       const cur = this.states[k];
       if (cur?.type === 'dir') {
-        if (cur.layer !== L) this.set(k, { ...cur, mode: implied.mode, uid: 0, gid: implied.gid, mtime: this.impliedMtime, layer: L, implied: true }, ev, 'implied');
+        if (cur.layer !== L) {
+          this.acls[k] = acl;
+          this.set(k, { ...cur, mode: implied.mode, uid: 0, gid: implied.gid, mtime: this.impliedMtime, layer: L, implied: true }, ev, 'implied');
+        }
       } else {
+        this.acls[k] = acl;
         this.set(k, implied, ev, cur === undefined ? 'added' : 'replaced');
       }
     }
+  }
+
+  /** What a directory made at chain[k] in layer L inherits: its parent's default ACL if L holds the parent. */
+  private aclIn(k: number, L: number): DefaultAcl | undefined {
+    return k > 0 && this.states[k - 1]?.layer === L ? this.acls[k - 1] : undefined;
   }
 
   /** The layer being replayed, the paths it made whiteouts of, and what a whiteout of a chain path hid. */
@@ -390,6 +405,9 @@ class WhyModel {
         cur = saved[0];
         this.hidden = undefined;
       }
+      const own = ev.entry.xattrs?.get('system.posix_acl_default');
+      if (own !== undefined) this.acls[k] = defaultAclOf(own, true);
+      else if (!(cur?.type === 'dir' && cur.layer === ev.layer)) this.acls[k] = this.aclIn(k, ev.layer);
       if (cur?.type === 'dir') this.set(k, { ...cur, ...metadataOf(meta), layer: ev.layer, implied: false }, ev, 'changed');
       else this.set(k, meta, ev, cur === undefined ? 'added' : 'replaced');
       if (ev.entry.xattrs?.get('trusted.overlay.opaque') === 'y' && k < this.last) this.hide(k + 1, ev, 'opaque', ev.path);
