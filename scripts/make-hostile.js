@@ -645,6 +645,35 @@ add('sparse-whiteout-escape', 'a sparse entry whose GNU.sparse.name is ../../.wh
   rawLayerImage([...sparseRecords('../../.wh.etc', { ...V10, 'GNU.sparse.realsize': '0' }, map10('0\n', '')), END]));
 
 // ----------------------------------------------------------------------------------------------
+// Default POSIX ACLs the kernel refuses (docker's lsetxattr fails: fixtures/docker/acl-invalid,
+// acl-version, acl-on-file), and one far longer than any real ACL.
+
+const aclBlob = (version, entries) => {
+  const b = Buffer.alloc(4 + 8 * entries.length);
+  b.writeUInt32LE(version, 0);
+  entries.forEach(([tag, perm], i) => { b.writeUInt16LE(tag, 4 + 8 * i); b.writeUInt16LE(perm, 6 + 8 * i); b.writeUInt32LE(0xffffffff, 8 + 8 * i); });
+  return b;
+};
+/** An entry with a binary SCHILY.xattr.system.posix_acl_default record (hdrcharset BINARY, as tar writes it). */
+const aclRecords = (name, type, acl) => {
+  const body = Buffer.concat([paxBody({ hdrcharset: 'BINARY' }), paxRecordBytes('SCHILY.xattr.system.posix_acl_default', acl)]);
+  return [record({ name: `PaxHeaders/${name}`, type: 'x', size: body.length }, body), record({ name, type, mode: 0o755 })];
+};
+const paxRecordBytes = (key, value) => {
+  const base = Buffer.byteLength(`${key}=`) + value.length + 2;
+  let len = base + String(base).length;
+  if (String(len).length + base !== len) len = base + String(len).length;
+  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+};
+
+add('acl-default-on-file', 'a default ACL on a regular file (the kernel: EACCES)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...aclRecords('f', '0', aclBlob(2, [[1, 7], [4, 5], [0x20, 0]])), END]));
+add('acl-default-misordered', 'a default ACL with group:: before user:: (the kernel: EINVAL)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...aclRecords('d/', '5', aclBlob(2, [[4, 5], [1, 7], [0x20, 0]])), END]));
+add('acl-default-huge', 'a default ACL of 60,000 entries, 480 KB, on a directory (setxattr: E2BIG past 64 KiB)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...aclRecords('d/', '5', aclBlob(2, [[1, 7], [4, 5], ...Array.from({ length: 60000 }, () => [0x20, 0])])), END]));
+
+// ----------------------------------------------------------------------------------------------
 
 async function main() {
   mkdirSync(OUT, { recursive: true });

@@ -33,6 +33,8 @@ const GROUP = 0x08;
 const MASK = 0x10;
 const OTHER = 0x20;
 const UNDEFINED_ID = 0xffffffff;
+/** The largest xattr value setxattr(2) takes (E2BIG past it); a filesystem may hold less (ext4: what fits a block). */
+const XATTR_SIZE_MAX = 65536;
 
 /** Why the kernel refuses a blob: the errno text docker prints. */
 export class AclError extends Error {}
@@ -46,6 +48,7 @@ type AclEntries = Array<[tag: number, perm: number]>;
  */
 function decodeAcl(value: string): AclEntries {
   const blob = Buffer.from(value, 'latin1');
+  if (blob.length > XATTR_SIZE_MAX) throw new AclError('argument list too long'); // setxattr's own limit
   if (blob.length < 4) throw new AclError('invalid argument');
   if (blob.readUInt32LE(0) !== 2) throw new AclError('operation not supported');
   if ((blob.length - 4) % 8 !== 0) throw new AclError('invalid argument');
