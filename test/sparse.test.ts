@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { exportRootfs, extractRootfs, inspectImage, isLayerfoldError, listImage, type ListEntry } from '../src/index.js';
 import { parsePaxRecords } from '../src/tar/header.js';
 import { imageArchive, scratchDir, writeTemp } from './support/build.js';
+import { cli } from './support/cli.js';
 
 const FORMS = ['sparse-gnu-0.0', 'sparse-gnu-0.1', 'sparse-gnu-1.0', 'sparse-bsdtar'];
 const caseDir = (name: string): string => join('fixtures/docker', name);
@@ -54,6 +55,19 @@ describe.each(FORMS)('%s', (name) => {
     expect(allHole.size).toBe(64 * 1024);
     expect(allHole.blocks).toBe(0); // written as a size, no data block
     expect(statSync(join(out, 'dir/sparse')).blocks * 512).toBeLessThan(96 * 1024);
+  });
+});
+
+describe('a rootfs tar of sparse files (diff reads the other side of the map)', () => {
+  it.each(['0.0', '0.1', '1.0'])('GNU tar --sparse-version=%s of our extract equals docker’s export, holes hashed as zeros', async (version) => {
+    const out = join(scratchDir(), 'rootfs');
+    await extractRootfs(join(caseDir('sparse-gnu-1.0'), 'image.tar'), out);
+    const rootfs = join(scratchDir(), 'rootfs.tar');
+    execFileSync('tar', ['--sparse', `--sparse-version=${version}`, '--format=posix', '--numeric-owner', '-C', out, '-cf', rootfs, '.']);
+    expect(readFileSync(rootfs).includes('GNU.sparse')).toBe(true);
+    const r = await cli(['diff', rootfs, join(caseDir('sparse-gnu-1.0'), 'export.tar'), '--ignore-init']);
+    expect(r.stdout.toString() + r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 });
 
