@@ -641,6 +641,8 @@ add('sparse-map-past-entry', 'a GNU.sparse 1.0 map that runs on past its entry i
   rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, Buffer.from('3\n0\n')), fileRecord('next'), END]));
 add('sparse-bomb', 'a 2 KiB GNU.sparse 1.0 entry claiming a 1 PiB file (over --max-size)', refuse('LIMIT'), async () =>
   rawLayerImage([...sparseRecords('lastlog', { ...V10, 'GNU.sparse.realsize': String(2 ** 50) }, map10(`1\n${2 ** 50 - 4}\n4\n`, 'data')), END]));
+add('sparse-name-nul', 'a GNU.sparse.name holding a NUL byte (Go takes it; docker cannot open the name)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('a\0b', { ...V10, 'GNU.sparse.realsize': '2' }, map10('1\n0\n2\n', 'ab')), END]));
 add('sparse-whiteout-escape', 'a sparse entry whose GNU.sparse.name is ../../.wh.etc (a whiteout, from the root)', accept(['bin/sh'], ['etc/passwd']), async () =>
   rawLayerImage([...sparseRecords('../../.wh.etc', { ...V10, 'GNU.sparse.realsize': '0' }, map10('0\n', '')), END]));
 

@@ -113,6 +113,8 @@ export function readSparse(
   if (version === undefined) return undefined;
   const sparseName = pax.get('GNU.sparse.name') || undefined;
   const name = sparseName ?? entry.name;
+  // Go takes a NUL here (it checks only path and linkpath), the kernel does not: docker's open fails
+  if (sparseName?.includes('\0')) throw refuse(entry.name, 'a GNU.sparse.name holding a NUL byte', 'invalid argument');
   const sizeText = pax.get('GNU.sparse.size') || pax.get('GNU.sparse.realsize') || undefined;
   const size = sizeText === undefined ? entry.stored : parseNumber(sizeText, name, 'size');
   const { pairs, mapBytes } = version === '1.0' ? map10(reader, entry.dataOffset, entry.stored, name) : { pairs: map0x(pax, name), mapBytes: 0 };
