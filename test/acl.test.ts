@@ -5,10 +5,10 @@
  * be refused with that text. What docker does with those modes is pinned by fixtures/docker/acl-*.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AclError, createdMode, defaultAclOf, dockerDirMode } from '../src/tree/acl.js';
+import { AclError, checkAccessAcl, createdMode, defaultAclOf, dockerDirMode, type AclTarget } from '../src/tree/acl.js';
 import { scratchDir } from './support/build.js';
 import { hasCommand } from './support/read.js';
 
@@ -33,8 +33,8 @@ function blob(entries: string[], version = 2): Buffer {
 const rwx = (n: number): string => `${n & 4 ? 'r' : '-'}${n & 2 ? 'w' : '-'}${n & 1 ? 'x' : '-'}`;
 
 /** setfattr's outcome on a fresh directory (or a file): '' or the errno text it printed. */
-function setAcl(path: string, value: Buffer): string {
-  const r = spawnSync('setfattr', ['-n', 'system.posix_acl_default', '-v', `0x${value.toString('hex')}`, path], { encoding: 'utf8' });
+function setAcl(path: string, value: Buffer, name = 'system.posix_acl_default'): string {
+  const r = spawnSync('setfattr', ['-h', '-n', name, '-v', `0x${value.toString('hex')}`, path], { encoding: 'utf8' });
   if (r.status === 0) return '';
   return (/: ([^:]+)$/.exec(r.stderr.trim())?.[1] ?? r.stderr.trim()).toLowerCase();
 }
@@ -51,7 +51,7 @@ describe.runIf(kernel)('default ACLs on this kernel', () => {
     mkdirSync(dir);
     const value = blob(entries);
     expect(setAcl(dir, value)).toBe('');
-    const acl = defaultAclOf(value.toString('latin1'), true);
+    const acl = defaultAclOf(value.toString('latin1'), 'dir');
     closeSync(openSync(join(dir, 'file'), 'w', 0o755));
     mkdirSync(join(dir, 'sub'), { mode: 0o755 });
     expect((statSync(join(dir, 'file')).mode & 0o7777).toString(8)).toBe(createdMode(0o755, acl).toString(8));
@@ -75,7 +75,7 @@ describe.runIf(kernel)('default ACLs on this kernel', () => {
     mkdirSync(dir);
     const said = setAcl(dir, value);
     expect(said).not.toBe('');
-    expect(() => defaultAclOf(value.toString('latin1'), true)).toThrow(new AclError(said));
+    expect(() => defaultAclOf(value.toString('latin1'), 'dir')).toThrow(new AclError(said));
   });
 
   it.each([
@@ -87,8 +87,30 @@ describe.runIf(kernel)('default ACLs on this kernel', () => {
     const file = join(scratchDir(), 'f');
     closeSync(openSync(file, 'w'));
     const said = setAcl(file, value);
-    if (said === '') expect(defaultAclOf(value.toString('latin1'), false)).toBeUndefined();
-    else expect(() => defaultAclOf(value.toString('latin1'), false)).toThrow(new AclError(said));
+    if (said === '') expect(defaultAclOf(value.toString('latin1'), 'other')).toBeUndefined();
+    else expect(() => defaultAclOf(value.toString('latin1'), 'other')).toThrow(new AclError(said));
+  });
+
+  const blobs: Array<[string, Buffer]> = [
+    ['valid', blob(['u:rwx', 'g:r-x', 'o:---'])],
+    ['empty', blob([])],
+    ['version 1', blob(['u:rwx', 'g:r-x', 'o:---'], 1)],
+    ['misordered', blob(['g:r-x', 'u:rwx', 'o:---'])],
+    ['user:: alone', blob(['u:rwx'])],
+  ];
+  const targets: AclTarget[] = ['dir', 'other', 'symlink'];
+  const cases = blobs.flatMap(([label, value]) => targets.flatMap((t) => (['access', 'default'] as const).map((kind) => [`${kind} ${label} on ${t}`, kind, value, t] as const)));
+
+  it.each(cases)('%s: refused exactly where the kernel refuses it', (_label, kind, value, target) => {
+    const root = scratchDir();
+    const path = join(root, 'x');
+    if (target === 'dir') mkdirSync(path);
+    else if (target === 'symlink') symlinkSync('nowhere', path);
+    else closeSync(openSync(path, 'w'));
+    const said = setAcl(path, value, `system.posix_acl_${kind}`);
+    const ours = (): unknown => (kind === 'access' ? checkAccessAcl(value.toString('latin1'), target) : defaultAclOf(value.toString('latin1'), target));
+    if (said === '') expect(ours).not.toThrow();
+    else expect(ours).toThrow(new AclError(said));
   });
 });
 

@@ -406,7 +406,7 @@ class WhyModel {
         this.hidden = undefined;
       }
       const own = ev.entry.xattrs?.get('system.posix_acl_default');
-      if (own !== undefined) this.acls[k] = defaultAclOf(own, true);
+      if (own !== undefined) this.acls[k] = defaultAclOf(own, 'dir');
       else if (!(cur?.type === 'dir' && cur.layer === ev.layer)) this.acls[k] = this.aclIn(k, ev.layer);
       if (cur?.type === 'dir') this.set(k, { ...cur, ...metadataOf(meta), layer: ev.layer, implied: false }, ev, 'changed');
       else this.set(k, meta, ev, cur === undefined ? 'added' : 'replaced');

@@ -14,8 +14,9 @@
  *   the same layer (docker unpacks each layer into a directory of its own), else has none.
  * - The blob is the kernel's xattr format: a little-endian u32 version 2, then 8-byte entries (u16 tag,
  *   u16 permissions, u32 id). The kernel refuses another version (EOPNOTSUPP), a broken or misordered
- *   list (EINVAL) and a default ACL on anything but a directory (EACCES), and docker's unpack fails
- *   with it; a version header with no entries removes the ACL.
+ *   list (EINVAL), a default ACL on anything but a directory (EACCES) and any ACL on a symlink
+ *   (EOPNOTSUPP), and docker's unpack fails with it; a version header with no entries removes the
+ *   ACL. `system.posix_acl_access` is checked the same way; docker's chmod hides what it sets.
  */
 
 /** The parts of a default ACL that decide a new inode's mode. */
@@ -83,16 +84,31 @@ function validAcl(entries: AclEntries): DefaultAcl {
   return acl;
 }
 
+/** What an ACL is set on: the kernel answers differently for each. */
+export type AclTarget = 'dir' | 'symlink' | 'other';
+
 /**
  * The default ACL a `system.posix_acl_default` value (raw bytes as latin1) sets on an inode, in the
- * kernel's order of checks: decoded; on anything but a directory, EACCES unless it is empty; then
- * validated. Undefined for an empty ACL; AclError with the errno text where the kernel refuses.
+ * kernel's order of checks: none on a symlink (EOPNOTSUPP); decoded; on anything but a directory,
+ * EACCES unless it is empty; then validated. Undefined for an empty ACL; AclError with the errno text
+ * where the kernel refuses.
  */
-export function defaultAclOf(value: string, directory: boolean): DefaultAcl | undefined {
+export function defaultAclOf(value: string, target: AclTarget): DefaultAcl | undefined {
+  if (target === 'symlink') throw new AclError('operation not supported');
   const entries = decodeAcl(value);
   if (entries.length === 0) return undefined;
-  if (!directory) throw new AclError('permission denied');
+  if (target !== 'dir') throw new AclError('permission denied');
   return validAcl(entries);
+}
+
+/**
+ * A `system.posix_acl_access` value checked as the kernel checks it (none on a symlink, decoded,
+ * validated). Its effect never shows: docker chmods every entry to its header's mode afterwards.
+ */
+export function checkAccessAcl(value: string, target: AclTarget): void {
+  if (target === 'symlink') throw new AclError('operation not supported');
+  const entries = decodeAcl(value);
+  if (entries.length > 0) validAcl(entries);
 }
 
 /** The mode the kernel gives an inode made with `mode` in a directory with this default ACL. */

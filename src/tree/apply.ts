@@ -38,7 +38,7 @@
  *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
  */
 import { addContext, LayerfoldError, showName } from '../errors.js';
-import { AclError, createdMode, defaultAclOf, dockerDirMode, type DefaultAcl } from './acl.js';
+import { AclError, checkAccessAcl, createdMode, defaultAclOf, dockerDirMode, type AclTarget, type DefaultAcl } from './acl.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
@@ -62,6 +62,10 @@ const NAME_MAX = 255;
 const SYMLINK_MAX = 4095;
 const PATH_MAX = 4095;
 const DEFAULT_ACL = 'system.posix_acl_default';
+const ACCESS_ACL = 'system.posix_acl_access';
+
+/** What the kernel sets an entry's ACL on (a hardlink's is its target's inode, never a symlink here). */
+const aclTarget = (entry: TarEntry): AclTarget => (entry.type === 'dir' ? 'dir' : entry.type === 'symlink' ? 'symlink' : 'other');
 
 /** The xattr namespaces the kernel knows; any other name fails with EOPNOTSUPP before a filesystem sees it. */
 const XATTR_NAMESPACES = ['security.', 'system.', 'trusted.', 'user.'];
@@ -500,6 +504,8 @@ class LayerApplier {
       }
     }
     if (entry.type !== 'dir') this.entryAcl(entry); // the kernel refuses a default ACL on a non-directory  [acl-on-file]
+    const access = entry.xattrs!.get(ACCESS_ACL);
+    if (access !== undefined) this.aclCall(entry, ACCESS_ACL, () => checkAccessAcl(access, aclTarget(entry))); // [acl-access-*]
   }
 
   /**
@@ -510,11 +516,16 @@ class LayerApplier {
   private entryAcl(entry: TarEntry): DefaultAcl | undefined | null {
     const value = entry.xattrs?.get(DEFAULT_ACL);
     if (value === undefined) return null;
+    return this.aclCall(entry, DEFAULT_ACL, () => defaultAclOf(value, aclTarget(entry)));
+  }
+
+  /** An ACL check whose AclError fails the layer with docker's lsetxattr message. */
+  private aclCall<T>(entry: TarEntry, key: string, check: () => T): T {
     try {
-      return defaultAclOf(value, entry.type === 'dir');
+      return check();
     } catch (e) {
       if (!(e instanceof AclError)) throw e;
-      throw entryError(this.layer, entry.name, `a ${DEFAULT_ACL} the kernel refuses; docker refuses such a layer ("lsetxattr ${DEFAULT_ACL} /${cleanRooted(entry.name)}: ${e.message}")`);
+      throw entryError(this.layer, entry.name, `a ${key} the kernel refuses; docker refuses such a layer ("lsetxattr ${key} /${cleanRooted(entry.name)}: ${e.message}")`);
     }
   }
 
