@@ -657,6 +657,65 @@ add('dir-list-instance-missing', 'a --all dir: copy whose list names an instance
   }));
 
 // ----------------------------------------------------------------------------------------------
+// PAX sparse files (GNU.sparse 0.1 and 1.0): maps that lie, and a few bytes of tar claiming petabytes.
+// Go's archive/tar refuses the lies (docker: "archive/tar: invalid tar header", "sparse file contains
+// unreferenced data"; fixtures/docker/sparse-map-*); the bomb is what docker would unpack in full.
+
+/** A sparse entry named `name` stored as GNUSparseFile.0/name: its PAX records, then its stored data. */
+const sparseRecords = (name, pax, data) => {
+  const body = paxBody({ 'GNU.sparse.name': name, ...pax });
+  return [record({ name: `PaxHeaders/${name}`, type: 'x', size: body.length }, body), record({ name: `GNUSparseFile.0/${name}`, size: data.length }, data)];
+};
+const map10 = (text, data) => Buffer.concat([Buffer.from(text), Buffer.alloc(pad(text.length)), Buffer.from(data)]);
+const V10 = { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' };
+
+add('sparse-map-overlap', 'a GNU.sparse 0.1 map whose segments overlap', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { 'GNU.sparse.size': '10', 'GNU.sparse.numblocks': '2', 'GNU.sparse.map': '0,4,2,4' }, Buffer.from('abcdefgh')), END]));
+add('sparse-map-past-size', 'a GNU.sparse 1.0 map with a segment past the real size', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, map10('1\n8\n4\n', 'abcd')), END]));
+add('sparse-more-data', 'a GNU.sparse 1.0 file storing more data than its map names', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, map10('1\n0\n2\n', 'abcd')), END]));
+add('sparse-map-huge-count', 'a GNU.sparse 1.0 map claiming 2^40 segments in one block', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, map10('1099511627776\n0\n', '')), END]));
+add('sparse-map-past-entry', 'a GNU.sparse 1.0 map that runs on past its entry into the next header', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('s', { ...V10, 'GNU.sparse.realsize': '10' }, Buffer.from('3\n0\n')), fileRecord('next'), END]));
+add('sparse-bomb', 'a 2 KiB GNU.sparse 1.0 entry claiming a 1 PiB file (over --max-size)', refuse('LIMIT'), async () =>
+  rawLayerImage([...sparseRecords('lastlog', { ...V10, 'GNU.sparse.realsize': String(2 ** 50) }, map10(`1\n${2 ** 50 - 4}\n4\n`, 'data')), END]));
+add('sparse-name-nul', 'a GNU.sparse.name holding a NUL byte (Go takes it; docker cannot open the name)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...sparseRecords('a\0b', { ...V10, 'GNU.sparse.realsize': '2' }, map10('1\n0\n2\n', 'ab')), END]));
+add('sparse-whiteout-escape', 'a sparse entry whose GNU.sparse.name is ../../.wh.etc (a whiteout, from the root)', accept(['bin/sh'], ['etc/passwd']), async () =>
+  rawLayerImage([...sparseRecords('../../.wh.etc', { ...V10, 'GNU.sparse.realsize': '0' }, map10('0\n', '')), END]));
+
+// ----------------------------------------------------------------------------------------------
+// Default POSIX ACLs the kernel refuses (docker's lsetxattr fails: fixtures/docker/acl-invalid,
+// acl-version, acl-on-file), and one far longer than any real ACL.
+
+const aclBlob = (version, entries) => {
+  const b = Buffer.alloc(4 + 8 * entries.length);
+  b.writeUInt32LE(version, 0);
+  entries.forEach(([tag, perm], i) => { b.writeUInt16LE(tag, 4 + 8 * i); b.writeUInt16LE(perm, 6 + 8 * i); b.writeUInt32LE(0xffffffff, 8 + 8 * i); });
+  return b;
+};
+/** An entry with a binary SCHILY.xattr.system.posix_acl_default record (hdrcharset BINARY, as tar writes it). */
+const aclRecords = (name, type, acl) => {
+  const body = Buffer.concat([paxBody({ hdrcharset: 'BINARY' }), paxRecordBytes('SCHILY.xattr.system.posix_acl_default', acl)]);
+  return [record({ name: `PaxHeaders/${name}`, type: 'x', size: body.length }, body), record({ name, type, mode: 0o755 })];
+};
+const paxRecordBytes = (key, value) => {
+  const base = Buffer.byteLength(`${key}=`) + value.length + 2;
+  let len = base + String(base).length;
+  if (String(len).length + base !== len) len = base + String(len).length;
+  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+};
+
+add('acl-default-on-file', 'a default ACL on a regular file (the kernel: EACCES)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...aclRecords('f', '0', aclBlob(2, [[1, 7], [4, 5], [0x20, 0]])), END]));
+add('acl-default-misordered', 'a default ACL with group:: before user:: (the kernel: EINVAL)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...aclRecords('d/', '5', aclBlob(2, [[4, 5], [1, 7], [0x20, 0]])), END]));
+add('acl-default-huge', 'a default ACL of 60,000 entries, 480 KB, on a directory (setxattr: E2BIG past 64 KiB)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...aclRecords('d/', '5', aclBlob(2, [[1, 7], [4, 5], ...Array.from({ length: 60000 }, () => [0x20, 0])])), END]));
+
+// ----------------------------------------------------------------------------------------------
 
 async function main() {
   mkdirSync(OUT, { recursive: true });

@@ -128,6 +128,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
     const tree = await applyLayers(layers, {
       impliedMtime,
       maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+      maxSize: options.maxSize ?? DEFAULT_MAX_SIZE,
       ...(options.onEntry ? { onEntry: options.onEntry } : {}),
       ...(options.beforeEntry ? { beforeEntry: options.beforeEntry } : {}),
       ...(options.onChange ? { onChange: options.onChange } : {}),

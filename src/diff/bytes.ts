@@ -143,7 +143,7 @@ function locate(fd: number, size: number, fdA: number, fdB: number, offset: numb
     const name = display(entry.name);
     if (offset < entry.headerOffset) return extendedDifference(fdA, fdB, end, entry.headerOffset, name, offset);
     if (offset < entry.dataOffset) return headerDifference(fdA, fdB, entry.headerOffset, name, offset);
-    end = entry.dataOffset + entry.size + paddingFor(entry.size);
+    end = entry.dataOffset + entry.storedSize + paddingFor(entry.storedSize);
     if (offset < end) return { offset, entry: name, region: 'data', field: 'content', a: hexAt(fdA, offset), b: hexAt(fdB, offset), detail: `byte ${offset - entry.dataOffset} of its data` };
   }
   return { offset, region: 'end', field: 'end-of-archive', a: hexAt(fdA, offset), b: hexAt(fdB, offset), detail: `${offset - end} bytes after the last entry's data` };

@@ -13,11 +13,12 @@
  * - a hard-link group is the set of names sharing one inode; which name a tar stores first is not
  *   compared, only the set.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { LayerfoldError, showName } from '../errors.js';
 import type { Compression } from '../io/compression.js';
 import { alignedBuffer } from '../io/aligned.js';
+import { sparseRuns, type SparseSegment } from '../tar/sparse.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
 
@@ -76,20 +77,38 @@ const HASH_CHUNK = 1 << 20;
 let hashBuffer: Buffer | undefined;
 
 /** sha256 of [offset, offset+size) of fd, read in 1 MiB chunks. */
-export function hashRange(fd: number, offset: number, size: number, what: string): string {
+export function hashRange(fd: number, offset: number, size: number, what: string, sparse?: readonly SparseSegment[]): string {
   if (size === 0) return EMPTY_DIGEST;
   hashBuffer ??= alignedBuffer(HASH_CHUNK);
   const hash = createHash('sha256');
+  if (!sparse) hashData(hash, fd, offset, size, what);
+  else {
+    // a sparse file hashes as its full bytes, the holes from one zero buffer, never read  [sparse-gnu-*]
+    for (const run of sparseRuns(size, sparse)) {
+      if (run.at !== null) hashData(hash, fd, run.at, run.length, what);
+      else hashZeros(hash, run.length);
+    }
+  }
+  return hash.digest('hex');
+}
+
+function hashData(hash: Hash, fd: number, offset: number, size: number, what: string): void {
   let pos = offset;
   let left = size;
   while (left > 0) {
-    const n = readSync(fd, hashBuffer, 0, Math.min(left, HASH_CHUNK), pos);
+    const n = readSync(fd, hashBuffer!, 0, Math.min(left, HASH_CHUNK), pos);
     if (n === 0) throw new LayerfoldError('BAD_ARCHIVE', `${what}: data ends early (${left} of ${size} bytes missing)`);
-    hash.update(hashBuffer.subarray(0, n));
+    hash.update(hashBuffer!.subarray(0, n));
     pos += n;
     left -= n;
   }
-  return hash.digest('hex');
+}
+
+let zeroChunk: Buffer | undefined;
+
+function hashZeros(hash: Hash, n: number): void {
+  zeroChunk ??= Buffer.alloc(HASH_CHUNK);
+  for (; n > 0; n -= HASH_CHUNK) hash.update(n >= HASH_CHUNK ? zeroChunk : zeroChunk.subarray(0, n));
 }
 
 /** Builds a SideEntries: keeps the order, and the names of each hard-link group. */

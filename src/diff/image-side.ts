@@ -22,7 +22,7 @@ import { blankEntry, EntryList, hashRange, type DiffEntry, type InitFootprint } 
 const SENTINEL_TIME = -0.5;
 
 function cloneDirs(tree: MergedTree): MergedTree {
-  const copy = (dir: Dir) => new Dir(dir.mode, dir.uid, dir.gid, dir.mtime, dir.layer, dir.implied);
+  const copy = (dir: Dir) => Object.assign(new Dir(dir.mode, dir.uid, dir.gid, dir.mtime, dir.layer, dir.implied), { defaultAcl: dir.defaultAcl });
   const root = copy(tree.root);
   const stack: Array<[Dir, Dir]> = [[tree.root, root]];
   while (stack.length > 0) {
@@ -104,7 +104,7 @@ function inodeEntry(path: string, node: Inode, layers: Array<{ fd: number }>): D
   if (node.type === 'file') {
     entry.size = node.size;
     const layer = layers[node.layer];
-    entry.digest = node.size === 0 || layer === undefined ? hashRange(0, 0, 0, '') : hashRange(layer.fd, node.dataOffset, node.size, `entry ${showName(path)}`);
+    entry.digest = node.size === 0 || layer === undefined ? hashRange(0, 0, 0, '') : hashRange(layer.fd, node.dataOffset, node.size, `entry ${showName(path)}`, node.sparse);
   }
   if (node.type === 'char' || node.type === 'block') {
     entry.devmajor = node.devmajor;

@@ -45,7 +45,7 @@ function entryOf(fd: number, tar: TarEntry, path: string, byPath: Map<string, Di
   if (tar.xattrs) for (const [k, v] of tar.xattrs) entry.xattrs.set(k, v);
   if (tar.type === 'file') {
     entry.size = tar.size;
-    entry.digest = hashRange(fd, tar.dataOffset, tar.size, `entry ${showName(path)}`);
+    entry.digest = hashRange(fd, tar.dataOffset, tar.size, `entry ${showName(path)}`, tar.sparse);
   } else if (tar.type === 'symlink') {
     entry.link = tar.linkname;
   } else if (tar.type === 'char' || tar.type === 'block') {

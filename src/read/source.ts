@@ -75,6 +75,7 @@ export class TarArchiveSource implements ImageSource {
       for (const e of tarEntries(reader, 0)) {
         const name = cleanPath(e.name);
         if (name === null || name === '') continue; // the archive's own root, or a name outside it: never looked up
+        if (e.sparse) throw new LayerfoldError('UNSUPPORTED', `member ${showName(e.name)} is stored as a sparse file (GNU.sparse); members are read in place, so layerfold cannot read it`);
         const type = e.type === 'file' || e.type === 'symlink' || e.type === 'hardlink' || e.type === 'dir' ? e.type : 'other';
         this.members.set(name, { type, offset: e.dataOffset, size: e.size, linkname: e.linkname });
       }

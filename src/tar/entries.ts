@@ -7,10 +7,12 @@
  * PAX path), global `g` headers are ignored, a `\0` type with a trailing slash is a directory,
  * header-only types (links, devices, directories, fifos) have no data whatever their size field says,
  * one zero block ends the archive if nothing but another zero block (or the end) follows it.
+ * PAX sparse files (tar/sparse.ts) come out under their real name and size with their data segments.
  */
 import { LayerfoldError } from '../errors.js';
 import type { PositionalReader } from '../io/positional-reader.js';
 import { BLOCK, decodeHeader, isZeroBlock, paddingFor, parsePaxRecords } from './header.js';
+import { readSparse, type SparseSegment } from './sparse.js';
 
 /** Go's maxSpecialFileSize: the largest PAX or GNU long-name record it reads. */
 const MAX_SPECIAL_FILE = 1 << 20;
@@ -44,6 +46,10 @@ export interface TarEntry {
   xattrs: Map<string, string> | undefined;
   headerOffset: number;
   dataOffset: number;
+  /** Bytes the data takes in the archive: `size`, or for a sparse file its map and data segments. */
+  storedSize: number;
+  /** A sparse file's data segments (`size` is its real size, the rest holes); undefined otherwise. */
+  sparse: SparseSegment[] | undefined;
 }
 
 function parseDecimal(value: string, key: string): number {
@@ -127,23 +133,33 @@ export function* tarEntries(reader: PositionalReader, start: number): Generator<
       xattrs: undefined,
       headerOffset,
       dataOffset,
+      storedSize: 0,
+      sparse: undefined,
     };
     if (pax) applyPax(entry, pax);
     if (longName !== undefined) entry.name = longName;
     if (longLink !== undefined) entry.linkname = longLink;
-    pax = longName = longLink = undefined;
 
     const type = TYPES[flag];
     if (type === undefined) {
-      const shown = flag === 'S' ? 'a GNU sparse file' : `type ${JSON.stringify(flag)}`;
-      throw new LayerfoldError('UNSUPPORTED', `entry ${JSON.stringify(Buffer.from(entry.name, 'latin1').toString())}: ${shown} is not something docker can unpack`);
+      const shown = flag === 'S' ? 'an old GNU sparse file (type S), which docker refuses ("unhandled tar header type 83")' : `type ${JSON.stringify(flag)} is not something docker can unpack`;
+      throw new LayerfoldError('UNSUPPORTED', `entry ${JSON.stringify(Buffer.from(entry.name, 'latin1').toString())}: ${shown}`);
     }
     entry.type = flag === '\0' && entry.name.endsWith('/') ? 'dir' : type;
     if (entry.type !== 'file') entry.size = 0; // header-only types carry no data
+    entry.storedSize = entry.size;
     if (entry.size > 0 && dataOffset + entry.size > reader.limit) {
       throw new LayerfoldError('BAD_LAYER', `truncated tar: entry ${JSON.stringify(Buffer.from(entry.name, 'latin1').toString())} claims ${entry.size} bytes that run past the end of the layer`);
     }
-    pos = dataOffset + entry.size + paddingFor(entry.size);
+    // after the long names: Go's GNU.sparse.name wins over both
+    const sparse = pax && readSparse(pax, reader, { name: entry.name, dataOffset, stored: entry.storedSize, headerOnly: entry.type !== 'file' });
+    if (sparse) {
+      entry.name = sparse.name ?? entry.name;
+      entry.size = sparse.size;
+      entry.sparse = sparse.segments;
+    }
+    pax = longName = longLink = undefined;
+    pos = dataOffset + entry.storedSize + paddingFor(entry.storedSize);
     yield entry;
   }
 }
@@ -175,9 +191,7 @@ function applyPax(entry: TarEntry, pax: Map<string, string>): void {
         if (key.startsWith('SCHILY.xattr.')) {
           entry.xattrs ??= new Map();
           entry.xattrs.set(key.slice('SCHILY.xattr.'.length), value);
-        } else if (key.startsWith('GNU.sparse.')) {
-          throw new LayerfoldError('UNSUPPORTED', `entry ${JSON.stringify(Buffer.from(entry.name, 'latin1').toString())}: PAX sparse files are not supported`);
-        }
+        } // GNU.sparse.* records: readSparse, once the entry's type and name are known
     }
   }
 }

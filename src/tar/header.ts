@@ -216,9 +216,11 @@ const NAME_KEYS = new Set(['path', 'linkpath', 'uname', 'gname']);
 /**
  * Parse PAX extended-header data into key → value, values kept as raw bytes (latin1 strings) so
  * binary xattrs survive. Every record's length must be exact; anything else is a corrupt header.
+ * GNU.sparse 0.0's repeated offset/numbytes records come back as one `GNU.sparse.map`, as Go reads them.
  */
 export function parsePaxRecords(data: Buffer): Map<string, string> {
   const records = new Map<string, string>();
+  const sparse00: string[] = [];
   let pos = 0;
   while (pos < data.length) {
     let sp = pos;
@@ -243,10 +245,26 @@ export function parsePaxRecords(data: Buffer): Map<string, string> {
     if (NAME_KEYS.has(key) ? value.includes('\0') : key.includes('\0')) {
       throw new LayerfoldError('BAD_LAYER', `invalid PAX header: ${NAME_KEYS.has(key) ? key : 'a key'} holds a NUL byte`);
     }
-    records.set(key, value);
+    if (key === SPARSE_OFFSET || key === SPARSE_NUMBYTES) sparse00.push(sparse00Value(key, value, sparse00.length));
+    else records.set(key, value);
     pos += len;
   }
+  if (sparse00.length > 0) records.set('GNU.sparse.map', sparse00.join(','));
   return records;
+}
+
+const SPARSE_OFFSET = 'GNU.sparse.offset';
+const SPARSE_NUMBYTES = 'GNU.sparse.numbytes';
+
+/**
+ * GNU.sparse 0.0 repeats `offset` and `numbytes` records, one pair per segment: Go folds them, in
+ * order, into the 0.1 `GNU.sparse.map` (and so do we), refusing them out of turn or holding a comma.
+ */
+function sparse00Value(key: string, value: string, index: number): string {
+  const expected = index % 2 === 0 ? SPARSE_OFFSET : SPARSE_NUMBYTES;
+  if (key !== expected) throw new LayerfoldError('BAD_LAYER', `invalid PAX header: a GNU.sparse 0.0 map has ${key} where ${expected} belongs`);
+  if (value.includes(',')) throw new LayerfoldError('BAD_LAYER', `invalid PAX header: ${key}=${JSON.stringify(value)} holds a comma`);
+  return value;
 }
 
 export function formatPaxRecord(key: string, value: string): string {

@@ -38,6 +38,7 @@
  *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
  */
 import { addContext, LayerfoldError, showName } from '../errors.js';
+import { AclError, checkAccessAcl, createdMode, defaultAclOf, dockerDirMode, type AclTarget, type DefaultAcl } from './acl.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
@@ -60,6 +61,12 @@ const MINOR_MASK = 0xfffff;
 const NAME_MAX = 255;
 const SYMLINK_MAX = 4095;
 const PATH_MAX = 4095;
+const DEFAULT_ACL = 'system.posix_acl_default';
+const ACCESS_ACL = 'system.posix_acl_access';
+
+/** What the kernel sets an entry's ACL on (a hardlink's is its target's inode, never a symlink here). */
+const aclTarget = (entry: TarEntry): AclTarget => (entry.type === 'dir' ? 'dir' : entry.type === 'symlink' ? 'symlink' : 'other');
+
 /** The xattr namespaces the kernel knows; any other name fails with EOPNOTSUPP before a filesystem sees it. */
 const XATTR_NAMESPACES = ['security.', 'system.', 'trusted.', 'user.'];
 
@@ -81,6 +88,8 @@ export interface ApplyOptions {
   onChange?: (change: TreeChange) => void;
   /** Refuse after this many entries in all (decompression-bomb guard). */
   maxEntries?: number;
+  /** Refuse when the layers and the holes of their sparse files come to more bytes than this (--max-size). */
+  maxSize?: number;
 }
 
 /**
@@ -249,12 +258,16 @@ class LayerApplier {
     }
     // mkdir in a setgid directory of this layer inherits the setgid bit (kernel rule); docker then
     // chowns the new directory to 0:0, which keeps the bit on a directory.      [setgid-implied]
-    const mode = dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755;
+    // A default ACL of the parent masks the mode and is inherited; docker then chmods the directory
+    // to 0755 if that changed its permissions, and the setgid bit goes.  [acl-default, acl-setgid-implied]
+    const acl = this.aclIn(dir);
+    const mode = dockerDirMode(createdMode(dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755, acl));
     // only for the listener: the path of what this step makes, as the kernel would name it
     const at = this.listening ? (realPath ?? path.split('/').slice(0, depth + 1).join('/')) : '';
     if (isDir(child)) {
       if (child.layer !== this.index) {
         const before = this.listening ? stateOf(child) : undefined;
+        child.defaultAcl = acl;
         child.mode = mode;
         child.uid = 0;
         child.gid = 0;
@@ -271,8 +284,18 @@ class LayerApplier {
     }
     const made = new Dir(mode, 0, 0, this.options.impliedMtime, this.index, true);
     this.report('imply', at, child, made);
+    made.defaultAcl = acl;
     dir.children.set(part, made);
     return made;
+  }
+
+  /**
+   * The default ACL a directory made in `dir` inherits: `dir`'s own if this layer holds `dir` (each
+   * layer is unpacked into a directory of its own, whose root never has one: docker skips the
+   * root's entry), else none.                                   [acl-replaced-implied, acl-root]
+   */
+  private aclIn(dir: Dir): DefaultAcl | undefined {
+    return dir.layer === this.index ? dir.defaultAcl : undefined;
   }
 
   /** The directories from the root down `parts[0..i)`, all directories of this layer by now. */
@@ -492,6 +515,11 @@ class LayerApplier {
         dir.children.set(base, node);
       }
       const before = this.listening ? (kind === 'merge' ? stateOf(node) : existing && stateOf(existing)) : undefined;
+      // the entry's own default ACL, else what mkdir inherited in this layer's directory, else (a
+      // directory this layer already made) what it has                [acl-replaced, acl-inherited]
+      const own = this.entryAcl(entry);
+      if (own !== null) node.defaultAcl = own;
+      else if (!(isDir(existing) && existing.layer === this.index)) node.defaultAcl = this.aclIn(dir);
       node.mode = mode;
       node.uid = ownerId(entry.uid, node.layer === this.index ? node.uid : 0);
       node.gid = ownerId(entry.gid, node.layer === this.index ? node.gid : this.createdGid(dir));
@@ -528,6 +556,7 @@ class LayerApplier {
     );
     inode.capability = capabilityOf(entry, this.layer);
     this.report(existing === undefined ? 'add' : 'replace', at, existing, inode);
+    inode.sparse = entry.sparse; // holes stay holes until a writer meets them  [sparse-gnu-*, sparse-bsdtar]
     dir.children.set(base, inode);
   }
 
@@ -548,6 +577,30 @@ class LayerApplier {
       if (!XATTR_NAMESPACES.some((ns) => key.startsWith(ns))) {
         throw entryError(this.layer, entry.name, `xattr ${JSON.stringify(key)} is in no namespace the kernel knows; docker refuses such a layer ("operation not supported")`);
       }
+    }
+    if (entry.type !== 'dir') this.entryAcl(entry); // the kernel refuses a default ACL on a non-directory  [acl-on-file]
+    const access = entry.xattrs!.get(ACCESS_ACL);
+    if (access !== undefined) this.aclCall(entry, ACCESS_ACL, () => checkAccessAcl(access, aclTarget(entry))); // [acl-access-*]
+  }
+
+  /**
+   * The default ACL an entry's PAX record sets: null when it carries none, undefined when it sets an
+   * empty one. A blob the kernel refuses fails the layer, as docker's lsetxattr does.
+   *                                                          [acl-invalid, acl-version, acl-on-file]
+   */
+  private entryAcl(entry: TarEntry): DefaultAcl | undefined | null {
+    const value = entry.xattrs?.get(DEFAULT_ACL);
+    if (value === undefined) return null;
+    return this.aclCall(entry, DEFAULT_ACL, () => defaultAclOf(value, aclTarget(entry)));
+  }
+
+  /** An ACL check whose AclError fails the layer with docker's lsetxattr message. */
+  private aclCall<T>(entry: TarEntry, key: string, check: () => T): T {
+    try {
+      return check();
+    } catch (e) {
+      if (!(e instanceof AclError)) throw e;
+      throw entryError(this.layer, entry.name, `a ${key} the kernel refuses; docker refuses such a layer ("lsetxattr ${key} /${cleanRooted(entry.name)}: ${e.message}")`);
     }
   }
 
@@ -589,6 +642,8 @@ export async function applyLayers(layers: LayerData[], options: ApplyOptions): P
   const root = new Dir(0o755, 0, 0, 0, -1, false);
   const max = options.maxEntries ?? Infinity;
   let total = 0;
+  // a sparse file unpacks to its full size in docker: a few KiB of tar may claim petabytes of holes
+  let unpacked = layers.reduce((sum, l) => sum + l.size, 0);
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
     const left = max - total;
@@ -604,6 +659,9 @@ export async function applyLayers(layers: LayerData[], options: ApplyOptions): P
       // Counted while the layer is read, so a layer of millions of headers is stopped at the limit.
       if (++total > max) throw layerError(layer, new LayerfoldError('LIMIT', `more entries than --max-entries allows (${left} left for this layer)`));
       next.value.headerOffset -= layer.base;
+      if (next.value.sparse && (unpacked += next.value.size - next.value.storedSize) > (options.maxSize ?? Infinity)) {
+        throw layerError(layer, new LayerfoldError('LIMIT', `entry ${showName(next.value.name)}: its sparse file's ${next.value.size} bytes take the layers past --max-size (${options.maxSize} bytes)`));
+      }
       applier.applyOne(next.value);
       if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
     }

@@ -8,7 +8,9 @@
  *   and it is created: empty files 0755 0:0 (`.dockerenv`, `etc/hostname`, `etc/hosts`,
  *   `etc/resolv.conf`, `dev/console`), directories 0755 0:0 (`dev/pts`, `dev/shm`, `proc`, `sys`),
  *   the symlink `etc/mtab -> /proc/mounts`. A path that is already a directory is left alone. In a
- *   setgid directory, new directories are 2755 and the symlink takes the directory's group.
+ *   setgid directory, new directories are 2755 and the symlink takes the directory's group. In a
+ *   directory with a default ACL the files' modes are masked by it (tree/acl.ts), the directories
+ *   are chmodded back to 0755.
  * - A directory in which something was created or removed keeps its mode and owner and takes mtime T
  *   (overlayfs copies it up, then the change touches it).
  * - WorkingDir is resolved in the rootfs following symlinks; missing components are made 0755 0:0 at
@@ -16,6 +18,7 @@
  *   directory"), so it fails here too.
  */
 import { LayerfoldError } from '../errors.js';
+import { createdMode, dockerDirMode } from './acl.js';
 import { Dir, Inode, isDir, lookup, type MergedTree, type Node } from './node.js';
 import { cleanPath } from './paths.js';
 
@@ -67,7 +70,10 @@ class CreateStep {
    * the permission bits differ) keep it.                         [init-dev-setgid, workdir-setgid]
    */
   private newDir(parent: Dir, name: string): Dir {
-    const made = new Dir(parent.mode & 0o2000 ? 0o2755 : 0o755, 0, 0, this.time, this.layer, false);
+    // a default ACL masks what mkdir makes and is inherited; docker chmods the directory back to 0755
+    // when that changed its permissions, which drops the setgid bit too   [acl-dev, acl-workdir-setgid]
+    const made = new Dir(dockerDirMode(createdMode(parent.mode & 0o2000 ? 0o2755 : 0o755, parent.defaultAcl)), 0, 0, this.time, this.layer, false);
+    made.defaultAcl = parent.defaultAcl;
     parent.children.set(name, made);
     this.touch(parent);
     return made;
@@ -102,7 +108,9 @@ class CreateStep {
     // Files are chowned to 0:0; the symlink is never chowned, so in a setgid directory it keeps the
     // directory's group, as every new inode there does.                          [init-dev-setgid]
     const gid = symlink && parent.mode & 0o2000 ? parent.gid : 0;
-    const inode = new Inode(symlink ? 'symlink' : 'file', symlink ? 0o777 : 0o755, 0, gid, this.time, 0, symlink, 0, 0, this.layer, 0);
+    // files are made 0755 and never chmodded: a default ACL of the directory masks them  [acl-default, acl-etc-mask]
+    const mode = symlink ? 0o777 : createdMode(0o755, parent.defaultAcl);
+    const inode = new Inode(symlink ? 'symlink' : 'file', mode, 0, gid, this.time, 0, symlink, 0, 0, this.layer, 0);
     parent.children.set(name, inode);
     this.touch(parent);
   }

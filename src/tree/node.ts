@@ -6,12 +6,17 @@
  * object, so a change through one name (a later hardlink entry's owner, mode, mtime) is seen through
  * all, and a name that is replaced simply stops pointing at it while the others keep its bytes.
  */
+import type { SparseSegment } from '../tar/sparse.js';
+import type { DefaultAcl } from './acl.js';
+
 export type InodeType = 'file' | 'symlink' | 'char' | 'block' | 'fifo';
 
 export class Inode {
   /** True once a hardlink entry has given this inode a second name. */
   linked = false;
   capability: Buffer | undefined = undefined;
+  /** A sparse file's data segments (tar/sparse.ts): `size` bytes, holes read as zeros; undefined when dense. */
+  sparse: readonly SparseSegment[] | undefined = undefined;
   constructor(
     public type: InodeType,
     public mode: number,
@@ -35,6 +40,8 @@ export class Dir {
   readonly children = new Map<string, Node>();
   /** `security.capability` a directory entry carried: the kernel keeps it on a directory, and docker exports it. */
   capability: Buffer | undefined = undefined;
+  /** Its `system.posix_acl_default` as the uppermost layer holding it has it (tree/acl.ts): what new inodes in it get. */
+  defaultAcl: DefaultAcl | undefined = undefined;
   constructor(
     public mode: number,
     public uid: number,

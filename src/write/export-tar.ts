@@ -10,8 +10,12 @@ import { Dir, type Inode, type MergedTree } from '../tree/node.js';
 import { walkTree, type WalkEntry } from '../tree/walk.js';
 import type { ByteSink } from './sink.js';
 import { alignedBuffer } from '../io/aligned.js';
+import { sparseRuns, type SparseSegment } from '../tar/sparse.js';
 
 const STAGE = 4 * 1024 * 1024;
+
+/** The zeros of every sparse file's holes: one buffer, handed to the sink as often as a hole needs. */
+let holeZeros: Buffer | undefined;
 
 const TYPEFLAG: Record<Inode['type'], ExportHeader['typeflag']> = { file: '0', symlink: '2', char: '3', block: '4', fifo: '6' };
 
@@ -147,6 +151,31 @@ class Stager {
     this.put(bytes);
   }
 
+  /** A sparse file's data: its segments copied from the layer, its holes zeros (docker writes them). */
+  async copySparse(reads: LayerReads, fd: number, size: number, segments: readonly SparseSegment[], what: () => string): Promise<void> {
+    for (const run of sparseRuns(size, segments)) {
+      if (run.at === null) await this.holes(run.length);
+      else await this.copyFile(reads, fd, run.at, run.length, what);
+    }
+  }
+
+  /** n zeros: in the stage when they fit, else the shared zero buffer written again and again, never filled anew. */
+  private async holes(n: number): Promise<void> {
+    if (this.fits(n)) {
+      this.zeros(n);
+      return;
+    }
+    await this.flush();
+    holeZeros ??= Buffer.alloc(STAGE);
+    for (; n > holeZeros.length; n -= holeZeros.length) {
+      await this.pending;
+      this.pending = this.sink.write(holeZeros);
+      this.pending.catch(() => undefined); // surfaced by the next flush or drain
+      this.written += holeZeros.length;
+    }
+    this.zeros(n); // the stage is empty after the flush, and n <= STAGE
+  }
+
   /** Copy a file's data into the output: small files through the layer's window, large ones directly. */
   async copyFile(reads: LayerReads, fd: number, pos: number, size: number, what: () => string): Promise<void> {
     if (size <= SMALL_FILE) {
@@ -189,7 +218,9 @@ export async function writeExportTar(
     if (header.typeflag === '0' && header.size > 0) {
       const inode = entry.node as Inode;
       const layer = layers[inode.layer]!;
-      await stage.copyFile(reads[inode.layer]!, layer.fd, inode.dataOffset, header.size, () => `layer ${layer.index} (${layer.label}) entry ${showName(entry.name)}`);
+      const what = (): string => `layer ${layer.index} (${layer.label}) entry ${showName(entry.name)}`;
+      if (inode.sparse) await stage.copySparse(reads[inode.layer]!, layer.fd, header.size, inode.sparse, what);
+      else await stage.copyFile(reads[inode.layer]!, layer.fd, inode.dataOffset, header.size, what);
       const pad = paddingFor(header.size);
       if (!stage.fits(pad)) await stage.flush();
       stage.zeros(pad);

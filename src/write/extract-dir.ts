@@ -321,14 +321,13 @@ class DirWriter {
     const layer = this.layers[node.layer];
     if (!layer) throw new LayerfoldError('BAD_LAYER', `${showName(rel)}: data in layer ${node.layer}, which does not exist`);
     const buf = this.chunks.pop() ?? alignedBuffer(CHUNK);
+    const what = (): string => `layer ${layer.index} (${layer.label}) entry ${showName(rel)}`;
     try {
-      let written = 0;
-      while (written < node.size) {
-        const n = await readAt(layer.fd, buf, Math.min(buf.length, node.size - written), node.dataOffset + written);
-        if (n === 0) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rel)}: data ends early`);
-        let off = 0;
-        while (off < n) off += (await fh.write(buf, off, n - off, written + off)).bytesWritten;
-        written += n;
+      if (!node.sparse) await copyRange(fh, buf, layer.fd, node.dataOffset, 0, node.size, what);
+      else {
+        // a sparse file stays sparse: its size set, then only its data segments written  [sparse-gnu-*]
+        await fh.truncate(node.size);
+        for (const s of node.sparse) await copyRange(fh, buf, layer.fd, s.at, s.offset, s.length, what);
       }
     } finally {
       this.chunks.push(buf);
@@ -454,4 +453,16 @@ function writeManifest(path: string, records: SkipRecord[]): void {
   const temp = join(dirname(path), `.layerfold-skipped-${process.pid}.tmp`);
   writeFileSync(temp, records.map((r) => `${JSON.stringify(r)}\n`).join(''), { mode: 0o644 });
   renameSync(temp, path);
+}
+
+/** Copy `length` bytes at `from` of a layer's file to `to` of the file being made, one chunk at a time. */
+async function copyRange(fh: FileHandle, buf: Buffer, fd: number, from: number, to: number, length: number, what: () => string): Promise<void> {
+  let written = 0;
+  while (written < length) {
+    const n = await readAt(fd, buf, Math.min(buf.length, length - written), from + written);
+    if (n === 0) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
+    let off = 0;
+    while (off < n) off += (await fh.write(buf, off, n - off, to + written + off)).bytesWritten;
+    written += n;
+  }
 }

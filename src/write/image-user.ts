@@ -64,11 +64,13 @@ export function readTreeFile(flat: FlattenedImage, path: string): Buffer | undef
   const buf = Buffer.alloc(inode.size);
   const layer = flat.layers[inode.layer];
   if (inode.size === 0 || layer === undefined) return buf;
-  let got = 0;
-  while (got < inode.size) {
-    const n = readSync(layer.fd, buf, got, inode.size - got, inode.dataOffset + got);
-    if (n === 0) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${path}: data ends early`);
-    got += n;
+  // a sparse file's holes are the zeros Buffer.alloc gave; only its segments are read
+  for (const s of inode.sparse ?? [{ offset: 0, length: inode.size, at: inode.dataOffset }]) {
+    for (let got = 0; got < s.length; ) {
+      const n = readSync(layer.fd, buf, s.offset + got, s.length - got, s.at + got);
+      if (n === 0) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${path}: data ends early`);
+      got += n;
+    }
   }
   return buf;
 }
