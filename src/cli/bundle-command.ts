@@ -1,8 +1,8 @@
 /** `layerfold bundle IMAGE DIR`: an OCI runtime bundle (DIR/rootfs + DIR/config.json) for runc. */
 import type { CommandModule } from 'yargs';
 import { skippedSummary } from './extract-command.js';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, filterOptions, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, filterOptions, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface BundleArgs extends ImageArgs {
   image_archive: string;

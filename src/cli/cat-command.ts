@@ -1,7 +1,7 @@
 /** `layerfold cat IMAGE PATH`: one file's bytes to stdout. */
 import type { CommandModule } from 'yargs';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface CatArgs extends ImageArgs {
   image_archive: string;

@@ -1,8 +1,8 @@
 /** `layerfold config IMAGE [--json] [--shell DIR]` */
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface ConfigArgs extends ImageArgs {
   image_archive: string;

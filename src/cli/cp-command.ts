@@ -1,8 +1,8 @@
 /** `layerfold cp IMAGE:PATH DEST`: a file or a subtree out of the image, as `docker cp` copies it. */
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 import { skippedSummary } from './extract-command.js';
 
 interface CpArgs extends ImageArgs {

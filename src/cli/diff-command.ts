@@ -2,8 +2,8 @@
 import type { CommandModule } from 'yargs';
 import { FIELDS, type FieldName } from '../diff/compare.js';
 import { LayerfoldError } from '../errors.js';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface DiffArgs extends ImageArgs {
   a: string;

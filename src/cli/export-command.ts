@@ -3,8 +3,8 @@ import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import type { WriteProgress } from '../write/export-tar.js';
 import type { Compression } from '../io/compression.js';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, filterOptions, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, filterOptions, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface ExportArgs extends ImageArgs {
   image_archive: string;

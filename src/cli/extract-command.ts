@@ -1,8 +1,8 @@
 /** `layerfold extract IMAGE DIR`: argument parsing, one library call, one line about what was skipped. */
 import type { CommandModule } from 'yargs';
 import type { ExtractDirResult } from '../write/extract-dir.js';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, filterOptions, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, filterOptions, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface ExtractArgs extends ImageArgs {
   image_archive: string;

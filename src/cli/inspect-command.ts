@@ -1,8 +1,8 @@
 /** `layerfold inspect IMAGE`: layers, config and where the bytes go; a table, or --json. */
 import type { CommandModule } from 'yargs';
-import { imageOptions, type CommandContext } from './main.js';
+import type { CommandContext } from './main.js';
 import type { InspectReport } from '../inspect/inspect.js';
-import { dash, flattenOptionsFrom, parseByteSize, parseFraction, type ImageArgs } from './shared.js';
+import { dash, flattenOptionsFrom, type ImageArgs, imageOptions, parseByteSize, parseFraction } from './shared.js';
 
 interface InspectArgs extends ImageArgs {
   image_archive: string;

@@ -1,7 +1,7 @@
 /** `layerfold ls IMAGE [PATH...]`: the merged tree like `tar -t` / `tar -tv`, with each entry's layer. */
 import type { CommandModule } from 'yargs';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, filterOptions, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, filterOptions, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface LsArgs extends ImageArgs {
   image_archive: string;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import yargs, { type Argv } from 'yargs';
+import yargs from 'yargs';
 import { LayerfoldError, printable } from '../errors.js';
 import { runAllCleanups } from '../io/cleanup.js';
 import { exportCommand } from './export-command.js';
@@ -45,25 +45,6 @@ export interface CommandContext {
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-/** Options every command that reads an image takes. */
-export function imageOptions<T>(y: Argv<T>) {
-  return y
-    .option('image', { type: 'string', describe: 'NAME:TAG of the image to use when the archive holds several' })
-    .option('platform', { type: 'string', describe: 'os/arch[/variant] to pick from a multi-platform index (default: the host\'s)' })
-    .option('verify', { type: 'boolean', default: true, describe: 'check layers against diff_ids and blobs against descriptors (--no-verify skips)' })
-    .option('tmpdir', { type: 'string', describe: 'directory for spooled (decompressed) layers' })
-    .option('max-size', { type: 'number', describe: 'refuse layers that unpack to more bytes than this (default 256 GiB)' })
-    .option('max-entries', { type: 'number', describe: 'refuse layers holding more entries than this (default 8,000,000)' })
-    .option('creds', { type: 'string', describe: 'USER:PASS for a docker:// registry (default: ~/.docker/config.json, else anonymous)' })
-    .option('insecure', { type: 'boolean', describe: 'docker://: do not verify TLS certificates; allow plain HTTP' })
-    .option('connect-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds to connect, TLS included (default 30)' })
-    .option('response-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds from connecting to the response headers (default 60)' })
-    .option('idle-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds a transfer may go without a byte (default 60)' })
-    .option('min-speed', { type: 'number', describe: 'docker://, docker-daemon:: bytes/s a transfer must average over each --idle-timeout window (default 1024; 0: off)' })
-    .option('retries', { type: 'number', describe: 'docker://: retries after a reset, time-out or 5xx, with backoff (default 4)' })
-    .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
 }
 
 export function buildParser(argv: string[], ctx: CommandContext) {

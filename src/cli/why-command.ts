@@ -1,7 +1,7 @@
 /** `layerfold why IMAGE PATH`: one path's history through the layers, and its final state. */
 import type { CommandModule } from 'yargs';
-import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import type { CommandContext } from './main.js';
+import { dash, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
 interface WhyArgs extends ImageArgs {
   image_archive: string;

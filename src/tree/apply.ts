@@ -40,9 +40,8 @@
 import { addContext, LayerfoldError, showName } from '../errors.js';
 import { AclError, checkAccessAcl, createdMode, defaultAclOf, dockerDirMode, type AclTarget, type DefaultAcl } from './acl.js';
 import { PositionalReader } from '../io/positional-reader.js';
-import type { LayerData } from '../read/layers.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
-import { Dir, Inode, isDir, stateOf, type MergedTree, type Node, type NodeState } from './node.js';
+import { Dir, Inode, isDir, stateOf, type LayerSource, type MergedTree, type Node, type NodeState } from './node.js';
 import type { TreeChange, TreeChangeKind } from './changes.js';
 import { baseOf, cleanRooted, goClean, parentOf } from './paths.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteouts.js';
@@ -150,12 +149,12 @@ function isLayerSymlink(node: Node | undefined, layer: number): node is Inode {
   return node instanceof Inode && node.type === 'symlink' && node.layer === layer;
 }
 
-function entryError(layer: LayerData, name: string, what: string, code: 'BAD_ENTRY' = 'BAD_ENTRY'): LayerfoldError {
+function entryError(layer: LayerSource, name: string, what: string, code: 'BAD_ENTRY' = 'BAD_ENTRY'): LayerfoldError {
   return new LayerfoldError(code, `layer ${layer.index} (${layer.label}) entry ${showName(name)}: ${what}`);
 }
 
 /** security.capability as the export shows it: v2 kept, v3 cut to v2; anything else the kernel refuses. */
-function capabilityOf(entry: TarEntry, layer: LayerData): Buffer | undefined {
+function capabilityOf(entry: TarEntry, layer: LayerSource): Buffer | undefined {
   const raw = entry.xattrs?.get('security.capability');
   if (raw === undefined) return undefined;
   const value = Buffer.from(raw, 'latin1');
@@ -190,7 +189,7 @@ class LayerApplier {
 
   constructor(
     private readonly root: Dir,
-    private readonly layer: LayerData,
+    private readonly layer: LayerSource,
     private readonly options: ApplyOptions,
   ) {}
 
@@ -626,7 +625,7 @@ class LayerApplier {
   }
 }
 
-function layerError(layer: LayerData, e: unknown): unknown {
+function layerError(layer: LayerSource, e: unknown): unknown {
   return addContext(`layer ${layer.index} (${layer.label})`, e);
 }
 
@@ -638,7 +637,7 @@ const ENTRIES_PER_TURN = 1 << 16;
  * entries the event loop gets a turn, so SIGINT / SIGTERM are handled (one line, temporaries removed)
  * rather than held until the tree is complete, and the progress line keeps moving.
  */
-export async function applyLayers(layers: LayerData[], options: ApplyOptions): Promise<MergedTree> {
+export async function applyLayers(layers: LayerSource[], options: ApplyOptions): Promise<MergedTree> {
   const root = new Dir(0o755, 0, 0, 0, -1, false);
   const max = options.maxEntries ?? Infinity;
   let total = 0;

@@ -100,6 +100,22 @@ export function isDir(node: Node | undefined): node is Dir {
   return node instanceof Dir;
 }
 
+/**
+ * A layer as apply reads it: an uncompressed tar at an offset of an open file. The tree owns this
+ * interface; src/read's LayerData is one (and a test can build one from a tar in memory).
+ */
+export interface LayerSource {
+  /** Its place, bottom first. */
+  index: number;
+  fd: number;
+  /** Offset of the layer's first byte in fd. */
+  base: number;
+  /** Uncompressed size. */
+  size: number;
+  /** Where it came from, for messages. */
+  label: string;
+}
+
 /** The merged tree of an image, plus what a reader of it needs to know about where data lives. */
 export interface MergedTree {
   root: Dir;
