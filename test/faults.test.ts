@@ -123,6 +123,27 @@ describe('--max-size', () => {
   }
 });
 
+describe('diff --max-size', () => {
+  it('a gzip bomb given to diff as a rootfs side is refused in one line, the spool stopped at the limit', async () => {
+    // 256 MiB of zeros under one tar header, gzip: about 250 KB
+    const size = 256 << 20;
+    const head = (await layerTar([e('zeros', { content: 'x' })])).subarray(0, 512);
+    head.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+    head.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of head) sum += b;
+    head.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    const bomb = writeTemp(Buffer.concat([gzipSync(head), gzipSync(Buffer.alloc(size))]), 'bomb.tar.gz');
+    const tmp = join(scratchDir(), 'tmp');
+    mkdirSync(tmp);
+    const run = await runCli(['diff', bomb, 'fixtures/conformance/natural-docker26/export.tar', '--max-size', '10000000', '--tmpdir', tmp]);
+    expect(run.code).toBe(2);
+    expect(isOneLineRefusal(run.stderr), run.stderr).toBe(true);
+    expect(run.stderr).toMatch(/bomb\.tar\.gz: the input unpacks to more than 10000000 bytes \(--max-size\)/);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
 /** An OCI archive whose one layer blob is `stored`: its descriptor matches; its diff_id is a stand-in, since the limit must stop the layer before the digest is known. */
 async function bombImage(stored: Buffer, kind: 'gzip' | 'zstd'): Promise<Buffer> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } }));

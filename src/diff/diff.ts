@@ -8,7 +8,7 @@
 import type { Readable } from 'node:stream';
 import { LayerfoldError } from '../errors.js';
 import { exportRootfs } from '../export.js';
-import type { FlattenOptions } from '../flatten.js';
+import { DEFAULT_MAX_SIZE, type FlattenOptions } from '../flatten.js';
 import type { Compression } from '../io/compression.js';
 import { TempSpace } from '../io/temp.js';
 import { compareTarBytes, type BytesResult } from './bytes.js';
@@ -54,8 +54,9 @@ export async function diffRootfs(a: string, b: string, options: DiffOptions = {}
   const flatten = options.flatten ?? {};
   const temp = TempSpace.create(flatten.tmpDir);
   try {
-    const sideA = await locateSide(a, temp, options.stdin);
-    const sideB = await locateSide(b, temp, options.stdin);
+    // a compressed or piped side is spooled within --max-size, as an image archive is
+    const sideA = await locateSide(a, temp, options.stdin, flatten.maxSize ?? DEFAULT_MAX_SIZE);
+    const sideB = await locateSide(b, temp, options.stdin, flatten.maxSize ?? DEFAULT_MAX_SIZE);
     if (options.bytes) {
       const result = compareTarBytes(await tarPathFor(sideA, temp, flatten), await tarPathFor(sideB, temp, flatten));
       const summary = (s: LocatedSide): BytesSide => ({ input: s.input, kind: s.kind, compression: s.compression });

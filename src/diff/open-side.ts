@@ -9,12 +9,12 @@
  *   and contents are then read with positional reads;
  * - a skopeo-style transport reference (`docker-archive:`, `oci:`, `docker://`…) is an image.
  */
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, statSync, constants as fsc } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { addContext, LayerfoldError } from '../errors.js';
-import { decompressor, detectCompression, type Compression } from '../io/compression.js';
+import { detectCompression, type Compression } from '../io/compression.js';
+import { spoolTo } from '../io/spool.js';
 import type { TempSpace } from '../io/temp.js';
 import type { FlattenOptions } from '../flatten.js';
 import { holdsImageLayout } from '../read/open-image.js';
@@ -52,44 +52,18 @@ function head(path: string): Buffer {
   }
 }
 
-/** Copy a stream to a temp file, decompressing it when its first bytes say so. */
-async function spool(input: Readable, temp: TempSpace, label: string): Promise<{ path: string; compression: Compression }> {
-  const iterator = input[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  let first = Buffer.alloc(0);
-  while (first.length < 4) {
-    const next = await iterator.next();
-    if (next.done) break;
-    chunks.push(Buffer.from(next.value as Buffer));
-    first = Buffer.concat(chunks);
-  }
-  const compression = detectCompression(first);
-  const { Readable: R } = await import('node:stream');
-  const replay = R.from(
-    (async function* () {
-      if (first.length > 0) yield first;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value as Buffer;
-      }
-    })(),
-  );
+/** Copy a stream to a temp file, decompressing it when its first bytes say so, within --max-size. */
+async function spool(input: Readable, temp: TempSpace, label: string, maxSize: number | undefined): Promise<{ path: string; compression: Compression }> {
   const path = temp.path('side.tar');
-  try {
-    if (compression === 'none') await pipeline(replay, createWriteStream(path));
-    else await pipeline(replay, decompressor(compression), createWriteStream(path));
-  } catch (e) {
-    throw new LayerfoldError('BAD_ARCHIVE', `${label}: could not read the ${compression === 'none' ? '' : `${compression}-compressed `}input: ${(e as Error).message}`);
-  }
+  const compression = await spoolTo(input, path, { label, noun: 'input', ...(maxSize !== undefined ? { maxSize } : {}) });
   return { path, compression };
 }
 
-async function plainTar(input: string, temp: TempSpace, stdin: Readable | undefined): Promise<{ path: string; compression: Compression }> {
-  if (input === '-') return spool(stdin ?? process.stdin, temp, 'stdin');
+async function plainTar(input: string, temp: TempSpace, stdin: Readable | undefined, maxSize: number | undefined): Promise<{ path: string; compression: Compression }> {
+  if (input === '-') return spool(stdin ?? process.stdin, temp, 'stdin', maxSize);
   const compression = detectCompression(head(input));
   if (compression === 'none') return { path: input, compression };
-  return spool(createReadStream(input), temp, input);
+  return spool(createReadStream(input), temp, input, maxSize);
 }
 
 function isImageTar(path: string): boolean {
@@ -108,7 +82,7 @@ function isImageDir(dir: string): boolean {
 }
 
 /** Find what `input` is and where its uncompressed bytes are. */
-export async function locateSide(input: string, temp: TempSpace, stdin?: Readable): Promise<LocatedSide> {
+export async function locateSide(input: string, temp: TempSpace, stdin?: Readable, maxSize?: number): Promise<LocatedSide> {
   // docker-archive:, oci-archive:, oci:, docker-daemon:, docker:// name an image whatever they hold
   if (parseImageReference(input).transport !== 'path') return { input, kind: 'image', compression: 'none', path: input };
   if (input !== '-') {
@@ -125,7 +99,7 @@ export async function locateSide(input: string, temp: TempSpace, stdin?: Readabl
       return { input, kind, compression: 'none', path: input };
     }
   }
-  const { path, compression } = await plainTar(input, temp, stdin);
+  const { path, compression } = await plainTar(input, temp, stdin, maxSize);
   try {
     return { input, kind: isImageTar(path) ? 'image' : 'rootfs-tar', compression, path };
   } catch (e) {

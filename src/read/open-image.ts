@@ -8,12 +8,12 @@
  * spooled like stdin, `docker://` is pulled into an OCI layout directory in the TempSpace, and the
  * file transports insist on the layout they name.
  */
-import { closeSync, createWriteStream, openSync, readSync, statSync, constants as fsc } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, constants as fsc } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { LayerfoldError } from '../errors.js';
-import { decompressor, detectCompression } from '../io/compression.js';
+import { detectCompression } from '../io/compression.js';
+import { spoolTo } from '../io/spool.js';
 import type { TempSpace } from '../io/temp.js';
 import type { NetTimeouts } from './net-guard.js';
 import { readDockerManifest } from './docker-manifest.js';
@@ -56,50 +56,14 @@ interface Selection {
 const selections = new WeakMap<ImageSource, Selection>();
 
 async function spool(input: Readable, temp: TempSpace, label: string, options: OpenOptions, total?: number): Promise<string> {
-  const maxSize = options.maxSize ?? Number.MAX_SAFE_INTEGER;
-  const report = options.onUnpack;
   const path = temp.path('archive.tar');
-  // Peek at the first bytes to see whether the stream itself is compressed.
-  const chunks: Buffer[] = [];
-  let head = Buffer.alloc(0);
-  const iterator = input[Symbol.asyncIterator]();
-  while (head.length < 4) {
-    const next = await iterator.next();
-    if (next.done) break;
-    chunks.push(next.value as Buffer);
-    head = Buffer.concat(chunks);
-  }
-  const kind = detectCompression(head);
-  const { Readable: R } = await import('node:stream');
-  let read = 0;
-  const replay = R.from(
-    (async function* () {
-      read += head.length;
-      if (head.length) yield head;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done) return;
-        read += (next.value as Buffer).length;
-        report?.('archive', read, total);
-        yield next.value as Buffer;
-      }
-    })(),
-  );
-  let spooled = 0;
-  const limit = async function* (source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      spooled += chunk.length;
-      if (spooled > maxSize) throw new LayerfoldError('LIMIT', `${label}: the archive unpacks to more than ${maxSize} bytes (--max-size)`);
-      yield chunk;
-    }
-  };
-  try {
-    if (kind === 'none') await pipeline(replay, limit, createWriteStream(path));
-    else await pipeline(replay, decompressor(kind), limit, createWriteStream(path));
-  } catch (e) {
-    if (e instanceof LayerfoldError) throw e;
-    throw new LayerfoldError('BAD_ARCHIVE', `${label}: could not read the ${kind === 'none' ? '' : `${kind}-compressed `}archive: ${(e as Error).message}`);
-  }
+  const report = options.onUnpack;
+  await spoolTo(input, path, {
+    label,
+    ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+    ...(report ? { onRead: (read: number, all: number | undefined) => report('archive', read, all) } : {}),
+    ...(total !== undefined ? { total } : {}),
+  });
   return path;
 }
 
