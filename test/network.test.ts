@@ -381,6 +381,14 @@ describe('time-outs end a stalled transfer with one line naming the host and the
     expect(r.left).toEqual([]);
   });
 
+  it('an --insecure registry that speaks plain HTTP and never answers is named as a stall, not as "does not speak TLS"', async () => {
+    const s = await started(() => undefined);
+    const r = await pull(`docker://${s.host}/app:1`, '--insecure', '--response-timeout', '0.2', '--retries', '1');
+    expect(s.seen.length).toBe(2);
+    expectOneLine(r, new RegExp(`^layerfold: ${s.host}: no response within 0.2 s \\(--response-timeout\\) \\(gave up after 2 attempts\\)$`, 'm'));
+    expect(r.left).toEqual([]);
+  });
+
   it('an https registry whose TLS handshake never comes: --connect-timeout', async () => {
     const s = await silent();
     const r = await pull(`docker://${s.host}/app:1`, '--connect-timeout', '0.2', '--retries', '0');

@@ -223,7 +223,9 @@ export class RegistryHttp {
       if (this.insecure && url.protocol === 'https:' && url.host === host && err.code !== 'ECONNREFUSED' && err.code !== 'ENOTFOUND') {
         // An insecure registry may not speak TLS at all: try plain HTTP, and remember if it answers.
         const plain = new URL(url.href.replace(/^https:/, 'http:'));
-        res = await this.send(plain, headers).catch(() => {
+        res = await this.send(plain, headers).catch((plainErr: unknown) => {
+          // It speaks plain HTTP but stalled: say so (and retry it), not that TLS failed.
+          if (plainErr instanceof NetTimeoutError) throw plainErr;
           throw this.networkError(host, err);
         });
         this.plainHosts.add(host);
