@@ -52,7 +52,7 @@ export interface FlattenOptions {
   exclude?: string[];
   /**
    * docker:// and docker-daemon:: time-outs in ms and the slowest transfer taken, in bytes a second
-   * (defaults: connect 30 s, response 60 s, idle 60 s, 1024 bytes/s over each idle window).
+   * (defaults: connect 10 s, response 12 s from sending, idle 12 s, 1024 bytes/s over each idle window).
    */
   timeouts?: Partial<NetTimeouts>;
   /** docker://: attempts after a transient failure (reset, time-out, 5xx), the first included (default 5). */

@@ -17,7 +17,10 @@ import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attemptBoundMs, DEFAULT_TIMEOUTS, guardTickMs } from '../src/read/net-guard.js';
+import { retryDelay, retryPolicy, worstCaseMs, type RetryPolicy } from '../src/read/registry/http.js';
 // @ts-expect-error: a plain JS script shared with the benchmark
 import { makeCert, missingTools, push, startRegistry } from '../scripts/registry-setup.js';
 import { configFor, e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
@@ -297,10 +300,90 @@ describe('credentials stay with the origin that asked for them', () => {
   });
 });
 
+/**
+ * The retrying loop of http.ts on a virtual clock: each attempt fails after `took(n)` ms (a fast
+ * failure 0, a stall up to attemptBoundMs), `retryAfter` as a 503 may ask. Returns what it cost.
+ */
+function simulate(policy: RetryPolicy, took: (attempt: number) => number, retryAfter?: number): { attempts: number; totalMs: number } {
+  let now = 0;
+  let windowStart = 0;
+  for (let attempt = 1; ; attempt++) {
+    const began = now;
+    now += took(attempt);
+    if (now - began > policy.windowMs) windowStart = now;
+    const delay = retryDelay(policy, attempt, now - windowStart, retryAfter);
+    if (delay === undefined) return { attempts: attempt, totalMs: now };
+    now += delay;
+  }
+}
+
+describe('the retry policy bounds every operation in time, computed from its parameters (no clocks)', () => {
+  const policy = retryPolicy(DEFAULT_TIMEOUTS);
+
+  it('with the defaults one operation ends within 50 s, however the far end stalls (issue 20: 60 s a command)', () => {
+    expect(attemptBoundMs(DEFAULT_TIMEOUTS)).toBe(DEFAULT_TIMEOUTS.responseMs + DEFAULT_TIMEOUTS.idleMs + guardTickMs(DEFAULT_TIMEOUTS.idleMs));
+    expect(worstCaseMs(DEFAULT_TIMEOUTS)).toBe(policy.windowMs + attemptBoundMs(DEFAULT_TIMEOUTS));
+    expect(worstCaseMs(DEFAULT_TIMEOUTS)).toBeLessThanOrEqual(50_000);
+    // any mix of stalls (each at most attemptBoundMs) and Retry-After waits (capped at 10 s in http.ts)
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: attemptBoundMs(DEFAULT_TIMEOUTS) }), { minLength: 5, maxLength: 5 }), fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: undefined }), (durations, retryAfter) => {
+        expect(simulate(policy, (n) => durations[n - 1]!, retryAfter).totalMs).toBeLessThanOrEqual(worstCaseMs(DEFAULT_TIMEOUTS));
+      }),
+    );
+  });
+
+  it('the cases of issue 20 with the defaults: a registry that never answers, a trickle (5 × 60 s and 67 s before)', () => {
+    const neverAnswers = simulate(policy, () => DEFAULT_TIMEOUTS.responseMs);
+    expect(neverAnswers).toEqual({ attempts: 3, totalMs: 3 * DEFAULT_TIMEOUTS.responseMs + 250 + 500 });
+    const trickle = simulate(policy, () => DEFAULT_TIMEOUTS.idleMs + guardTickMs(DEFAULT_TIMEOUTS.idleMs));
+    expect(trickle.attempts).toBe(2);
+    expect(trickle.totalMs).toBeLessThan(30_000);
+  });
+
+  it('failures that come at once (refused, reset, 503) keep all their retries, backoff 250 ms doubling, as docker retries a layer', () => {
+    const delays: number[] = [];
+    for (let attempt = 1, elapsed = 0; ; attempt++) {
+      const d = retryDelay(policy, attempt, elapsed);
+      if (d === undefined) break;
+      delays.push(d);
+      elapsed += d;
+    }
+    expect(delays).toEqual([250, 500, 1000, 2000]);
+    expect(simulate(retryPolicy(DEFAULT_TIMEOUTS, 11), () => 0).attempts).toBe(7); // past 25 s of backoff, no more
+  });
+
+  it('an attempt that ran longer than a stall can had made progress: the window starts again, so a long download that breaks off is retried', () => {
+    expect(simulate(policy, (n) => (n === 1 ? 10 * 60_000 : 0)).attempts).toBe(5);
+  });
+
+  it('--retries still caps the count, and a Retry-After past the window ends the retries', () => {
+    expect(simulate(retryPolicy(DEFAULT_TIMEOUTS, 2), () => 0).attempts).toBe(2);
+    expect(simulate(policy, () => 0, 10_000)).toEqual({ attempts: 3, totalMs: 20_000 });
+  });
+});
+
 describe('time-outs end a stalled transfer with one line naming the host and the stall', () => {
   it('a registry that takes the request and never answers: --response-timeout, after the retries', async () => {
     const s = await started(() => undefined, true);
     const r = await pull(`docker://${s.host}/app:1`, '--response-timeout', '0.2', '--retries', '1');
+    expect(s.seen.length).toBe(2);
+    expectOneLine(r, new RegExp(`^layerfold: ${s.host}: no response within 0.2 s \\(--response-timeout\\) \\(gave up after 2 attempts\\)$`, 'm'));
+    expect(r.left).toEqual([]);
+  });
+
+  it('retries after a stall start only within the retry window, whatever --retries allows', async () => {
+    const s = await started(() => undefined, true);
+    const r = await pull(`docker://${s.host}/app:1`, '--response-timeout', '0.3', '--idle-timeout', '1', '--retries', '10');
+    // window 0.3 + 1 + 0.25 s: about three 0.3 s waits with their backoff fit, never the 11 attempts --retries allows
+    expect(s.seen.length).toBeGreaterThanOrEqual(2);
+    expect(s.seen.length).toBeLessThanOrEqual(5);
+    expectOneLine(r, new RegExp(`^layerfold: ${s.host}: no response within 0.3 s \\(--response-timeout\\) \\(gave up after ${s.seen.length} attempts\\)$`, 'm'));
+    expect(r.left).toEqual([]);
+  });
+
+  it('an --insecure registry that speaks plain HTTP and never answers is named as a stall, not as "does not speak TLS"', async () => {
+    const s = await started(() => undefined);
+    const r = await pull(`docker://${s.host}/app:1`, '--insecure', '--response-timeout', '0.2', '--retries', '1');
     expect(s.seen.length).toBe(2);
     expectOneLine(r, new RegExp(`^layerfold: ${s.host}: no response within 0.2 s \\(--response-timeout\\) \\(gave up after 2 attempts\\)$`, 'm'));
     expect(r.left).toEqual([]);

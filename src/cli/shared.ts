@@ -134,10 +134,10 @@ export function imageOptions<T>(y: Argv<T>) {
     .option('max-entries', { type: 'number', describe: 'refuse layers holding more entries than this (default 8,000,000)' })
     .option('creds', { type: 'string', describe: 'USER:PASS for a docker:// registry (default: ~/.docker/config.json, else anonymous)' })
     .option('insecure', { type: 'boolean', describe: 'docker://: do not verify TLS certificates; allow plain HTTP' })
-    .option('connect-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds to connect, TLS included (default 30)' })
-    .option('response-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds from connecting to the response headers (default 60)' })
-    .option('idle-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds a transfer may go without a byte (default 60)' })
+    .option('connect-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds to connect, TLS included (default 10)' })
+    .option('response-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds from sending a request to its response headers, connecting and redirects included (default 12)' })
+    .option('idle-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds a transfer may go without a byte (default 12)' })
     .option('min-speed', { type: 'number', describe: 'docker://, docker-daemon:: bytes/s a transfer must average over each --idle-timeout window (default 1024; 0: off)' })
-    .option('retries', { type: 'number', describe: 'docker://: retries after a reset, time-out or 5xx, with backoff (default 4)' })
+    .option('retries', { type: 'number', describe: 'docker://: retries after a reset, time-out or 5xx, with backoff, started only within response + idle time-out of the first attempt (default 4)' })
     .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
 }

@@ -5,30 +5,47 @@
  * a second would each hang a command forever. Every request here is guarded four ways:
  *
  * - connect: the TCP connection (and TLS handshake) must be up within `connectMs`;
- * - response: the response headers must arrive within `responseMs` of the connection;
+ * - response: the response headers must arrive within `responseMs` of sending the request (connecting
+ *   and any redirects included, so one request waits at most `responseMs` for its headers);
  * - idle: a body must not go `idleMs` without a byte;
  * - speed: a body must bring at least `minBytesPerSecond`, averaged over each `idleMs` window — so a
  *   trickle that never quite goes idle (one byte every 5 s) still ends.
  *
  * Each ends with a NetTimeoutError naming the host and what stalled (and the flag that sets it); the
- * registry client retries it like any broken-off transfer, the engine client gives up at once.
+ * registry client retries it within its retry window (http.ts), the engine client gives up at once.
+ * So one guarded request that makes no progress ends within `attemptBoundMs` (response + idle + one
+ * tick of the body guard): 25 s with the defaults, which issue 20 wants well under 60 s per command.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { LayerfoldError } from '../errors.js';
 
 export interface NetTimeouts {
-  /** TCP connect and TLS handshake (default 30 s). */
+  /** TCP connect and TLS handshake (default 10 s; the response time-out counts it too). */
   connectMs: number;
-  /** From the connection to the response headers (default 60 s). */
+  /** From sending the request to the response headers, connecting and redirects included (default 12 s). */
   responseMs: number;
-  /** No byte of a body for this long (default 60 s); also the window the speed is measured over. */
+  /** No byte of a body for this long (default 12 s); also the window the speed is measured over. */
   idleMs: number;
   /** Fewer bytes a second than this, averaged over an `idleMs` window, is a stall (default 1024; 0: off). */
   minBytesPerSecond: number;
 }
 
-export const DEFAULT_TIMEOUTS: NetTimeouts = { connectMs: 30_000, responseMs: 60_000, idleMs: 60_000, minBytesPerSecond: 1024 };
+export const DEFAULT_TIMEOUTS: NetTimeouts = { connectMs: 10_000, responseMs: 12_000, idleMs: 12_000, minBytesPerSecond: 1024 };
+
+/** How often the body guard looks at the byte count: a stall is seen at most one tick late. */
+export function guardTickMs(idleMs: number): number {
+  return Math.max(5, Math.min(1000, idleMs / 4));
+}
+
+/**
+ * The longest one guarded request can take without making progress: its headers within
+ * `responseMs`, then a body that fails the idle or speed check within `idleMs` plus one tick.
+ * (A request that runs longer has passed a speed window: it is a transfer, not a stall.)
+ */
+export function attemptBoundMs(t: NetTimeouts): number {
+  return t.responseMs + t.idleMs + guardTickMs(t.idleMs);
+}
 
 /** A connection, response or body that stalled (the registry client retries it as transient). */
 export class NetTimeoutError extends LayerfoldError {
@@ -43,27 +60,23 @@ function seconds(ms: number): string {
 }
 
 /**
- * Guard a request's connect and response phases. `host` names the far end in messages.
+ * Guard a request's connect and response phases. `host` names the far end in messages; `sentAt`
+ * is when the first request of a redirect chain was sent (the response time-out covers the chain).
  * The request is destroyed with a NetTimeoutError (its 'error' event) when a phase runs out.
  */
-export function guardRequest(req: ClientRequest, host: string, t: NetTimeouts): void {
-  let timer: NodeJS.Timeout | undefined;
-  const clear = () => {
-    if (timer) clearTimeout(timer);
-    timer = undefined;
-  };
+export function guardRequest(req: ClientRequest, host: string, t: NetTimeouts, sentAt = Date.now()): void {
+  let connectTimer: NodeJS.Timeout | undefined;
   const fail = (message: string) => () => req.destroy(new NetTimeoutError(`${host}: ${message}`));
-  const awaitResponse = () => {
-    clear();
-    timer = setTimeout(fail(`no response within ${seconds(t.responseMs)} (--response-timeout)`), t.responseMs);
+  // From sending, not from connecting: connect and response would otherwise add up per request.
+  const responseTimer = setTimeout(fail(`no response within ${seconds(t.responseMs)} (--response-timeout)`), Math.max(0, sentAt + t.responseMs - Date.now()));
+  const clear = () => {
+    clearTimeout(responseTimer);
+    if (connectTimer) clearTimeout(connectTimer);
   };
   req.once('socket', (socket: Socket) => {
-    if (!socket.connecting) {
-      awaitResponse(); // a kept-alive connection, already up
-      return;
-    }
-    timer = setTimeout(fail(`no connection within ${seconds(t.connectMs)} (--connect-timeout)`), t.connectMs);
-    socket.once('encrypted' in socket ? 'secureConnect' : 'connect', awaitResponse);
+    if (!socket.connecting) return; // a kept-alive connection, already up
+    connectTimer = setTimeout(fail(`no connection within ${seconds(t.connectMs)} (--connect-timeout)`), t.connectMs);
+    socket.once('encrypted' in socket ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
   });
   req.once('response', clear);
   req.once('close', clear);
@@ -81,7 +94,7 @@ export function guardBody(res: IncomingMessage, host: string, t: NetTimeouts): v
   // it is ended here; whoever does read it still gets the error.
   res.on('error', () => undefined);
   const bytes = () => socket.bytesRead;
-  const tick = Math.max(5, Math.min(1000, t.idleMs / 4));
+  const tick = guardTickMs(t.idleMs);
   let lastBytes = bytes();
   let lastByteAt = Date.now();
   let windowStart = lastByteAt;

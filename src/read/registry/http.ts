@@ -11,6 +11,18 @@
  *
  * Transient failures — connection resets, timeouts, 408/429/5xx — are retried with exponential
  * backoff; everything else becomes one LayerfoldError line naming the host and what went wrong.
+ *
+ * Retries are bounded in count (`attempts`, --retries) and in time: a new attempt starts only within
+ * the retry window, `attemptBoundMs` (net-guard.ts) after the first began. A failure that comes fast
+ * (refused, reset, 503) gets all its retries — backoff 0.25+0.5+1+2 s — as docker's pull retries a
+ * layer (dockerd --max-download-attempts, default 5) and go-containerregistry retries temporary
+ * errors and 408/429/5xx (3 tries, 1 s then 3 s). A stall costs a whole time-out, so it gets one or
+ * two more: neither docker nor go-containerregistry detects a stall at all (they wait on the socket;
+ * containerd's CRI cancels a pull only after image_pull_progress_timeout, 5 min, without progress),
+ * and issue 20 wants every command to end within 60 s. So one operation that makes no progress ends
+ * within `worstCaseMs` (window + one last attempt): 50 s with the defaults, however the far end
+ * stalls. An attempt that ran longer than a stalled one can has made progress (it passed a speed
+ * window): after it the window starts again, so a long transfer that breaks off is still retried.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
@@ -18,7 +30,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { LayerfoldError } from '../../errors.js';
-import { DEFAULT_TIMEOUTS, guardBody, guardRequest, NetTimeoutError, type NetTimeouts } from '../net-guard.js';
+import { attemptBoundMs, DEFAULT_TIMEOUTS, guardBody, guardRequest, NetTimeoutError, type NetTimeouts } from '../net-guard.js';
 
 export interface HttpSettings {
   insecure?: boolean;
@@ -85,6 +97,33 @@ function describeNetworkError(host: string, e: NodeJS.ErrnoException): string {
   return `${host}: ${message}${e.code && !message.includes(e.code) ? ` (${e.code})` : ''}`;
 }
 
+/** The numbers the retry decision is made from. */
+export interface RetryPolicy {
+  attempts: number;
+  backoffMs: number;
+  /** No new attempt starts later than this after the first (or after the last attempt that made progress). */
+  windowMs: number;
+}
+
+export function retryPolicy(timeouts: NetTimeouts, attempts = 5, backoffMs = 250): RetryPolicy {
+  return { attempts, backoffMs, windowMs: attemptBoundMs(timeouts) };
+}
+
+/**
+ * After failed attempt number `attempt`, `elapsedMs` into the retry window: how long to wait before
+ * the next attempt, or undefined to give up. Pure, so the policy's bound is testable without clocks.
+ */
+export function retryDelay(policy: RetryPolicy, attempt: number, elapsedMs: number, retryAfterMs?: number): number | undefined {
+  if (attempt >= policy.attempts) return undefined;
+  const delay = retryAfterMs ?? policy.backoffMs * 2 ** (attempt - 1);
+  return elapsedMs + delay <= policy.windowMs ? delay : undefined;
+}
+
+/** The longest one retried operation can take while the far end makes no progress. */
+export function worstCaseMs(timeouts: NetTimeouts): number {
+  return retryPolicy(timeouts).windowMs + attemptBoundMs(timeouts);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -93,16 +132,14 @@ export class RegistryHttp {
   private readonly plainHosts = new Set<string>();
   private readonly agents = new Map<string, http.Agent>();
   readonly insecure: boolean;
-  private readonly attempts: number;
-  private readonly backoffMs: number;
+  private readonly policy: RetryPolicy;
   private readonly timeouts: NetTimeouts;
   private readonly env: NodeJS.ProcessEnv;
 
   constructor(settings: HttpSettings = {}) {
     this.insecure = settings.insecure ?? false;
-    this.attempts = settings.attempts ?? 5;
-    this.backoffMs = settings.backoffMs ?? 250;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };
+    this.policy = retryPolicy(this.timeouts, settings.attempts, settings.backoffMs);
     this.env = settings.env ?? process.env;
   }
 
@@ -125,7 +162,7 @@ export class RegistryHttp {
   }
 
   /** One request, redirects followed; network errors rejected as they come. */
-  private send(url: URL, headers: Record<string, string>, redirects = 0): Promise<HttpResponse> {
+  private send(url: URL, headers: Record<string, string>, redirects = 0, sentAt = Date.now()): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       const lib = url.protocol === 'http:' ? http : https;
       const req = lib.request(url, { method: 'GET', headers, agent: this.agentFor(url) }, (res) => {
@@ -143,12 +180,12 @@ export class RegistryHttp {
           const nextHeaders = { ...headers };
           // Credentials and tokens are for the origin that asked for them, never for another scheme, host or port.
           if (next.origin !== url.origin) delete nextHeaders.authorization;
-          return resolve(this.send(next, nextHeaders, redirects + 1));
+          return resolve(this.send(next, nextHeaders, redirects + 1, sentAt));
         }
         guardBody(res, url.host, this.timeouts);
         resolve({ status, headers: res.headers, body: res, url });
       });
-      guardRequest(req, url.host, this.timeouts);
+      guardRequest(req, url.host, this.timeouts, sentAt);
       req.on('error', reject);
       req.end();
     });
@@ -186,7 +223,9 @@ export class RegistryHttp {
       if (this.insecure && url.protocol === 'https:' && url.host === host && err.code !== 'ECONNREFUSED' && err.code !== 'ENOTFOUND') {
         // An insecure registry may not speak TLS at all: try plain HTTP, and remember if it answers.
         const plain = new URL(url.href.replace(/^https:/, 'http:'));
-        res = await this.send(plain, headers).catch(() => {
+        res = await this.send(plain, headers).catch((plainErr: unknown) => {
+          // It speaks plain HTTP but stalled: say so (and retry it), not that TLS failed.
+          if (plainErr instanceof NetTimeoutError) throw plainErr;
           throw this.networkError(host, err);
         });
         this.plainHosts.add(host);
@@ -210,16 +249,21 @@ export class RegistryHttp {
     throw new TransientError(`${host}: the registry answered ${res.status} ${http.STATUS_CODES[res.status] ?? ''}`.trimEnd(), Number.isFinite(after) ? Math.min(after * 1000, 10_000) : undefined);
   }
 
-  /** Run `fn` again after a transient failure, with exponential backoff; the last failure is one line. */
+  /** Run `fn` again after a transient failure, within the retry policy; the last failure is one line. */
   async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    let windowStart = Date.now();
     for (let attempt = 1; ; attempt++) {
+      const began = Date.now();
       try {
         return await fn();
       } catch (e) {
         const transient = e instanceof TransientError ? e : e instanceof NetTimeoutError || isTransientStreamError(e) ? new TransientError((e as Error).message) : undefined;
         if (!transient) throw e;
-        if (attempt >= this.attempts) throw new LayerfoldError('IO', `${transient.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'})`);
-        await sleep(transient.retryAfterMs ?? this.backoffMs * 2 ** (attempt - 1));
+        const now = Date.now();
+        if (now - began > this.policy.windowMs) windowStart = now; // it made progress: a new window
+        const delay = retryDelay(this.policy, attempt, now - windowStart, transient.retryAfterMs);
+        if (delay === undefined) throw new LayerfoldError('IO', `${transient.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'})`);
+        await sleep(delay);
       }
     }
   }
