@@ -56,6 +56,14 @@ const SHOWN_NAME_MAX = 200;
 /** Render a name made of raw bytes (held as a latin1 string) for an error message. */
 export function showName(latin1: string): string {
   const text = Buffer.from(latin1, 'latin1').toString('utf8');
-  const shown = JSON.stringify(text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text);
+  const shown = showText(text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text);
   return text.length > SHOWN_NAME_MAX ? `${shown}… (${latin1.length} bytes)` : shown;
+}
+
+/** Render text from an image (a config value, a tag) for an error message: quoted, every control character escaped, cut when long. */
+export function showText(text: string): string {
+  const cut = text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text;
+  // JSON.stringify escapes C0 and quotes; DEL and C1 (U+0080–U+009F, a CSI in one character) it leaves raw
+  const shown = JSON.stringify(cut).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.length > SHOWN_NAME_MAX ? `${shown}… (${text.length} characters)` : shown;
 }
