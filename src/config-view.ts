@@ -16,6 +16,7 @@
 import { accessSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { LayerfoldError, showText } from './errors.js';
+import { displayText, jsonText } from './escape.js';
 import { flattenImage, openOptionsOf, type FlattenOptions } from './flatten.js';
 import { TempSpace } from './io/temp.js';
 import type { ImageConfig } from './read/config.js';
@@ -80,16 +81,18 @@ function listLines(label: string, values: string[]): string[] {
 /** The text form: one field a line (lists continue on indented lines). */
 export function renderConfigView(view: ConfigView): string {
   const pad = (s: string) => `${s}:`.padEnd(14);
-  const json = (v: string[] | null) => (v === null ? '(none)' : JSON.stringify(v));
+  const json = (v: string[] | null) => (v === null ? '(none)' : jsonText(v));
+  const text = (v: string | null, none: string) => (v === null ? none : displayText(v));
+  // every value is the image's: escaped (escape.ts) so that none can drive the terminal
   const out = [
     `${pad('Entrypoint')}${json(view.Entrypoint)}`,
     `${pad('Cmd')}${json(view.Cmd)}`,
-    ...listLines(pad('Env'), view.Env ?? []),
-    `${pad('WorkingDir')}${view.WorkingDir ?? '(none: /)'}`,
-    `${pad('User')}${view.User ?? '(none: root)'}`,
-    ...listLines(pad('ExposedPorts'), Object.keys(view.ExposedPorts ?? {})),
-    ...listLines(pad('Volumes'), Object.keys(view.Volumes ?? {})),
-    ...listLines(pad('Labels'), Object.entries(view.Labels ?? {}).map(([k, v]) => `${k}=${v}`)),
+    ...listLines(pad('Env'), (view.Env ?? []).map(displayText)),
+    `${pad('WorkingDir')}${text(view.WorkingDir, '(none: /)')}`,
+    `${pad('User')}${text(view.User, '(none: root)')}`,
+    ...listLines(pad('ExposedPorts'), Object.keys(view.ExposedPorts ?? {}).map(displayText)),
+    ...listLines(pad('Volumes'), Object.keys(view.Volumes ?? {}).map(displayText)),
+    ...listLines(pad('Labels'), Object.entries(view.Labels ?? {}).map(([k, v]) => displayText(`${k}=${v}`))),
   ];
   return `${out.join('\n')}\n`;
 }

@@ -1,4 +1,5 @@
 /** `layerfold config IMAGE [--json] [--shell DIR]` */
+import { jsonText } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import { imageOptions, type CommandContext } from './main.js';
@@ -30,7 +31,7 @@ export function configCommand(ctx: CommandContext): CommandModule<object, Config
         return;
       }
       const view = configView(await readImageConfig(dash(args.image_archive), options));
-      ctx.io.stdout.write(args.json ? `${JSON.stringify(view, null, 2)}\n` : renderConfigView(view));
+      ctx.io.stdout.write(args.json ? `${jsonText(view, 2)}\n` : renderConfigView(view));
     },
   };
 }

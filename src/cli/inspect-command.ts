@@ -1,4 +1,5 @@
 /** `layerfold inspect IMAGE`: layers, config and where the bytes go; a table, or --json. */
+import { jsonText } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
@@ -33,7 +34,7 @@ export function inspectCommand(ctx: CommandContext): CommandModule<object, Inspe
         progress.done();
       }
       const columns = io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : undefined;
-      io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderInspect(report, columns));
+      io.stdout.write(args.json ? `${jsonText(report, 2)}\n` : renderInspect(report, columns));
     },
   };
 }
