@@ -371,7 +371,7 @@ describe('docker:// from a stand-in registry', () => {
 });
 
 describe('docker-daemon: from a stand-in engine (the save stream of a Docker 25+ engine)', () => {
-  let archive = Buffer.alloc(0);
+  let archive: Buffer = Buffer.alloc(0);
   const socket = join(scratchDir(), 'engine.sock');
   const engine = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/x-tar' }).end(archive);
