@@ -166,6 +166,14 @@ describe.each(ALGS)('%s digests in an OCI layout', (alg) => {
     }
   });
 
+  it('inspect shows the short digests as 12 hex, whatever the algorithm', async () => {
+    const l = await buildLayout({ alg });
+    const r = await cli(['inspect', writeTemp(await ociArchive(l))]);
+    expect(r.stderr).toBe('');
+    const diffId = JSON.parse(l.files.get(l.config)!.toString()).rootfs.diff_ids[0] as string;
+    expect(r.stdout.toString()).toMatch(new RegExp(`^0\\s+${diffId.split(':')[1]!.slice(0, 12)}\\s`, 'm'));
+  });
+
   const kinds: Kind[] = ['index', 'manifest', 'config', 'layer', 'diffid'];
   describe.each(kinds)('other bytes stored under the %s digest', (kind) => {
     it.each([false, true])('gzip %s: DIGEST_MISMATCH from an archive, a directory and stdin', async (gzip) => {
@@ -321,6 +329,18 @@ describe('docker:// from a stand-in registry', () => {
     const r = await cli(pull(scratchDir()));
     expect(r.stderr).toBe('');
     expect(r.stdout.equals(reference)).toBe(true);
+  });
+
+  it('by a sha512 digest (docker://…@sha512:…): verified with sha512, the same export', async () => {
+    const l = await buildLayout({ alg: 'sha512' });
+    reg.serve(l);
+    const nested = (JSON.parse(l.top.toString()) as { manifests: Array<{ digest: string }> }).manifests[0]!.digest;
+    const r = await cli(['export', `docker://${reg.host()}/x@${nested}`, '--insecure', '-o', '-']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.equals(reference)).toBe(true);
+    const wrong = `sha512:${'0'.repeat(128)}`;
+    l.files.set(path(wrong), l.files.get(path(nested))!);
+    expectOneLine(await cli(['export', `docker://${reg.host()}/x@${wrong}`, '--insecure', '-o', '-']), /manifest sha512:0{128}: content is sha512:[0-9a-f]{128}, but it was asked for by sha512:0{128}/);
   });
 
   const REGISTRY_MISMATCH: Record<Kind, RegExp> = {

@@ -89,7 +89,7 @@ export function listEntryJson(e: ListEntry, layerCount: number): Record<string, 
 // ---- inspect ----------------------------------------------------------------------------------
 
 export function shortDigest(digest: string): string {
-  const hex = digest.replace(/^sha256:/, '');
+  const hex = digest.replace(/^(sha256|sha512):/, '');
   return hex.slice(0, 12);
 }
 
