@@ -113,6 +113,7 @@ describe('bundle: config.json carries odd Env names as docker does, control char
     const dir = join(scratchDir(), 'b');
     expect((await cli(['bundle', image, dir])).code).toBe(0);
     const text = readFileSync(join(dir, 'config.json'), 'utf8');
+    expect(text).not.toMatch(/[\u001b\u009b]/); // escaped in the file (\u001b, \u009b), exact once parsed
     const spec = JSON.parse(text) as { process: { env: string[]; cwd: string } };
     expect(spec.process.env).toEqual(['HOSTNAME=layerfold', 'HOME=/root', ...env]);
     expect(spec.process.cwd).toBe('/');

@@ -17,6 +17,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LayerfoldError, showText } from '../errors.js';
+import { jsonText } from '../escape.js';
 import { flattenImage, type FlattenOptions } from '../flatten.js';
 import type { RuntimeConfig } from '../read/config.js';
 import { extractTree, prepareTarget, type ExtractDirOptions, type ExtractDirResult } from './extract-dir.js';
@@ -165,7 +166,7 @@ export async function makeBundle(input: string, dir: string, options: BundleOpti
       const spec = runtimeSpec(flat.image.config.config, resolveImageUser(flat), options.hostname ?? 'layerfold');
       const rootfs = await extractTree(flat, join(target.root, 'rootfs'), { ...options, manifest: join(target.root, 'rootfs.layerfold-skipped.jsonl') });
       const temp = join(target.root, `.config.json.layerfold-${process.pid}.tmp`);
-      writeFileSync(temp, `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o644 });
+      writeFileSync(temp, `${jsonText(spec, 2)}\n`, { mode: 0o644 }); // C1 as \u escapes: the same JSON, safe to cat
       renameSync(temp, join(target.root, 'config.json'));
       target.done();
       return { dir: target.root, rootfs, spec };
