@@ -672,6 +672,46 @@ add('digest-unknown-algorithm-config', 'a config descriptor naming blake3:<hex>'
   algImage('sha256', { edit: (m) => void (m.config.digest = `blake3:${'cd'.repeat(32)}`) }));
 
 // ----------------------------------------------------------------------------------------------
+// skopeo dir: layouts (a tar of what `skopeo copy … dir:` writes: manifest.json is one image manifest,
+// blobs named <hex>, a version file). Refusals name the layout ("skopeo dir (manifest.json): …").
+
+/** Members of a dir: copy; `edit` changes the manifest (after digests are known) or the members. */
+function dirMembers(layers, { manifest: editManifest, members: editMembers } = {}) {
+  const config = configFor(layers);
+  const blobs = [config, ...layers];
+  let manifest = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha256(config)}`, size: config.length },
+    layers: layers.map((b) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${sha256(b)}`, size: b.length })),
+  };
+  if (editManifest) manifest = editManifest(manifest) ?? manifest;
+  let members = [
+    ...blobs.map((b) => ({ name: sha256(b), data: b })),
+    { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) },
+    { name: 'version', data: Buffer.from('Directory Transport Version: 1.1\n') },
+  ];
+  if (editMembers) members = editMembers(members) ?? members;
+  return packMembers(members);
+}
+
+add('dir-sound', 'a sound skopeo dir: copy, archived (the baseline of this block)', accept(['bin/sh', 'etc/passwd']), async () => dirMembers([await base()]));
+add('dir-blob-escape', 'a dir: manifest whose layer digest is sha256:../../etc/passwd', refuse('BAD_LAYOUT'), async () =>
+  dirMembers([await base()], { manifest: (m) => void (m.layers[0].digest = 'sha256:../../etc/passwd') }));
+add('dir-config-altered', 'a dir: copy whose config bytes no longer match their digest', refuse('DIGEST_MISMATCH'), async () =>
+  dirMembers([await base()], { members: (ms) => ms.map((m, i) => (i === 0 ? { ...m, data: Buffer.concat([m.data, Buffer.from(' ')]) } : m)) }));
+add('dir-layer-missing', 'a dir: copy without its layer blob', refuse('NOT_FOUND'), async () => dirMembers([await base()], { members: (ms) => ms.filter((_, i) => i !== 1) }));
+add('dir-layer-size-lie', 'a dir: manifest that states the layer 1 byte short', refuse('DIGEST_MISMATCH'), async () =>
+  dirMembers([await base()], { manifest: (m) => void (m.layers[0].size -= 1) }));
+add('dir-schema1', 'a dir: copy holding a docker schema 1 manifest', refuse('UNSUPPORTED'), async () => dirMembers([await base()], { manifest: () => ({ schemaVersion: 1, fsLayers: [] }) }));
+add('dir-version-bad', 'a dir: copy whose version file is not the directory transport\'s', refuse('BAD_LAYOUT'), async () =>
+  dirMembers([await base()], { members: (ms) => ms.map((m) => (m.name === 'version' ? { ...m, data: Buffer.from('hello\n') } : m)) }));
+add('dir-list-instance-missing', 'a --all dir: copy whose list names an instance manifest that is not there', refuse('NOT_FOUND'), async () =>
+  dirMembers([await base()], {
+    manifest: () => ({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'ab'.repeat(32)}`, size: 10, platform: { os: 'linux', architecture: 'amd64' } }] }),
+  }));
+
+// ----------------------------------------------------------------------------------------------
 
 async function main() {
   mkdirSync(OUT, { recursive: true });

@@ -5,6 +5,7 @@ import { compressionForName, type Compression } from './io/compression.js';
 import { flattenImage, type FlattenOptions } from './flatten.js';
 import { CompressingSink, FileSink, StreamSink, type ByteSink } from './write/sink.js';
 import { writeExportTar, type WriteProgress } from './write/export-tar.js';
+import { addWslFiles, type WslFiles } from './write/wsl.js';
 import { Dir, type Inode, type MergedTree } from './tree/node.js';
 
 export interface ExportOptions extends FlattenOptions {
@@ -17,6 +18,8 @@ export interface ExportOptions extends FlattenOptions {
   onProgress?: (p: WriteProgress) => void;
   /** Called once the tree is known, before writing starts: what the write will cover. */
   onWriteStart?: (totals: WriteProgress) => void;
+  /** Add what `wsl --import` needs to start as the container would (write/wsl.ts). */
+  wsl?: boolean;
 }
 
 /** Entries and bytes the export of this tree will write (headers included, PAX headers not). */
@@ -42,6 +45,8 @@ export function exportTotals(tree: MergedTree): WriteProgress {
 export interface ExportResult extends WriteProgress {
   /** The mtime given to implied directories. */
   impliedMtime: number;
+  /** With `wsl`: the image had its own /etc/wsl.conf, which was kept. */
+  keptImageWslConf?: boolean;
 }
 
 function openSink(options: ExportOptions): ByteSink {
@@ -54,13 +59,17 @@ function openSink(options: ExportOptions): ByteSink {
 export async function exportRootfs(input: string, options: ExportOptions = {}): Promise<ExportResult> {
   const flat = await flattenImage(input, { ...options, deferVerify: true });
   let sink: ByteSink | undefined;
+  let wsl: WslFiles | undefined;
   try {
+    if (options.wsl) wsl = addWslFiles(flat, options.dockerInit ?? flat.impliedMtime);
     options.onWriteStart?.(exportTotals(flat.tree));
     sink = openSink(options);
     // Digests are checked while the tar is written; the end of the archive waits for them.
-    const progress = await writeExportTar(flat.tree, flat.layers, sink, options.onProgress, () => flat.verified);
+    const progress = await writeExportTar(flat.tree, wsl?.layers ?? flat.layers, sink, options.onProgress, () => flat.verified);
     await sink.finish();
-    return { ...progress, impliedMtime: flat.impliedMtime };
+    const result: ExportResult = { ...progress, impliedMtime: flat.impliedMtime };
+    if (wsl?.keptImageConf) result.keptImageWslConf = true;
+    return result;
   } catch (e) {
     sink?.abort();
     // Corrupt data may fail the write before its digest check reports: the mismatch is the cause.
@@ -69,6 +78,7 @@ export async function exportRootfs(input: string, options: ExportOptions = {}): 
     if (e instanceof LayerfoldError) throw e;
     throw new LayerfoldError('IO', `writing ${options.output ?? 'stdout'}: ${(e as Error).message}`, { cause: e });
   } finally {
+    wsl?.close();
     flat.close();
   }
 }

@@ -3,15 +3,17 @@
  * and verified) → index and apply (the merged tree) → optionally add what `docker create` adds.
  * Writers, diff and inspect take the FlattenedImage this returns.
  */
-import { LayerfoldError } from './errors.js';
+import { LayerfoldError, showName } from './errors.js';
 import { HashPool } from './io/hash-pool.js';
 import { TempSpace } from './io/temp.js';
 import type { OpenedImage, UnpackProgress } from './read/image-support.js';
+import type { NetTimeouts } from './read/net-guard.js';
 import { prepareLayers, type LayerData } from './read/layers.js';
 import { findImage, openSource, type OpenOptions } from './read/open-image.js';
 import { parsePlatform, type Platform } from './read/platform.js';
 import { applyLayers, type ApplyOptions } from './tree/apply.js';
 import { addDockerCreateLayer } from './tree/docker-create.js';
+import { pruneTree } from './tree/filter.js';
 import type { MergedTree } from './tree/node.js';
 import { parseTimeOrUndefined } from './time.js';
 import type { Readable } from 'node:stream';
@@ -44,7 +46,19 @@ export interface FlattenOptions {
   creds?: string;
   /** docker://: do not verify TLS certificates, and allow plain HTTP. */
   insecure?: boolean;
+  /** Keep only these paths (and the directories above them); see tree/filter.ts for the patterns. */
+  include?: string[];
+  /** Leave out these paths and their subtrees; wins over `include`. */
+  exclude?: string[];
+  /**
+   * docker:// and docker-daemon:: time-outs in ms and the slowest transfer taken, in bytes a second
+   * (defaults: connect 30 s, response 60 s, idle 60 s, 1024 bytes/s over each idle window).
+   */
+  timeouts?: Partial<NetTimeouts>;
+  /** docker://: attempts after a transient failure (reset, time-out, 5xx), the first included (default 5). */
+  attempts?: number;
   onEntry?: ApplyOptions['onEntry'];
+  beforeEntry?: ApplyOptions['beforeEntry'];
   /** Byte progress while a compressed or piped archive is spooled and compressed layers unpack. */
   onUnpack?: UnpackProgress;
   /**
@@ -79,8 +93,15 @@ export function openOptionsOf(options: FlattenOptions): OpenOptions {
   if (options.stdin) open.stdin = options.stdin;
   if (options.creds !== undefined) open.creds = options.creds;
   if (options.insecure) open.insecure = true;
+  if (options.timeouts) open.timeouts = options.timeouts;
+  if (options.attempts !== undefined) open.attempts = options.attempts;
   if (options.onUnpack) open.onUnpack = options.onUnpack;
   return open;
+}
+
+function keepOnly(tree: MergedTree, include: string[], exclude: string[]): void {
+  const { missing } = pruneTree(tree, { include, exclude });
+  if (missing.length > 0) throw new LayerfoldError('NOT_FOUND', `--include ${showName(missing[0]!)}: no such path in the image`);
 }
 
 export async function flattenImage(input: string, options: FlattenOptions = {}): Promise<FlattenedImage> {
@@ -106,10 +127,12 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
       impliedMtime,
       maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
       ...(options.onEntry ? { onEntry: options.onEntry } : {}),
+      ...(options.beforeEntry ? { beforeEntry: options.beforeEntry } : {}),
     });
     if (options.dockerInit !== undefined) {
       addDockerCreateLayer(tree, options.dockerInit, image.config.config.WorkingDir, Object.keys(image.config.config.Volumes ?? {}));
     }
+    if (options.include?.length || options.exclude?.length) keepOnly(tree, options.include ?? [], options.exclude ?? []);
     if (!options.deferVerify) await verified;
     const opened = source;
     return {

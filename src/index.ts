@@ -11,6 +11,7 @@ export { encodeExportHeader, type ExportHeader } from './tar/header.js';
 export type { OpenedImage, LayerRef, Layout } from './read/image-support.js';
 export type { ImageConfig, RuntimeConfig, HistoryEntry } from './read/config.js';
 export type { LayerData } from './read/layers.js';
+export { DEFAULT_TIMEOUTS, type NetTimeouts } from './read/net-guard.js';
 export { parsePlatform, formatPlatform, hostPlatform, type Platform } from './read/platform.js';
 export { parseTime } from './time.js';
 export { runAllCleanups } from './io/cleanup.js';

@@ -8,26 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportRootfs, isLayerfoldError } from '../src/index.js';
-import { dockerPairs, impliedDirs, refusedCases } from './support/pairs.js';
+import { compareBytes, dockerPairs, impliedDirs, refusedCases } from './support/pairs.js';
 import { scratchDir } from './support/build.js';
 import { gnuLongListing, hasCommand, listWith, readWithNodeTar } from './support/read.js';
-
-/** Walk two tars block by block; every difference must be the mtime/checksum of an implied dir. */
-function compareBytes(ours: Buffer, docker: Buffer, implied: Set<string>): string[] {
-  const problems: string[] = [];
-  if (ours.length !== docker.length) problems.push(`length ${ours.length} != ${docker.length}`);
-  for (let off = 0; off < Math.min(ours.length, docker.length); off += 512) {
-    const a = ours.subarray(off, off + 512);
-    const b = docker.subarray(off, off + 512);
-    if (a.equals(b)) continue;
-    const name = b.toString('latin1', 0, 100).replace(/\0.*$/s, '');
-    const diffAt: number[] = [];
-    for (let i = 0; i < 512; i++) if (a[i] !== b[i]) diffAt.push(i);
-    const onlyTime = diffAt.every((i) => i >= 136 && i < 156);
-    if (!(onlyTime && b[156] === 0x35 && implied.has(name))) problems.push(`block at ${off} (${name}) differs at bytes ${diffAt.slice(0, 8).join(',')}`);
-  }
-  return problems;
-}
 
 describe.each(dockerPairs())('docker pair $id', (pair) => {
   const docker26 = !pair.engine.startsWith('20.');

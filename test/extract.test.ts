@@ -13,7 +13,7 @@ import { run } from '../src/cli/main.js';
 import { Dir, extractRootfs, extractTree, flattenImage, isLayerfoldError, parseTime, walkTree } from '../src/index.js';
 import { SafeRoot } from '../src/write/safe-path.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp, type EntrySpec } from './support/build.js';
-import { snapshot, type SnapEntry } from './support/dir-snapshot.js';
+import { gnuExtract, snapshot, type SnapEntry } from './support/dir-snapshot.js';
 import { dockerPairs, impliedDirs } from './support/pairs.js';
 import { hasCommand } from './support/read.js';
 
@@ -23,14 +23,6 @@ async function impliedDirNames(image: string, created: number): Promise<Set<stri
   return new Set([...(await impliedDirs(image, created))].map((n) => n.slice(0, -1)));
 }
 
-/** docker's export.tar unpacked by GNU tar as root: owners, modes, devices, times, capabilities. */
-function gnuExtract(tarFile: string): string {
-  const ref = join(scratchDir(), 'ref');
-  mkdirSync(ref);
-  const run = spawnSync('tar', ['--numeric-owner', '--same-owner', '-p', '--warning=no-timestamp', '--xattrs', '--xattrs-include=security.capability', '-xf', tarFile, '-C', ref], { encoding: 'utf8' });
-  expect(run.stderr).toBe('');
-  return ref;
-}
 
 const withoutMtimeOf = (implied: Set<string>) => (x: SnapEntry) => (implied.has(x.name) ? { ...x, mtime: 0 } : x);
 

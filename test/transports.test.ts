@@ -59,6 +59,7 @@ describe('parseImageReference', () => {
     ['oci-archive:/x/a.tar:latest', { transport: 'oci-archive', path: '/x/a.tar', image: 'latest' }],
     ['oci:dir', { transport: 'oci', dir: 'dir' }],
     ['oci:dir:v1', { transport: 'oci', dir: 'dir', image: 'v1' }],
+    ['dir:copies/app:1', { transport: 'dir', dir: 'copies/app:1' }],
     ['docker-daemon:alpine:3.20', { transport: 'docker-daemon', name: 'alpine:3.20' }],
     ['docker://alpine', { transport: 'docker', reference: { registry: 'docker.io', repository: 'library/alpine', tag: 'latest', canonical: 'docker.io/library/alpine:latest' } }],
   ])('%s', (input, expected) => {
@@ -68,6 +69,7 @@ describe('parseImageReference', () => {
   it.each([
     ['docker:alpine', /docker:\/\/REGISTRY\/REPO/],
     ['oci:', /needs a path/],
+    ['dir:', /needs a path/],
     ['docker-archive:', /needs a path/],
     ['docker-daemon:', /needs an image name/],
     ['docker://Bad', /not a valid repository name/],

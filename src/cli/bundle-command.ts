@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { skippedSummary } from './extract-command.js';
 import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import { dash, filterOptions, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface BundleArgs extends ImageArgs {
   image_archive: string;
@@ -16,7 +16,7 @@ export function bundleCommand(ctx: CommandContext): CommandModule<object, Bundle
     command: 'bundle <image_archive> <dir>',
     describe: 'write an OCI runtime bundle (DIR/rootfs, DIR/config.json) that `runc run -b DIR ID` runs',
     builder: (y) =>
-      imageOptions(y)
+      filterOptions(imageOptions(y))
         .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
         .positional('dir', { type: 'string', demandOption: true, describe: 'bundle directory: empty or absent unless --force' })
         .option('force', { type: 'boolean', default: false, describe: 'write into a non-empty DIR, replacing what stands in the way' })

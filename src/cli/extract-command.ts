@@ -2,7 +2,7 @@
 import type { CommandModule } from 'yargs';
 import type { ExtractDirResult } from '../write/extract-dir.js';
 import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import { dash, filterOptions, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface ExtractArgs extends ImageArgs {
   image_archive: string;
@@ -29,7 +29,7 @@ export function extractCommand(ctx: CommandContext): CommandModule<object, Extra
     command: 'extract <image_archive> <dir>',
     describe: 'write the image\'s root filesystem into DIR, as `docker export` holds it',
     builder: (y) =>
-      imageOptions(y)
+      filterOptions(imageOptions(y))
         .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
         .positional('dir', { type: 'string', demandOption: true, describe: 'target directory: empty or absent unless --force' })
         .option('docker-init', { type: 'string', describe: 'add what `docker create` adds, for a container created at TIME (RFC 3339 or epoch seconds; default now)' })

@@ -2,7 +2,7 @@
 import { jsonText } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import { imageOptions, type CommandContext } from './main.js';
-import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
+import { dash, filterOptions, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface LsArgs extends ImageArgs {
   image_archive: string;
@@ -19,7 +19,7 @@ export function lsCommand(ctx: CommandContext): CommandModule<object, LsArgs> {
     command: 'ls <image_archive> [paths..]',
     describe: 'list the merged tree in export order, with the layer each entry comes from',
     builder: (y) =>
-      imageOptions(y)
+      filterOptions(imageOptions(y))
         .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
         .positional('paths', { type: 'string', array: true, describe: 'list only these subtrees' })
         .option('long', { alias: 'l', type: 'boolean', default: false, describe: 'mode, owner, size and mtime, like tar -tv (times in UTC)' })

@@ -16,6 +16,8 @@ import { diffCommand } from './diff-command.js';
 import { inspectCommand } from './inspect-command.js';
 import { lsCommand } from './ls-command.js';
 import { whyCommand } from './why-command.js';
+import { catCommand } from './cat-command.js';
+import { cpCommand } from './cp-command.js';
 import { DASH_MARKER } from './shared.js';
 
 /**
@@ -56,6 +58,11 @@ export function imageOptions<T>(y: Argv<T>) {
     .option('max-entries', { type: 'number', describe: 'refuse layers holding more entries than this (default 8,000,000)' })
     .option('creds', { type: 'string', describe: 'USER:PASS for a docker:// registry (default: ~/.docker/config.json, else anonymous)' })
     .option('insecure', { type: 'boolean', describe: 'docker://: do not verify TLS certificates; allow plain HTTP' })
+    .option('connect-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds to connect, TLS included (default 30)' })
+    .option('response-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds from connecting to the response headers (default 60)' })
+    .option('idle-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds a transfer may go without a byte (default 60)' })
+    .option('min-speed', { type: 'number', describe: 'docker://, docker-daemon:: bytes/s a transfer must average over each --idle-timeout window (default 1024; 0: off)' })
+    .option('retries', { type: 'number', describe: 'docker://: retries after a reset, time-out or 5xx, with backoff (default 4)' })
     .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
 }
 
@@ -73,6 +80,8 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .command(inspectCommand(ctx))
     .command(lsCommand(ctx))
     .command(whyCommand(ctx))
+    .command(catCommand(ctx))
+    .command(cpCommand(ctx))
     .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
     .strict()
     .version(version())

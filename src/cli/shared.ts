@@ -1,5 +1,6 @@
 /** Turning parsed arguments into library options, shared by every command that reads an image. */
 import { LayerfoldError } from '../errors.js';
+import type { Argv } from 'yargs';
 import type { FlattenOptions } from '../flatten.js';
 import { parseTime } from '../time.js';
 import type { CliIO } from './main.js';
@@ -15,12 +16,50 @@ export interface ImageArgs {
   'docker-init'?: string | undefined;
   creds?: string | undefined;
   insecure?: boolean | undefined;
+  'connect-timeout'?: number | undefined;
+  'response-timeout'?: number | undefined;
+  'idle-timeout'?: number | undefined;
+  'min-speed'?: number | undefined;
+  retries?: number | undefined;
+  include?: string[] | undefined;
+  exclude?: string[] | undefined;
+}
+
+/** `--include` / `--exclude`, for the commands that write or list the tree. */
+export function filterOptions<T>(y: Argv<T>) {
+  return y
+    .option('include', { type: 'string', array: true, describe: 'keep only PATTERN (a path means its subtree; globs: * ? [..] **; repeatable)' })
+    .option('exclude', { type: 'string', array: true, describe: 'leave out PATTERN and its subtree (wins over --include; repeatable)' });
 }
 
 function positive(value: number | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isFinite(value) || value <= 0) throw new LayerfoldError('USAGE', `${flag} takes a positive number`);
   return value;
+}
+
+function nonNegative(value: number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0) throw new LayerfoldError('USAGE', `${flag} takes a number, 0 or more`);
+  return value;
+}
+
+/** --connect-timeout, --response-timeout, --idle-timeout (seconds) and --min-speed (bytes/s); only those given. */
+function timeoutsFrom(args: ImageArgs): NonNullable<FlattenOptions['timeouts']> | undefined {
+  const t: NonNullable<FlattenOptions['timeouts']> = {};
+  const ms = (flag: 'connect-timeout' | 'response-timeout' | 'idle-timeout') => {
+    const s = positive(args[flag], `--${flag}`);
+    return s === undefined ? undefined : Math.max(1, Math.round(s * 1000));
+  };
+  const connect = ms('connect-timeout');
+  const response = ms('response-timeout');
+  const idle = ms('idle-timeout');
+  const speed = nonNegative(args['min-speed'], '--min-speed');
+  if (connect !== undefined) t.connectMs = connect;
+  if (response !== undefined) t.responseMs = response;
+  if (idle !== undefined) t.idleMs = idle;
+  if (speed !== undefined) t.minBytesPerSecond = speed;
+  return Object.keys(t).length ? t : undefined;
 }
 
 /**
@@ -47,6 +86,12 @@ export function flattenOptionsFrom(args: ImageArgs, io: CliIO): FlattenOptions {
   if (args.tmpdir !== undefined) options.tmpDir = args.tmpdir;
   if (args.creds !== undefined) options.creds = args.creds;
   if (args.insecure) options.insecure = true;
+  if (args.include?.length) options.include = args.include.map(String);
+  if (args.exclude?.length) options.exclude = args.exclude.map(String);
+  const timeouts = timeoutsFrom(args);
+  if (timeouts) options.timeouts = timeouts;
+  const retries = nonNegative(args.retries, '--retries');
+  if (retries !== undefined) options.attempts = Math.floor(retries) + 1;
   const maxSize = positive(args['max-size'], '--max-size');
   if (maxSize !== undefined) options.maxSize = maxSize;
   const maxEntries = positive(args['max-entries'], '--max-entries');
@@ -55,4 +100,25 @@ export function flattenOptionsFrom(args: ImageArgs, io: CliIO): FlattenOptions {
   const init = dockerInitTime(args['docker-init']);
   if (init !== undefined) options.dockerInit = init;
   return options;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  ki: 1024, kib: 1024, mi: 1024 ** 2, mib: 1024 ** 2, gi: 1024 ** 3, gib: 1024 ** 3, ti: 1024 ** 4, tib: 1024 ** 4,
+};
+
+/** `20MB`, `1.5 GiB`, `4096`: bytes, read as dive reads its sizes (go-humanize: MB = 10^6, MiB = 2^20). */
+export function parseByteSize(text: string, flag: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new LayerfoldError('USAGE', `${flag} takes a size such as 20MB, 1.5GiB or 4096 (bytes), not ${JSON.stringify(text)}`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A fraction from 0 to 1, as dive's CI rules take them. */
+export function parseFraction(value: number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new LayerfoldError('USAGE', `${flag} takes a fraction from 0 to 1 (0.95 for 95 %)`);
+  return value;
 }

@@ -1,15 +1,15 @@
 /**
  * Turn what the user named into the entries of one side, recognising its kind from content, never
  * from its name:
- * - a directory holding `index.json` is an OCI layout (an image); any other directory is a rootfs;
+ * - a directory or a tar whose top-level names say image (`holdsImageLayout`: `manifest.json` of a
+ *   docker save or a skopeo dir: copy, or `index.json` with `oci-layout`) is an image, flattened on the
+ *   fly; any other directory is a rootfs, any other tar a rootfs tar;
  * - a file (or `-`, stdin) starting with gzip or zstd magic bytes is decompressed once to a private
  *   temporary file (src/io/temp.ts: removed at the end, on error and on a signal), so that headers
  *   and contents are then read with positional reads;
- * - a tar holding a top-level `manifest.json`, or `index.json` and `oci-layout`, is an image archive
- *   (flattened on the fly); any other tar is a rootfs tar;
  * - a skopeo-style transport reference (`docker-archive:`, `oci:`, `docker://`…) is an image.
  */
-import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readSync, statSync, constants as fsc } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, readSync, statSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,6 +17,7 @@ import { addContext, LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
 import type { FlattenOptions } from '../flatten.js';
+import { holdsImageLayout } from '../read/open-image.js';
 import { parseImageReference } from '../read/transports.js';
 import { readDirectorySide } from './dir-side.js';
 import type { SideEntries, SideKind } from './entries.js';
@@ -93,7 +94,17 @@ async function plainTar(input: string, temp: TempSpace, stdin: Readable | undefi
 
 function isImageTar(path: string): boolean {
   const names = tarNames(path);
-  return names.has('manifest.json') || (names.has('index.json') && names.has('oci-layout'));
+  return holdsImageLayout((name) => names.has(name));
+}
+
+function isImageDir(dir: string): boolean {
+  return holdsImageLayout((name) => {
+    try {
+      return statSync(join(dir, name)).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Find what `input` is and where its uncompressed bytes are. */
@@ -110,7 +121,7 @@ export async function locateSide(input: string, temp: TempSpace, stdin?: Readabl
       throw new LayerfoldError('IO', `${input}: ${(e as Error).message}`, { cause: e });
     }
     if (st.isDirectory()) {
-      const kind: SideKind = existsSync(join(input, 'index.json')) ? 'image' : 'directory';
+      const kind: SideKind = isImageDir(input) ? 'image' : 'directory';
       return { input, kind, compression: 'none', path: input };
     }
   }

@@ -10,6 +10,11 @@ import type { RuntimeConfig } from '../read/config.js';
 import type { Layout } from '../read/image-support.js';
 import { originOf, pairHistory, type HistoryStep } from './history.js';
 import { LayerCounter, survivingBytes } from './layers.js';
+import { DiveCounter, type LayerChanges } from './dive.js';
+import { jsonName } from './render.js';
+
+/** A tree path (latin1 bytes) as report text: UTF-8, a name that is not UTF-8 escaped as `ls` shows it. */
+const shown = (latin1: string): string => jsonName(latin1).name;
 
 export interface LayerReport {
   index: number;
@@ -35,6 +40,8 @@ export interface LayerReport {
   wastedBytes: number;
   created?: string;
   createdBy?: string;
+  /** With `changes`: the paths this layer added, modified and deleted (UTF-8, undecodable bytes escaped). */
+  changes?: LayerChanges;
 }
 
 export interface ConfigSummary {
@@ -71,9 +78,22 @@ export interface InspectReport {
     /** survivingBytes / fileBytes (1 for an image without file bytes). */
     efficiency: number;
   };
+  /** The same image as dive scores it (inspect/dive.ts), for CI gates that used dive's rules. */
+  dive: {
+    efficiency: number;
+    wastedBytes: number;
+    /** A fraction; null in JSON where nothing was added above the first layer but something was wasted. */
+    userWastedPercent: number;
+    userSizeBytes: number;
+    /** Paths found in two layers or more, largest first (dive's "inefficiencies"). */
+    inefficiencies: Array<{ path: string; bytes: number; layers: number[] }>;
+  };
 }
 
-export type InspectOptions = Omit<FlattenOptions, 'dockerInit'>;
+export interface InspectOptions extends Omit<FlattenOptions, 'dockerInit' | 'include' | 'exclude'> {
+  /** Record each layer's added, modified and deleted paths (`layers[].changes`). */
+  changes?: boolean;
+}
 
 function summariseConfig(c: RuntimeConfig): ConfigSummary {
   const out: ConfigSummary = {};
@@ -91,9 +111,11 @@ function summariseConfig(c: RuntimeConfig): ConfigSummary {
 
 export async function inspectImage(input: string, options: InspectOptions = {}): Promise<InspectReport> {
   const counter = new LayerCounter();
+  const dive = new DiveCounter(options.changes ?? false);
   const outer = options.onEntry;
   const flat = await flattenImage(input, {
     ...options,
+    beforeEntry: dive.beforeEntry,
     onEntry: (layer, entry, path) => {
       counter.onEntry(layer, entry, path);
       outer?.(layer, entry, path);
@@ -104,6 +126,7 @@ export async function inspectImage(input: string, options: InspectOptions = {}):
     const counts = counter.counts(flat.layers.length);
     const surviving = survivingBytes(flat.tree);
     const history = pairHistory(image.config.history, flat.layers.length);
+    const scored = dive.analysis(flat.layers.length);
     const layers = flat.layers.map((data, i): LayerReport => {
       const ref = image.layers[i]!;
       const c = counts[i]!;
@@ -129,6 +152,8 @@ export async function inspectImage(input: string, options: InspectOptions = {}):
       if (step?.created !== undefined) layer.created = step.created;
       const origin = originOf(step);
       if (origin !== undefined) layer.createdBy = origin;
+      const changes = dive.changes[i];
+      if (options.changes && changes) layer.changes = { added: changes.added.map(shown), modified: changes.modified.map(shown), deleted: changes.deleted.map(shown) };
       return layer;
     });
     const sum = (f: (l: LayerReport) => number) => layers.reduce((a, l) => a + f(l), 0);
@@ -148,6 +173,13 @@ export async function inspectImage(input: string, options: InspectOptions = {}):
         survivingBytes: kept,
         wastedBytes: fileBytes - kept,
         efficiency: fileBytes === 0 ? 1 : kept / fileBytes,
+      },
+      dive: {
+        efficiency: scored.efficiency,
+        wastedBytes: scored.wastedBytes,
+        userWastedPercent: scored.userWastedPercent,
+        userSizeBytes: scored.userSizeBytes,
+        inefficiencies: scored.inefficiencies.map((x) => ({ path: shown(x.path), bytes: x.bytes, layers: x.layers })),
       },
     };
     if (image.name !== undefined) report.name = image.name;

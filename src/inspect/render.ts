@@ -192,8 +192,17 @@ export function renderInspect(r: InspectReport, width?: number): string {
     `total     ${r.layers.length} layers, ${t.entries.toLocaleString('en-US')} entries; stored ${formatBytes(t.storedSize)}, uncompressed ${formatBytes(t.size)}`,
     `files     ${formatBytes(t.fileBytes)} in all layers: ${formatBytes(t.survivingBytes)} survive, ${formatBytes(t.wastedBytes)} shadowed or deleted`,
     `efficiency ${(t.efficiency * 100).toFixed(2)} %`,
+    `dive      efficiency ${(r.dive.efficiency * 100).toFixed(2)} %, wasted ${formatBytes(r.dive.wastedBytes)} in ${r.dive.inefficiencies.length} paths, user wasted ${(r.dive.userWastedPercent * 100).toFixed(2)} %`,
   );
   return `${out.join('\n')}\n`;
+}
+
+/** `inspect --wasted`: dive's inefficiencies, largest first: cumulative bytes, layers, path. */
+export function renderWasted(r: InspectReport): string {
+  const rows = r.dive.inefficiencies.map((x) => [formatBytes(x.bytes), String(x.layers.length), x.layers.join(','), x.path]);
+  const lines = table([['bytes', 'count', 'layers', 'path'], ...rows], new Set([0, 1]));
+  lines.push('', `total     ${formatBytes(r.dive.wastedBytes)} in ${rows.length} paths (dive's wastedBytes: every copy of each, the surviving one included)`);
+  return `${lines.join('\n')}\n`;
 }
 
 // ---- why --------------------------------------------------------------------------------------

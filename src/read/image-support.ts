@@ -4,7 +4,7 @@ import type { ImageConfig } from './config.js';
 import { algorithmOf, checkDigest, digestOf } from './digest.js';
 import { readBlob, type Blob, type ImageSource } from './source.js';
 
-export type Layout = 'docker-legacy' | 'docker-oci' | 'oci-archive' | 'oci-directory';
+export type Layout = 'docker-legacy' | 'docker-oci' | 'oci-archive' | 'oci-directory' | 'skopeo-dir' | 'containers-storage';
 
 export interface LayerRef {
   /** 0 = bottom layer. */

@@ -15,9 +15,12 @@ import type { Readable } from 'node:stream';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
+import type { NetTimeouts } from './net-guard.js';
 import { readDockerManifest } from './docker-manifest.js';
 import type { OpenedImage, UnpackProgress } from './image-support.js';
 import { readOciLayout } from './oci.js';
+import { isSkopeoDirManifest, readSkopeoDir } from './skopeo-dir.js';
+import { openContainersStorage, StoreImageSource } from './containers-storage.js';
 import { platformMatches as platformMatchesLoose, type Platform } from './platform.js';
 import { DirectorySource, readJson, TarArchiveSource, type ImageSource } from './source.js';
 import { describeReference, parseImageReference, type ImageReference } from './transports.js';
@@ -38,11 +41,15 @@ export interface OpenOptions {
   maxSize?: number;
   /** Bytes read while a piped or compressed archive is spooled. */
   onUnpack?: UnpackProgress;
+  /** docker:// and docker-daemon:: connect, response, idle and speed limits (net-guard.ts). */
+  timeouts?: Partial<NetTimeouts>;
+  /** docker://: attempts after a transient failure, the first included (default 5). */
+  attempts?: number;
 }
 
 /** What a transport said about the image in a source: the layout it must be, the image it names. */
 interface Selection {
-  layout?: 'docker' | 'oci';
+  layout?: 'docker' | 'oci' | 'dir';
   image?: string;
   label: string;
 }
@@ -117,7 +124,8 @@ export async function openSource(input: string, temp: TempSpace, options: OpenOp
     throw new LayerfoldError('USAGE', `${input}: names image ${named}, but --image says ${options.image}`);
   }
   const source = await openTransport(ref, label, temp, options);
-  const layout = ref.transport === 'docker-archive' || ref.transport === 'docker-daemon' ? 'docker' : 'oci';
+  if (ref.transport === 'containers-storage') return source; // already the image: findImage takes it as it is
+  const layout = ref.transport === 'docker-archive' || ref.transport === 'docker-daemon' ? 'docker' : ref.transport === 'dir' ? 'dir' : 'oci';
   selections.set(source, { layout, label, ...(named !== undefined ? { image: named } : {}) });
   return source;
 }
@@ -126,19 +134,28 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
   switch (ref.transport) {
     case 'docker-archive':
     case 'oci-archive': {
-      if (statOrMissing(ref.path).isDirectory()) throw new LayerfoldError('USAGE', `${label}: is a directory; an OCI layout directory is oci:${ref.path}`);
+      if (statOrMissing(ref.path).isDirectory()) throw new LayerfoldError('USAGE', `${label}: is a directory; an OCI layout directory is oci:${ref.path}, a skopeo copy dir:${ref.path}`);
       return openPath(ref.path, temp, options);
     }
     case 'oci':
       if (!statOrMissing(ref.dir).isDirectory()) throw new LayerfoldError('USAGE', `${label}: is not a directory; an OCI archive is oci-archive:${ref.dir}`);
       return new DirectorySource(ref.dir);
+    case 'dir':
+      if (!statOrMissing(ref.dir).isDirectory()) throw new LayerfoldError('USAGE', `${label}: is not a directory (dir: names what skopeo copy … dir:PATH wrote)`);
+      return new DirectorySource(ref.dir);
     case 'docker-daemon': {
       // loaded on demand: http/https and the registry client cost start-up time every other command would pay
       const { daemonSaveStream } = await import('./daemon.js');
-      const stream = await daemonSaveStream(ref.name, options.env);
-      const path = await spool(stream, temp, label, options);
+      const { NetTimeoutError } = await import('./net-guard.js');
+      const stream = await daemonSaveStream(ref.name, options.env, options.timeouts);
+      const path = await spool(stream, temp, label, options).catch((e: unknown) => {
+        if (e instanceof NetTimeoutError) throw new NetTimeoutError(`${label}: the Docker engine at ${e.message}`);
+        throw e;
+      });
       return archiveAt(path, label);
     }
+    case 'containers-storage':
+      return openContainersStorage(ref.store, label, temp, options.env);
     case 'docker': {
       const dir = temp.path('registry-layout');
       const { pullToLayout } = await import('./registry/pull.js');
@@ -147,6 +164,9 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
         ...(options.creds !== undefined ? { creds: options.creds } : {}),
         ...(options.insecure ? { insecure: true } : {}),
         ...(options.env ? { env: options.env } : {}),
+        ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
+        ...(options.timeouts ? { timeouts: options.timeouts } : {}),
+        ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
       });
       return new DirectorySource(dir);
     }
@@ -194,19 +214,78 @@ async function openPath(input: string, temp: TempSpace, options: OpenOptions): P
   return archiveAt(input, input);
 }
 
+/**
+ * Whether top-level names say "an image" rather than "a root filesystem" (diff decides side kinds with
+ * it, for directories and tars alike): `manifest.json` (docker save, its unpacked directory, skopeo's
+ * dir:) or `index.json` with `oci-layout` (an OCI layout; `index.json` alone is a plausible file of a
+ * rootfs). `has` must answer for regular files only.
+ */
+export function holdsImageLayout(has: (name: string) => boolean): boolean {
+  return has('manifest.json') || (has('index.json') && has('oci-layout'));
+}
+
+/** The layouts' own metadata files: an error about one of them reads "LAYOUT (FILE): what". */
+const LAYOUT_FILE = /^(manifest\.json|index\.json|version|[a-f0-9]{64}\.manifest\.json): /;
+
+/**
+ * Run a layout reader so that its errors name the layout it recognised ("docker-archive (manifest.json):
+ * expected a non-empty list of images", "oci layout: blobs/sha256/…: content is…"); codes are kept.
+ */
+function inLayout<T>(layout: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof LayerfoldError) || e.code === 'USAGE') throw e;
+    const file = LAYOUT_FILE.exec(e.message);
+    const message = file ? `${layout} (${file[1]}): ${e.message.slice(file[0].length)}` : `${layout}: ${e.message}`;
+    const wrapped = new LayerfoldError(e.code, message, { cause: e.cause, exitCode: e.exitCode });
+    wrapped.stack = e.stack;
+    throw wrapped;
+  }
+}
+
+/** Which layout a source with a manifest.json is, before that file is parsed: a dir: copy has a `version` file. */
+function manifestLayoutName(source: ImageSource, selection: Selection | undefined): string {
+  if (selection?.layout === 'dir') return 'skopeo dir';
+  if (selection?.layout === 'docker') return 'docker-archive';
+  return source.has('version') && !source.has('repositories') ? 'skopeo dir' : 'docker-archive';
+}
+
+function checkSelection(source: ImageSource, selection: Selection): void {
+  const wanted = selection.layout === 'oci' ? 'index.json' : 'manifest.json';
+  if (source.has(wanted)) return;
+  const other = {
+    docker: 'an OCI layout? use oci-archive:',
+    oci: source.has('version') ? 'a skopeo copy? use dir:' : 'a docker save archive? use docker-archive:',
+    dir: source.has('index.json') ? 'an OCI layout? use oci:' : 'is it what skopeo copy … dir: wrote?',
+  }[selection.layout ?? 'oci'];
+  throw new LayerfoldError('BAD_LAYOUT', `${selection.label}: no ${wanted} (${other})`);
+}
+
 /** Find the image in a source. */
 export function findImage(source: ImageSource, options: OpenOptions = {}): OpenedImage {
+  if (source instanceof StoreImageSource) {
+    if (options.image !== undefined) throw new LayerfoldError('USAGE', `containers-storage: names its image after the store; --image ${options.image} cannot pick another`);
+    return source.opened(options.platform);
+  }
   const selection = selections.get(source);
   if (selection) {
-    const wanted = selection.layout === 'docker' ? 'manifest.json' : 'index.json';
-    if (!source.has(wanted)) {
-      const other = selection.layout === 'docker' ? 'an OCI layout? use oci-archive:' : 'a docker save archive? use docker-archive:';
-      throw new LayerfoldError('BAD_LAYOUT', `${selection.label}: no ${wanted} (${other})`);
-    }
+    checkSelection(source, selection);
     if (selection.image !== undefined && options.image === undefined) options = { ...options, image: selection.image };
   }
+  const wanted = {
+    ...(options.image !== undefined ? { image: options.image } : {}),
+    ...(options.platform ? { platform: options.platform } : {}),
+  };
   if (source.has('manifest.json') && selection?.layout !== 'oci') {
-    const image = readDockerManifest(source, readJson(source, 'manifest.json'), options.image);
+    const manifest = inLayout(manifestLayoutName(source, selection), () => readJson(source, 'manifest.json'));
+    // docker save's manifest.json is a list of images; a dir: copy's is one image manifest
+    if (isSkopeoDirManifest(manifest)) {
+      if (selection?.layout === 'docker') throw new LayerfoldError('BAD_LAYOUT', `${selection.label}: manifest.json is one image manifest, not docker save's list of images (a skopeo copy? use dir:)`);
+      return inLayout('skopeo dir', () => readSkopeoDir(source, manifest, wanted));
+    }
+    if (selection?.layout === 'dir') throw new LayerfoldError('BAD_LAYOUT', `${selection.label}: manifest.json is docker save's list of images, not one image manifest (a docker save archive? use docker-archive:)`);
+    const image = inLayout('docker-archive', () => readDockerManifest(source, manifest, options.image));
     if (options.platform && image.platform) {
       const [os, architecture, variant] = image.platform.split('/');
       const have = { os: os!, architecture: architecture!, ...(variant ? { variant } : {}) };
@@ -219,12 +298,8 @@ export function findImage(source: ImageSource, options: OpenOptions = {}): Opene
   }
   if (source.has('index.json')) {
     const layout = source.kind === 'directory' ? 'oci-directory' : 'oci-archive';
-    return readOciLayout(source, layout, readJson(source, 'index.json'), {
-      ...(options.image !== undefined ? { image: options.image } : {}),
-      ...(options.platform ? { platform: options.platform } : {}),
-    });
+    return inLayout(source.kind === 'directory' ? 'oci layout' : 'oci-archive', () => readOciLayout(source, layout, readJson(source, 'index.json'), wanted));
   }
   const hint = source.kind === 'archive' && source.has('etc/passwd') ? ' (it looks like a root filesystem tar, not an image)' : '';
   throw new LayerfoldError('BAD_LAYOUT', `not an image archive: no manifest.json or index.json${hint}`);
 }
-

@@ -4,7 +4,9 @@
  *   docker-archive:PATH[:NAME]   a `docker save` archive (manifest.json), NAME picks an image in it
  *   oci-archive:PATH[:REF]       an OCI layout in a tar; REF is the ref.name annotation
  *   oci:DIR[:REF]                an OCI layout directory
+ *   dir:DIR                      a `skopeo copy … dir:DIR` directory (the whole rest is the path, as in skopeo)
  *   docker-daemon:NAME[:TAG]     the image from a running Docker engine (DOCKER_HOST)
+ *   containers-storage:[DRIVER@ROOT+RUNROOT]IMAGE   podman's/buildah's store, read without podman
  *   docker://[REGISTRY/]REPO[:TAG|@DIGEST]   a registry; docker's shorthand (`alpine`)
  *
  * Like skopeo, the path and the optional reference are split at the first `:` after the transport,
@@ -13,6 +15,7 @@
  * `oci:` write `./oci:…`.
  */
 import { LayerfoldError } from '../errors.js';
+import { parseStoreReference, type StoreReference } from './containers-storage.js';
 import { parseDockerReference, type DockerReference } from './registry/reference.js';
 
 export type ImageReference =
@@ -20,12 +23,14 @@ export type ImageReference =
   | { transport: 'docker-archive'; path: string; image?: string }
   | { transport: 'oci-archive'; path: string; image?: string }
   | { transport: 'oci'; dir: string; image?: string }
+  | { transport: 'dir'; dir: string }
   | { transport: 'docker-daemon'; name: string }
+  | { transport: 'containers-storage'; store: StoreReference }
   | { transport: 'docker'; reference: DockerReference };
 
 export type Transport = ImageReference['transport'];
 
-export const TRANSPORT_NAMES = ['docker-archive', 'oci-archive', 'oci', 'docker-daemon', 'docker'] as const;
+export const TRANSPORT_NAMES = ['docker-archive', 'oci-archive', 'oci', 'dir', 'docker-daemon', 'containers-storage', 'docker'] as const;
 
 function splitPathAndImage(rest: string): { path: string; image?: string } {
   const colon = rest.indexOf(':');
@@ -55,9 +60,14 @@ export function parseImageReference(input: string): ImageReference {
       requirePath(prefix, path, input);
       return { transport: 'oci', dir: path, ...(image !== undefined ? { image } : {}) };
     }
+    case 'dir':
+      requirePath(prefix, rest, input);
+      return { transport: 'dir', dir: rest };
     case 'docker-daemon':
       if (rest === '') throw new LayerfoldError('USAGE', `${input}: docker-daemon: needs an image name, e.g. docker-daemon:alpine:3.20`);
       return { transport: 'docker-daemon', name: rest };
+    case 'containers-storage':
+      return { transport: 'containers-storage', store: parseStoreReference(rest, input) };
     case 'docker':
       if (!rest.startsWith('//')) throw new LayerfoldError('USAGE', `${input}: a registry reference is written docker://REGISTRY/REPO[:TAG|@DIGEST], e.g. docker://alpine`);
       return { transport: 'docker', reference: parseDockerReference(rest.slice(2), input) };
@@ -75,9 +85,15 @@ export function describeReference(ref: ImageReference): string {
     case 'oci-archive':
       return `${ref.transport}:${ref.path}`;
     case 'oci':
-      return `oci:${ref.dir}`;
+    case 'dir':
+      return `${ref.transport}:${ref.dir}`;
     case 'docker-daemon':
       return `docker-daemon:${ref.name}`;
+    case 'containers-storage': {
+      const { driver, root, runroot, image } = ref.store;
+      const store = root !== undefined || driver !== undefined ? `[${driver !== undefined ? `${driver}@` : ''}${root ?? ''}${runroot !== undefined ? `+${runroot}` : ''}]` : '';
+      return `containers-storage:${store}${image}`;
+    }
     case 'docker':
       return `docker://${ref.reference.canonical}`;
   }

@@ -68,6 +68,12 @@ export interface ApplyOptions {
   impliedMtime: number;
   /** Called for each layer entry as it is applied (progress, inspect). */
   onEntry?: (layer: number, entry: TarEntry, path: string) => void;
+  /**
+   * Called for each layer entry before it is applied, with the tree as the lower layers (and this
+   * layer's earlier entries) left it: what inspect needs to tell an added path from a modified one
+   * and to size what a whiteout hides. The tree must not be changed.
+   */
+  beforeEntry?: (layer: number, entry: TarEntry, path: string, root: Dir) => void;
   /** Refuse after this many entries in all (decompression-bomb guard). */
   maxEntries?: number;
 }
@@ -371,6 +377,7 @@ class LayerApplier {
   applyOne(entry: TarEntry): void {
     const path = this.clean(entry);
     if (path === null) return;
+    this.options.beforeEntry?.(this.index, entry, path, this.root);
     const base = baseOf(path);
     if (base.startsWith(WHITEOUT_PREFIX)) {
       // `.wh.`, `.wh..`, `.wh...` name the directory itself or its parent: docker's mknod fails (EEXIST).

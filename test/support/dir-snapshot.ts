@@ -6,7 +6,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { scratchDir } from './build.js';
 
 export interface SnapEntry {
   name: string;
@@ -80,4 +83,13 @@ export function snapshot(root: string, options: { capabilities?: boolean; conten
   };
   walk(Buffer.from(root), '');
   return out;
+}
+
+/** docker's export.tar (or any tar) unpacked by GNU tar as root: owners, modes, devices, times, capabilities. */
+export function gnuExtract(tarFile: string): string {
+  const ref = join(scratchDir(), 'ref');
+  mkdirSync(ref);
+  const run = spawnSync('tar', ['--numeric-owner', '--same-owner', '-p', '--warning=no-timestamp', '--xattrs', '--xattrs-include=security.capability', '-xf', tarFile, '-C', ref], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  return ref;
 }

@@ -142,6 +142,14 @@ export class RegistryAuth {
     } catch {
       throw new LayerfoldError('AUTH', `${label}: the registry's token realm ${JSON.stringify(realm)} is not a URL`);
     }
+    // The realm may be another host (auth.docker.io for Docker Hub): the registry names it, and the
+    // credentials go there as docker sends them. Never in clear text, though, unless --insecure.
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new LayerfoldError('AUTH', `${label}: the registry's token realm ${url.protocol}//${url.host} is not http(s), refused`);
+    }
+    if (url.protocol === 'http:' && !this.http.insecure) {
+      throw new LayerfoldError('AUTH', `${label}: the registry's token realm ${url.host} is plain http, refused: nothing is sent in clear text without --insecure`);
+    }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     url.searchParams.set('scope', challenge.params.scope ?? `repository:${this.repository}:pull`);
     const headers: Record<string, string> = this.credentials ? { authorization: basic(this.credentials) } : {};

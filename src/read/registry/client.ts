@@ -7,7 +7,8 @@
 import { LayerfoldError } from '../../errors.js';
 import { algorithmOf, digestOf, isDigest } from '../digest.js';
 import { credentialsFromDockerConfig, parseCreds, registryErrorText, RegistryAuth } from './auth.js';
-import { readBody, RegistryHttp, type HttpResponse } from './http.js';
+import { NetTimeoutError, type NetTimeouts } from '../net-guard.js';
+import { isTransientStreamError, readBody, RegistryHttp, TransientError, type HttpResponse } from './http.js';
 import { apiHost, type DockerReference } from './reference.js';
 
 export const MANIFEST_TYPES = [
@@ -26,6 +27,8 @@ export interface ClientOptions {
   /** Attempts for transient failures (default 5) and the first backoff delay (default 250 ms). */
   attempts?: number;
   backoffMs?: number;
+  /** Connect, response, idle and speed limits (defaults: net-guard.ts DEFAULT_TIMEOUTS). */
+  timeouts?: Partial<NetTimeouts>;
 }
 
 export interface FetchedManifest {
@@ -51,6 +54,7 @@ export class RegistryClient {
       env,
       ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
       ...(options.backoffMs !== undefined ? { backoffMs: options.backoffMs } : {}),
+      ...(options.timeouts ? { timeouts: options.timeouts } : {}),
     });
     this.host = apiHost(ref.registry);
     this.label = `docker://${ref.canonical}`;
@@ -61,6 +65,11 @@ export class RegistryClient {
   /** One authenticated GET (no retries here: callers wrap whole operations in `http.retrying`). */
   private async get(path: string, headers: Record<string, string>, what: string): Promise<HttpResponse> {
     let res = await this.http.get(this.host, path, { ...headers, ...this.auth.headers() });
+    if (res.status === 401 && !this.isRegistry(res.url)) {
+      // A redirect target (blob storage) asking for credentials: they are the registry's, not its.
+      res.body.resume();
+      throw new LayerfoldError('AUTH', `${this.label}: ${what}: ${res.url.host}, where the registry redirected, asks for authentication; the registry's credentials are not sent there`);
+    }
     if (res.status === 401) {
       res.body.resume();
       if (await this.auth.answer(res.headers['www-authenticate'], this.label)) {
@@ -76,12 +85,22 @@ export class RegistryClient {
     throw new LayerfoldError('IO', `${this.label}: ${what}: the registry answered ${res.status}${why ? ` (${why})` : ''}`);
   }
 
+  /** Whether `url` is the registry itself (same scheme, host and port), not where it redirected. */
+  private isRegistry(url: URL): boolean {
+    return url.origin === new URL(this.http.base(this.host)).origin;
+  }
+
   /** A manifest or index by tag or digest; verified when `expected` (a digest) is given. */
   async manifest(reference: string, expected?: { digest: string; size?: number }): Promise<FetchedManifest> {
     const what = reference.includes(':') ? `manifest ${reference}` : `tag ${reference}`;
     return this.http.retrying(async () => {
       const res = await this.get(`/v2/${this.ref.repository}/manifests/${reference}`, { accept: MANIFEST_TYPES.join(', ') }, what);
-      const bytes = await readBody(res, MAX_MANIFEST, `${this.label}: ${what}`);
+      const bytes = await readBody(res, MAX_MANIFEST, `${this.label}: ${what}`).catch((e: unknown) => {
+        // a body that broke off or stalled: name it and the host it came from, then retry
+        if (e instanceof NetTimeoutError) throw new NetTimeoutError(`${this.label}: ${what}: ${e.message}`);
+        if (isTransientStreamError(e)) throw new TransientError(`${this.label}: ${what}: ${res.url.host}: the transfer broke off (${(e as Error).message})`);
+        throw e;
+      });
       const contentType = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
       let mediaType = contentType;
       try {

@@ -1,8 +1,10 @@
 /**
  * HTTP for the registry client: node's http/https with keep-alive agents, TLS verified against the
  * system roots (SSL_CERT_FILE or the distribution's bundle, plus node's own and docker's per-registry
- * `/etc/docker/certs.d/HOST[:PORT]/*.crt`), redirects followed (the Authorization header is dropped
- * when the host changes, as blob storage on another host must not see registry credentials).
+ * `/etc/docker/certs.d/HOST[:PORT]/*.crt`), redirects followed — but never from https to plain http
+ * without `insecure`, and the Authorization header (Basic credentials or a bearer token) goes only to
+ * the origin (scheme, host and port) it was meant for: blob storage on another host (a CDN) is
+ * followed to without it. Every request is guarded by the time-outs of net-guard.ts.
  *
  * `insecure`: certificates are not verified, and a registry that does not speak TLS is retried over
  * plain HTTP (then remembered), as docker does for an insecure registry.
@@ -16,6 +18,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { LayerfoldError } from '../../errors.js';
+import { DEFAULT_TIMEOUTS, guardBody, guardRequest, NetTimeoutError, type NetTimeouts } from '../net-guard.js';
 
 export interface HttpSettings {
   insecure?: boolean;
@@ -23,8 +26,8 @@ export interface HttpSettings {
   attempts?: number;
   /** First backoff delay; doubles each time (default 250 ms). */
   backoffMs?: number;
-  /** Idle socket timeout (default 60 s). */
-  timeoutMs?: number;
+  /** Connect, response, idle and speed limits (defaults: DEFAULT_TIMEOUTS). */
+  timeouts?: Partial<NetTimeouts>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -77,6 +80,7 @@ function describeNetworkError(host: string, e: NodeJS.ErrnoException): string {
   }
   if (e.code === 'ECONNREFUSED') return `${host}: connection refused (is the registry running there?)`;
   if (e.code === 'ENOTFOUND') return `${host}: no such host`;
+  if (e.code === 'ECONNRESET') return `${host}: the connection was reset (${e.message})`;
   const message = e.message.replace(/\s+/g, ' ').trim();
   return `${host}: ${message}${e.code && !message.includes(e.code) ? ` (${e.code})` : ''}`;
 }
@@ -91,14 +95,14 @@ export class RegistryHttp {
   readonly insecure: boolean;
   private readonly attempts: number;
   private readonly backoffMs: number;
-  private readonly timeoutMs: number;
+  private readonly timeouts: NetTimeouts;
   private readonly env: NodeJS.ProcessEnv;
 
   constructor(settings: HttpSettings = {}) {
     this.insecure = settings.insecure ?? false;
     this.attempts = settings.attempts ?? 5;
     this.backoffMs = settings.backoffMs ?? 250;
-    this.timeoutMs = settings.timeoutMs ?? 60_000;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };
     this.env = settings.env ?? process.env;
   }
 
@@ -130,18 +134,41 @@ export class RegistryHttp {
         if ([301, 302, 303, 307, 308].includes(status) && location) {
           res.resume();
           if (redirects >= 5) return reject(new LayerfoldError('IO', `${url.host}: too many redirects`));
-          const next = new URL(location, url);
+          let next: URL;
+          try {
+            next = this.redirectTarget(url, location);
+          } catch (e) {
+            return reject(e);
+          }
           const nextHeaders = { ...headers };
-          if (next.host !== url.host) delete nextHeaders.authorization;
+          // Credentials and tokens are for the origin that asked for them, never for another scheme, host or port.
+          if (next.origin !== url.origin) delete nextHeaders.authorization;
           return resolve(this.send(next, nextHeaders, redirects + 1));
         }
-        res.setTimeout(this.timeoutMs, () => res.destroy(Object.assign(new Error('read timed out'), { code: 'ETIMEDOUT' })));
+        guardBody(res, url.host, this.timeouts);
         resolve({ status, headers: res.headers, body: res, url });
       });
-      req.setTimeout(this.timeoutMs, () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+      guardRequest(req, url.host, this.timeouts);
       req.on('error', reject);
       req.end();
     });
+  }
+
+  /** Where a redirect leads: http(s) only, and from https never down to plain http unless insecure. */
+  private redirectTarget(from: URL, location: string): URL {
+    let next: URL;
+    try {
+      next = new URL(location, from);
+    } catch {
+      throw new LayerfoldError('IO', `${from.host}: redirects to ${JSON.stringify(location.slice(0, 200))}, which is not a URL`);
+    }
+    if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+      throw new LayerfoldError('IO', `${from.host}: redirects to a ${next.protocol} URL, refused`);
+    }
+    if (from.protocol === 'https:' && next.protocol === 'http:' && !this.insecure) {
+      throw new LayerfoldError('IO', `${from.host}: redirects from https to plain http (${next.host}), refused: nothing is sent in clear text without --insecure`);
+    }
+    return next;
   }
 
   /**
@@ -189,9 +216,9 @@ export class RegistryHttp {
       try {
         return await fn();
       } catch (e) {
-        const transient = e instanceof TransientError ? e : isTransientStreamError(e) ? new TransientError((e as Error).message) : undefined;
+        const transient = e instanceof TransientError ? e : e instanceof NetTimeoutError || isTransientStreamError(e) ? new TransientError((e as Error).message) : undefined;
         if (!transient) throw e;
-        if (attempt >= this.attempts) throw new LayerfoldError('IO', `${transient.message} (gave up after ${attempt} attempts)`);
+        if (attempt >= this.attempts) throw new LayerfoldError('IO', `${transient.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'})`);
         await sleep(transient.retryAfterMs ?? this.backoffMs * 2 ** (attempt - 1));
       }
     }

@@ -8,6 +8,9 @@
  * - Config and layers are fetched in parallel (p-limit), each streamed to `<hex>.partial` while its
  *   digest and size are checked, renamed only when both match. A broken-off transfer is retried from
  *   the start with backoff; a digest mismatch is not (it is one line, DIGEST_MISMATCH).
+ * - Each digest is downloaded once, however often the manifest lists it (an image may list the same
+ *   layer twice, as docker accepts); the declared sizes must fit --max-size before anything is fetched,
+ *   and no blob is read past its declared size.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -17,15 +20,19 @@ import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { LayerfoldError } from '../../errors.js';
 import { algorithmOf } from '../digest.js';
+import { NetTimeoutError } from '../net-guard.js';
 import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from '../oci.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../platform.js';
 import { RegistryClient, type ClientOptions, type FetchedManifest } from './client.js';
+import { isTransientStreamError, TransientError } from './http.js';
 import { manifestReference, type DockerReference } from './reference.js';
 
 export interface PullOptions extends ClientOptions {
   platform?: Platform;
   /** Blobs downloaded at once (default 4). */
   downloads?: number;
+  /** Refuse an image whose blobs declare more bytes than this in all (--max-size). */
+  maxSize?: number;
 }
 
 function parseJson(m: FetchedManifest, where: string): Record<string, unknown> {
@@ -84,6 +91,11 @@ async function downloadBlob(client: RegistryClient, dir: string, d: Descriptor, 
   await client.http.retrying(async () => {
     signal.throwIfAborted();
     const res = await client.blob(d.digest, what);
+    const declared = Number(res.headers['content-length']);
+    if (res.headers['content-length'] !== undefined && declared > d.size) {
+      res.body.destroy();
+      throw new LayerfoldError('DIGEST_MISMATCH', `${where}: the registry sends ${declared} bytes, but its descriptor says ${d.size}`);
+    }
     const hash = createHash(algorithm);
     let size = 0;
     const check = new Transform({
@@ -94,7 +106,12 @@ async function downloadBlob(client: RegistryClient, dir: string, d: Descriptor, 
         done(null, chunk);
       },
     });
-    await pipeline(res.body, check, createWriteStream(partial), { signal });
+    await pipeline(res.body, check, createWriteStream(partial), { signal }).catch((e: unknown) => {
+      // name the blob and the host the bytes came from (a redirect may have led to another)
+      if (e instanceof NetTimeoutError) throw new NetTimeoutError(`${where}: ${e.message}`);
+      if (isTransientStreamError(e)) throw new TransientError(`${where}: ${res.url.host}: the transfer broke off (${(e as Error).message})`);
+      throw e;
+    });
     if (size !== d.size) throw new LayerfoldError('DIGEST_MISMATCH', `${where}: ${size} bytes, but its descriptor says ${d.size}`);
     const actual = `${algorithm}:${hash.digest('hex')}`;
     if (actual !== d.digest) throw new LayerfoldError('DIGEST_MISMATCH', `${where}: content is ${actual}, but the manifest names ${d.digest}`);
@@ -123,6 +140,31 @@ async function downloadAll(client: RegistryClient, dir: string, blobs: Array<{ d
   if (first !== undefined) throw first;
 }
 
+/** Each digest once, under the first name it was listed by: two downloads of one digest would race on one file. */
+function uniqueBlobs(blobs: Array<{ d: Descriptor; what: string }>, where: string): Array<{ d: Descriptor; what: string }> {
+  const seen = new Map<string, Descriptor>();
+  return blobs.filter(({ d, what }) => {
+    const first = seen.get(d.digest);
+    if (!first) {
+      seen.set(d.digest, d);
+      return true;
+    }
+    if (first.size !== d.size) throw new LayerfoldError('BAD_LAYOUT', `${where}: ${what} (${d.digest.slice(0, 19)}…): listed with sizes ${first.size} and ${d.size}`);
+    return false;
+  });
+}
+
+/** The download is bounded before it starts: what the descriptors declare must fit --max-size. */
+function checkDeclaredSizes(blobs: Array<{ d: Descriptor; what: string }>, maxSize: number | undefined, where: string): void {
+  if (maxSize === undefined) return;
+  let total = 0;
+  for (const { d, what } of blobs) {
+    total += d.size;
+    if (d.size > maxSize) throw new LayerfoldError('LIMIT', `${where}: ${what} declares ${d.size} bytes, more than --max-size ${maxSize}`);
+  }
+  if (total > maxSize) throw new LayerfoldError('LIMIT', `${where}: the blobs declare ${total} bytes in all, more than --max-size ${maxSize}`);
+}
+
 /**
  * Pull `ref` into `dir` (created; inside a TempSpace, so removed with it) as an OCI image layout
  * holding exactly one image manifest, annotated with the reference's name and platform.
@@ -137,7 +179,9 @@ export async function pullToLayout(ref: DockerReference, dir: string, options: P
     const layers = body.layers.map((l) => asDescriptor(l, where));
     mkdirSync(dir, { recursive: true });
     writeFileSync(blobFile(dir, manifest.digest), manifest.bytes);
-    await downloadAll(client, dir, [{ d: config, what: 'config' }, ...layers.map((d, i) => ({ d, what: `layer ${i}` }))], options.downloads ?? 4);
+    const blobs = uniqueBlobs([{ d: config, what: 'config' }, ...layers.map((d, i) => ({ d, what: `layer ${i}` }))], where);
+    checkDeclaredSizes(blobs, options.maxSize, where);
+    await downloadAll(client, dir, blobs, options.downloads ?? 4);
     const annotations: Record<string, string> = { 'io.containerd.image.name': ref.canonical };
     if (ref.tag !== undefined) annotations['org.opencontainers.image.ref.name'] = ref.tag;
     const index = {

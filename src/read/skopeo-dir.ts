@@ -1,0 +1,111 @@
+/**
+ * skopeo's `dir:` layout (containers/image's directory transport, `skopeo copy … dir:PATH`):
+ * `manifest.json` holds one image manifest (docker v2 schema 2 or OCI) — not the list of images a
+ * `docker save` manifest.json is — and every blob (config, layers) is a file named by the hex of its
+ * digest; a `version` file says `Directory Transport Version: 1.1`. A copy made with `--all` of a
+ * multi-platform image has a manifest list or OCI index in `manifest.json` and each instance's
+ * manifest in `<hex>.manifest.json`. Every descriptor's digest and size are checked, as for OCI.
+ */
+import { LayerfoldError } from '../errors.js';
+import { parseImageConfig } from './config.js';
+import { readBlobVerified, type LayerRef, type OpenedImage } from './image-support.js';
+import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from './oci.js';
+import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+import { readBlob, type ImageSource } from './source.js';
+
+const VERSION_PREFIX = 'Directory Transport Version: ';
+
+/** manifest.json of a dir: copy is one JSON object; docker save's is a JSON list. */
+export function isSkopeoDirManifest(json: unknown): boolean {
+  return typeof json === 'object' && json !== null && !Array.isArray(json);
+}
+
+/** The file a blob of a dir: copy is stored in: the digest's hex, without the algorithm. */
+export function dirBlobPath(digest: string): string {
+  return digest.slice(digest.indexOf(':') + 1);
+}
+
+function readObject(source: ImageSource, path: string, digest?: string, size?: number): Record<string, unknown> {
+  if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: ${digest ? `blob ${digest} is referenced but missing` : 'missing'}`);
+  const bytes = readBlobVerified(source, path, digest, size);
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new LayerfoldError('BAD_LAYOUT', `${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isSkopeoDirManifest(json)) throw new LayerfoldError('BAD_LAYOUT', `${path}: expected a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+function checkVersion(source: ImageSource): void {
+  if (!source.has('version')) return; // skopeo always writes it; a copy without one is still readable
+  const text = readBlob(source.open('version'), 4096).toString('utf8');
+  const m = /^Directory Transport Version: (\d+)\.(\d+)\s*$/.exec(text);
+  if (!m) throw new LayerfoldError('BAD_LAYOUT', `version: expected "${VERSION_PREFIX}1.x", got ${JSON.stringify(text.slice(0, 60))}`);
+  if (m[1] !== '1') throw new LayerfoldError('UNSUPPORTED', `version: directory transport version ${m[1]}.${m[2]} (only 1.x is known)`);
+}
+
+function isList(body: Record<string, unknown>): boolean {
+  return (typeof body.mediaType === 'string' && INDEX_TYPES.has(body.mediaType)) || (Array.isArray(body.manifests) && body.layers === undefined);
+}
+
+/** The instance of a `--all` copy for the wanted platform (default: the only one, else the host's). */
+function chooseInstance(list: Record<string, unknown>, wanted: Platform | undefined): Descriptor {
+  if (!Array.isArray(list.manifests)) throw new LayerfoldError('BAD_LAYOUT', 'manifest.json: the manifest list has no manifests');
+  const images = list.manifests.map((m) => asDescriptor(m, 'manifest.json')).filter((d) => !isAttestation(d));
+  if (images.length === 1 && wanted === undefined) return images[0]!;
+  const want = wanted ?? hostPlatform();
+  const hit = images.find((d) => d.platform && platformMatches(want, d.platform));
+  if (hit) return hit;
+  const present = images.map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown')).join(', ');
+  throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(want)}; the directory has: ${present || 'none'} (choose with --platform)`);
+}
+
+export function readSkopeoDir(source: ImageSource, manifestJson: unknown, wanted: { image?: string; platform?: Platform }): OpenedImage {
+  checkVersion(source);
+  if (wanted.image !== undefined) {
+    throw new LayerfoldError('NOT_FOUND', `--image ${wanted.image}: a dir: copy holds one image and no name`);
+  }
+  let body = manifestJson as Record<string, unknown>;
+  let where = 'manifest.json';
+  let platform: Platform | undefined;
+  if (isList(body)) {
+    const instance = chooseInstance(body, wanted.platform);
+    where = `${dirBlobPath(instance.digest)}.manifest.json`;
+    body = readObject(source, where, instance.digest, instance.size);
+    platform = instance.platform;
+  }
+  if (body.schemaVersion !== 2) {
+    throw new LayerfoldError('UNSUPPORTED', `${where}: schemaVersion ${JSON.stringify(body.schemaVersion)}; only docker v2 schema 2 and OCI manifests are read`);
+  }
+  const configDesc = asDescriptor(body.config, where);
+  const configPath = dirBlobPath(configDesc.digest);
+  const config = parseImageConfig(readObject(source, configPath, configDesc.digest, configDesc.size), configPath);
+  if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
+  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
+  if (layerDescs.length !== config.diffIds.length) {
+    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${config.diffIds.length} diff_ids`);
+  }
+  const layers: LayerRef[] = layerDescs.map((d, index) => {
+    const path = dirBlobPath(d.digest);
+    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
+    return { index, blob: source.open(path), diffId: config.diffIds[index]!, blobDigest: d.digest, blobSize: d.size, ...(d.mediaType ? { mediaType: d.mediaType } : {}) };
+  });
+  if (!platform && config.os && config.architecture) {
+    platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+    // one image manifest holds one platform: --platform only confirms it
+    if (wanted.platform && !platformMatches(wanted.platform, platform)) {
+      throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(wanted.platform)}; the directory has: ${formatPlatform(platform)}`);
+    }
+  }
+  return {
+    layout: 'skopeo-dir',
+    source,
+    ...(platform ? { platform: formatPlatform(platform) } : {}),
+    configDigest: configDesc.digest,
+    config,
+    layers,
+    images: [platform ? `(unnamed) (${formatPlatform(platform)})` : '(unnamed)'],
+  };
+}

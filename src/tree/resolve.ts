@@ -1,0 +1,50 @@
+/**
+ * A path looked up in the merged tree as the kernel would look it up in a container's root: symlinks
+ * followed (absolute targets from the image's root, at most 40 in one lookup), `..` going up from
+ * where a link led — and a `..` that would climb above the image's root refused rather than clamped,
+ * so that `cat` and `cp` never quietly answer with a file the link did not mean.
+ */
+import { Dir, type Node } from './node.js';
+
+const MAX_SYMLINKS = 40;
+
+export type ResolveFailure = 'missing' | 'not-a-directory' | 'outside' | 'loop';
+
+export type Resolved = { node: Node; path: string } | { failure: ResolveFailure; at: string };
+
+/**
+ * `path` (clean, relative to the root, '' for the root) resolved in `root`. The last part is followed
+ * too when it is a symlink, unless `followLast` is false (then the link itself is the answer).
+ */
+export function resolvePath(root: Dir, path: string, followLast = true): Resolved {
+  const queue = path === '' ? [] : path.split('/');
+  // the directories from the root down to where the lookup stands, with their names
+  const stack: Array<{ dir: Dir; name: string }> = [{ dir: root, name: '' }];
+  const at = (part?: string) => [...stack.slice(1).map((s) => s.name), ...(part === undefined ? [] : [part])].join('/');
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift()!;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (stack.length === 1) return { failure: 'outside', at: at() };
+      stack.pop();
+      continue;
+    }
+    const child: Node | undefined = stack[stack.length - 1]!.dir.children.get(part);
+    if (child === undefined) return { failure: 'missing', at: at(part) };
+    const last = !queue.some((p) => p !== '' && p !== '.');
+    if (!(child instanceof Dir) && child.type === 'symlink' && (!last || followLast)) {
+      if (++links > MAX_SYMLINKS) return { failure: 'loop', at: at(part) };
+      if (child.linkname.startsWith('/')) stack.length = 1;
+      queue.unshift(...child.linkname.split('/'));
+      continue;
+    }
+    if (child instanceof Dir) {
+      stack.push({ dir: child, name: part });
+      continue;
+    }
+    if (!last) return { failure: 'not-a-directory', at: at(part) };
+    return { node: child, path: at(part) };
+  }
+  return { node: stack[stack.length - 1]!.dir, path: at() };
+}
