@@ -120,6 +120,27 @@ describe('every text output escapes what a terminal obeys', () => {
   });
 });
 
+describe('outputs added later take the same escapes', () => {
+  it('inspect --wasted: a path with ESC and a C1 CSI, in two layers', async () => {
+    const name = `w${ESC}]0;t\u0007${CSI}`;
+    const layer = await layerTar([{ path: name, content: 'one' }]);
+    const again = await layerTar([{ path: name, content: 'two!' }]);
+    const { imageArchive } = await import('./support/build.js');
+    const r = await cli(['inspect', '--wasted', writeTemp(await imageArchive([layer, again]))]);
+    expect(r.stderr).toBe('');
+    expect(rawControls(r.stdout)).toEqual([]);
+    expect(r.stdout.toString()).toMatch(/w\\033\]0;t\\a(\\302)?\\233/); // as tar-stream stored the name: UTF-8 or one byte
+  });
+
+  it('config --docker-import refuses a value with a control character (one line); --json is exact', async () => {
+    const r = await cli(['config', image, '--docker-import']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/holds a control character/);
+    expect(rawControls(Buffer.from(r.stderr))).toEqual([]);
+  });
+});
+
 describe('--json is exact, and carries nothing raw either', () => {
   it.each([
     ['ls', () => ['ls', '--json', image]],

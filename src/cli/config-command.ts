@@ -33,7 +33,7 @@ export function configCommand(ctx: CommandContext): CommandModule<object, Config
       if (args['docker-import']) {
         const { dockerImportChanges } = await import('../import-changes.js');
         const changes = dockerImportChanges((await readImageConfig(dash(args.image_archive), options)).config);
-        ctx.io.stdout.write(args.json ? `${JSON.stringify(changes, null, 2)}\n` : `${changes.map((c) => `--change ${shellQuote(c)}`).join(' ')}\n`);
+        ctx.io.stdout.write(args.json ? `${jsonText(changes, 2)}\n` : `${changes.map((c) => `--change ${shellQuote(c)}`).join(' ')}\n`);
         return;
       }
       if (args.shell !== undefined) {

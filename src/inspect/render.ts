@@ -199,7 +199,7 @@ export function renderInspect(r: InspectReport, width?: number): string {
 
 /** `inspect --wasted`: dive's inefficiencies, largest first: cumulative bytes, layers, path. */
 export function renderWasted(r: InspectReport): string {
-  const rows = r.dive.inefficiencies.map((x) => [formatBytes(x.bytes), String(x.layers.length), x.layers.join(','), x.path]);
+  const rows = r.dive.inefficiencies.map((x) => [formatBytes(x.bytes), String(x.layers.length), x.layers.join(','), displayName(x.path)]);
   const lines = table([['bytes', 'count', 'layers', 'path'], ...rows], new Set([0, 1]));
   lines.push('', `total     ${formatBytes(r.dive.wastedBytes)} in ${rows.length} paths (dive's wastedBytes: every copy of each, the surviving one included)`);
   return `${lines.join('\n')}\n`;
