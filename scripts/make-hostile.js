@@ -616,6 +616,61 @@ add('outer-size-past-end', 'an image archive member claiming 1 GiB', refuse('BAD
   return tar;
 });
 
+
+// ----------------------------------------------------------------------------------------------
+// sha512 and other digest algorithms (issue 20). The attack that pinned it: an OCI archive naming its
+// config and a layer by sha512, a backdoored layer and another config stored under those names (sizes
+// adjusted), was exported without a word — sha512 digests were only checked for shape. The OCI image
+// spec registers sha256 and sha512; both are verified, any other algorithm is refused.
+
+const digestOf = (alg, buf) => `${alg}:${createHash(alg).update(buf).digest('hex')}`;
+
+/**
+ * An OCI archive, every digest in `alg`: index.json → manifest → config and layers. `swap` stores the
+ * named blobs' replacements under the honest names, descriptors' sizes adjusted to them.
+ */
+async function algImage(alg, { swap = {}, edit } = {}) {
+  const layers = [await base(), await layer('etc/motd')];
+  const evil = await layer('etc/motd', { name: 'usr/bin/backdoor', type: 'file', data: Buffer.from('evil'), mode: 0o4755 });
+  const config = configFor(layers, (c) => void (c.rootfs.diff_ids = layers.map((l) => digestOf(alg, l))));
+  const blobs = new Map();
+  const put = (name, bytes) => blobs.set(name, bytes);
+  const name = (b) => digestOf(alg, b);
+  const stored = { config: swap.config ? configFor(layers, (c) => void ((c.config.Env = ['EVIL=1']), (c.rootfs.diff_ids = layers.map((l) => digestOf(alg, l))))) : config };
+  put(name(config), stored.config);
+  layers.forEach((l, i) => put(name(l), i === 1 && swap.layer ? evil : l));
+  let manifest = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: name(config), size: stored.config.length },
+    layers: layers.map((l, i) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: name(l), size: (i === 1 && swap.layer ? evil : l).length })),
+  };
+  if (edit) manifest = edit(manifest) ?? manifest;
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const storedManifest = swap.manifest ? Buffer.from(JSON.stringify({ ...manifest, annotations: { swapped: 'yes' } })) : manifestBytes;
+  put(name(manifestBytes), storedManifest);
+  const index = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: name(manifestBytes), size: storedManifest.length, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }],
+  };
+  const members = [{ name: 'blobs/', type: 'dir' }, { name: `blobs/${alg}/`, type: 'dir' }];
+  for (const [d, b] of blobs) members.push({ name: `blobs/${d.replace(':', '/')}`, data: b });
+  members.push({ name: 'index.json', data: Buffer.from(JSON.stringify(index)) }, { name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') });
+  return packMembers(members);
+}
+
+add('digest-sha512-ok', 'an OCI archive whose every digest (and diff_id) is sha512', accept(['etc/motd', 'bin/sh']), () => algImage('sha512'));
+add('digest-sha512-swap', 'sha512-named config and layer, another config and a backdoored layer stored under those names', refuse('DIGEST_MISMATCH'), () =>
+  algImage('sha512', { swap: { config: true, layer: true } }));
+add('digest-sha512-layer-swap', 'a backdoored layer stored under an honest sha512 layer name (size adjusted)', refuse('DIGEST_MISMATCH'), () => algImage('sha512', { swap: { layer: true } }));
+add('digest-sha512-config-swap', 'another config stored under an honest sha512 config name (size adjusted)', refuse('DIGEST_MISMATCH'), () => algImage('sha512', { swap: { config: true } }));
+add('digest-sha512-manifest-swap', 'another manifest stored under the sha512 name index.json gives', refuse('DIGEST_MISMATCH'), () => algImage('sha512', { swap: { manifest: true } }));
+add('digest-sha384-layer', 'a layer descriptor naming sha384 (not an algorithm the OCI spec registers)', refuse('BAD_LAYOUT'), () =>
+  algImage('sha256', { edit: (m) => void (m.layers[1].digest = `sha384:${'ab'.repeat(48)}`) }));
+add('digest-unknown-algorithm-config', 'a config descriptor naming blake3:<hex>', refuse('BAD_LAYOUT'), () =>
+  algImage('sha256', { edit: (m) => void (m.config.digest = `blake3:${'cd'.repeat(32)}`) }));
+
 // ----------------------------------------------------------------------------------------------
 // skopeo dir: layouts (a tar of what `skopeo copy … dir:` writes: manifest.json is one image manifest,
 // blobs named <hex>, a version file). Refusals name the layout ("skopeo dir (manifest.json): …").

@@ -4,6 +4,8 @@
  * Messages name the archive member or layer entry first, then what is wrong, then (when useful)
  * what to do — one line, no stack trace unless --debug.
  */
+import { jsonText } from './escape.js';
+
 export type ErrorCode =
   | 'BAD_ARCHIVE' // the outer image archive is not a readable tar / layout
   | 'BAD_LAYOUT' // manifest / index / config missing or malformed
@@ -44,11 +46,7 @@ export function addContext(context: string, e: unknown): unknown {
   return e;
 }
 
-/** Text from an archive (a tag, a name) with its control characters escaped, so a message stays one line. */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+export { printable } from './escape.js';
 
 /** Names longer than this are cut in messages: a hostile name can be megabytes, and the line must stay a line. */
 const SHOWN_NAME_MAX = 200;
@@ -56,6 +54,13 @@ const SHOWN_NAME_MAX = 200;
 /** Render a name made of raw bytes (held as a latin1 string) for an error message. */
 export function showName(latin1: string): string {
   const text = Buffer.from(latin1, 'latin1').toString('utf8');
-  const shown = JSON.stringify(text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text);
+  const shown = showText(text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text);
   return text.length > SHOWN_NAME_MAX ? `${shown}… (${latin1.length} bytes)` : shown;
+}
+
+/** Render text from an image (a config value, a tag) for an error message: quoted, every control character escaped, cut when long. */
+export function showText(text: string): string {
+  const cut = text.length > SHOWN_NAME_MAX ? text.slice(0, SHOWN_NAME_MAX) : text;
+  const shown = jsonText(cut);
+  return text.length > SHOWN_NAME_MAX ? `${shown}… (${text.length} characters)` : shown;
 }

@@ -10,11 +10,14 @@
  * is refused. Checked against Docker 26.1: the imported image's Config equals the original's in each
  * field written here (test/import-changes.test.ts, live when an engine is reachable).
  */
-import { LayerfoldError } from './errors.js';
+import { LayerfoldError, showText } from './errors.js';
 import type { RuntimeConfig } from './read/config.js';
 
 function oneLine(field: string, value: string): string {
   if (/[\r\n]/.test(value)) throw new LayerfoldError('UNSUPPORTED', `${field} holds a line break, which a --change instruction cannot carry`);
+  // the line is read by people on a terminal too: an ESC or a C1 CSI would drive it (escape.ts)
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(value)) throw new LayerfoldError('UNSUPPORTED', `${field} holds a control character (${showText(value)}), which this line cannot show safely`);
   return value;
 }
 

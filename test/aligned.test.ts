@@ -37,7 +37,7 @@ describe('alignedBuffer', () => {
     const pool = new HashPool();
     try {
       const { createHash } = await import('node:crypto');
-      expect(await pool.hash(fd, 512, data.length - 512)).toBe(createHash('sha256').update(data.subarray(512)).digest('hex'));
+      expect(await pool.hash(fd, 512, data.length - 512)).toEqual([createHash('sha256').update(data.subarray(512)).digest('hex')]);
     } finally {
       pool.close();
       closeSync(fd);

@@ -160,6 +160,8 @@ export function mutate(tar: Buffer, m: Mutation): Buffer {
 interface Input {
   layout: NonNullable<ImageSpec['layout']>;
   compression: NonNullable<ImageSpec['compression']>;
+  /** The digest algorithm of descriptors, blob names and diff_ids (both the OCI spec registers). */
+  digest: NonNullable<ImageSpec['digest']>;
   /** Which seed layers, bottom first. */
   layers: number[];
   /** Mutations of one layer, or of the whole archive (then run with verify off). */
@@ -170,6 +172,7 @@ interface Input {
 const inputArb: fc.Arbitrary<Input> = fc.record({
   layout: fc.constantFrom('legacy' as const, 'docker-oci' as const, 'oci' as const),
   compression: fc.constantFrom('none' as const, 'gzip' as const, 'zstd' as const),
+  digest: fc.constantFrom('sha256' as const, 'sha512' as const),
   layers: fc.array(fc.integer({ min: 0, max: SEED_LAYERS.length - 1 }), { minLength: 1, maxLength: 3 }),
   target: fc.oneof({ weight: 4, arbitrary: fc.record({ layer: fc.nat() }) }, { weight: 1, arbitrary: fc.constant('archive' as const) }),
   mutations: fc.array(mutationArb, { minLength: 1, maxLength: 4 }),
@@ -179,12 +182,12 @@ async function buildInput(input: Input): Promise<{ bytes: Buffer; verify: boolea
   const layers = input.layers.map((i) => seedLayers[i]!);
   const compression = input.layout === 'legacy' ? 'none' : input.compression;
   if (input.target === 'archive') {
-    const archive = await imageArchive(layers, { layout: input.layout, compression });
+    const archive = await imageArchive(layers, { layout: input.layout, compression, digest: input.digest });
     return { bytes: input.mutations.reduce(mutate, archive), verify: false };
   }
   const which = input.target.layer % layers.length;
   layers[which] = input.mutations.reduce(mutate, layers[which]!);
-  return { bytes: await imageArchive(layers, { layout: input.layout, compression }), verify: true };
+  return { bytes: await imageArchive(layers, { layout: input.layout, compression, digest: input.digest }), verify: true };
 }
 
 async function withinBound<T>(work: Promise<T>, ms: number): Promise<T> {

@@ -3,7 +3,7 @@
  * check that never settles leaves an export waiting for ever before its end-of-archive blocks.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,7 +32,7 @@ describe('HashPool', () => {
     fds.push(fd);
     const pool = new HashPool();
     try {
-      expect(await pool.hash(fd, 0, BIG)).toBe(hex);
+      expect(await pool.hash(fd, 0, BIG)).toEqual([hex]);
     } finally {
       pool.close();
     }
@@ -47,7 +47,7 @@ describe('HashPool', () => {
       const second = pool.hash(fd, 0, BIG); // queued behind the first
       await workersOf(pool)[0]!.terminate();
       await expect(first).rejects.toThrow(/hash worker stopped/);
-      expect(await second).toBe(hex);
+      expect(await second).toEqual([hex]);
     } finally {
       pool.close();
     }
@@ -62,5 +62,24 @@ describe('HashPool', () => {
     pool.close();
     await expect(running).rejects.toThrow(/closed before the check ended/);
     await expect(queued).rejects.toThrow(/closed before the check ended/);
+  });
+});
+
+describe('HashPool algorithms', () => {
+  it('sha256 and sha512 of one range in one read, on the worker and inline', async () => {
+    const { fd } = bigFile();
+    fds.push(fd);
+    const pool = new HashPool();
+    try {
+      for (const size of [BIG, 4096]) {
+        const bytes = Buffer.alloc(size);
+        readSync(fd, bytes, 0, size, 0);
+        const want = ['sha256', 'sha512'].map((a) => createHash(a).update(bytes).digest('hex'));
+        expect(await pool.hash(fd, 0, size, ['sha256', 'sha512'])).toEqual(want);
+        expect(await pool.hash(fd, 0, size, ['sha512'])).toEqual([want[1]]);
+      }
+    } finally {
+      pool.close();
+    }
   });
 });

@@ -124,7 +124,7 @@ describe('a recognised layout that is broken names it', () => {
   it('skopeo dir', async () => {
     const dir = copyOf(v2s2);
     writeFileSync(join(dir, 'manifest.json'), '{"schemaVersion":2,"config":{}}');
-    expect(await failure(dir)).toEqual({ code: 'BAD_LAYOUT', message: 'skopeo dir (manifest.json): a descriptor has no valid digest (expected sha256:<64 hex>)' });
+    expect(await failure(dir)).toEqual({ code: 'BAD_LAYOUT', message: 'skopeo dir (manifest.json): a descriptor has no digest (expected sha256:<64 hex> or sha512:<128 hex>)' });
     writeFileSync(join(dir, 'manifest.json'), '{"schemaVersion":1}');
     expect(await failure(dir)).toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/^skopeo dir \(manifest\.json\): schemaVersion 1;/) as unknown });
     writeFileSync(join(dir, 'manifest.json'), 'not json');

@@ -1,4 +1,5 @@
 /** `layerfold config IMAGE [--json] [--shell DIR]` */
+import { jsonText } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import { LayerfoldError } from '../errors.js';
 import type { CommandContext } from './main.js';
@@ -32,7 +33,7 @@ export function configCommand(ctx: CommandContext): CommandModule<object, Config
       if (args['docker-import']) {
         const { dockerImportChanges } = await import('../import-changes.js');
         const changes = dockerImportChanges((await readImageConfig(dash(args.image_archive), options)).config);
-        ctx.io.stdout.write(args.json ? `${JSON.stringify(changes, null, 2)}\n` : `${changes.map((c) => `--change ${shellQuote(c)}`).join(' ')}\n`);
+        ctx.io.stdout.write(args.json ? `${jsonText(changes, 2)}\n` : `${changes.map((c) => `--change ${shellQuote(c)}`).join(' ')}\n`);
         return;
       }
       if (args.shell !== undefined) {
@@ -40,7 +41,7 @@ export function configCommand(ctx: CommandContext): CommandModule<object, Config
         return;
       }
       const view = configView(await readImageConfig(dash(args.image_archive), options));
-      ctx.io.stdout.write(args.json ? `${JSON.stringify(view, null, 2)}\n` : renderConfigView(view));
+      ctx.io.stdout.write(args.json ? `${jsonText(view, 2)}\n` : renderConfigView(view));
     },
   };
 }

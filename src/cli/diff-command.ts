@@ -1,4 +1,5 @@
 /** `layerfold diff A B`: exit 0 equal, 1 different, 2 error. */
+import { printable } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import { FIELDS, type FieldName } from '../diff/compare.js';
 import { LayerfoldError } from '../errors.js';
@@ -60,7 +61,7 @@ export function diffCommand(ctx: CommandContext): CommandModule<object, DiffArgs
         stdin: io.stdin,
       });
       const color = io.stdout.isTTY === true && !io.env.NO_COLOR;
-      if (outcome.mode === 'entries' && !args.json) for (const note of outcome.result.notes) io.stderr.write(`layerfold: note: ${note}\n`);
+      if (outcome.mode === 'entries' && !args.json) for (const note of outcome.result.notes) io.stderr.write(`layerfold: note: ${printable(note)}\n`);
       io.stdout.write(renderDiff(outcome, { json: args.json ?? false, stat: args.stat ?? false, color }));
       ctx.exitCode = outcome.result.equal ? 0 : 1;
     },

@@ -1,4 +1,5 @@
 /** `layerfold inspect IMAGE`: layers, config and where the bytes go; a table, or --json. */
+import { jsonText } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import type { CommandContext } from './main.js';
 import type { InspectReport } from '../inspect/inspect.js';
@@ -69,7 +70,7 @@ export function inspectCommand(ctx: CommandContext): CommandModule<object, Inspe
         progress.done();
       }
       const columns = io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : undefined;
-      io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : args.wasted ? renderWasted(report) : renderInspect(report, columns));
+      io.stdout.write(args.json ? `${jsonText(report, 2)}\n` : args.wasted ? renderWasted(report) : renderInspect(report, columns));
       const crossed = crossedGates(report, gates);
       if (crossed.length > 0) {
         io.stderr.write(`layerfold: ${crossed.join('; ')}\n`);

@@ -1,4 +1,5 @@
 /** `layerfold ls IMAGE [PATH...]`: the merged tree like `tar -t` / `tar -tv`, with each entry's layer. */
+import { jsonText } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import type { CommandContext } from './main.js';
 import { dash, filterOptions, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
@@ -38,7 +39,7 @@ export function lsCommand(ctx: CommandContext): CommandModule<object, LsArgs> {
       if (args.json) buf += '[';
       await listImage(dash(args.image_archive), { ...flattenOptionsFrom(args, io), paths: args.paths ?? [] }, (entry, layerCount) => {
         if (args.json) {
-          buf += `${first ? '\n' : ',\n'}${JSON.stringify(listEntryJson(entry, layerCount))}`;
+          buf += `${first ? '\n' : ',\n'}${jsonText(listEntryJson(entry, layerCount))}`;
           first = false;
         } else {
           // Names are raw bytes (latin1 string); displayName escapes what is not UTF-8, so

@@ -1,4 +1,5 @@
 /** `layerfold why IMAGE PATH`: one path's history through the layers, and its final state. */
+import { jsonText } from '../escape.js';
 import type { CommandModule } from 'yargs';
 import type { CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
@@ -30,7 +31,7 @@ export function whyCommand(ctx: CommandContext): CommandModule<object, WhyArgs> 
           path: jsonName(report.path).name,
           steps: report.steps.map((s) => ({ ...s, entry: jsonName(s.entry).name, ...(s.other !== undefined ? { other: jsonName(s.other).name } : {}) })),
         };
-        io.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+        io.stdout.write(`${jsonText(json, 2)}\n`);
         return;
       }
       const columns = io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : undefined;

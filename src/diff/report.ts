@@ -6,6 +6,7 @@
  * whole result; `--stat` only the counts (as text or JSON). Notes (what could not be compared) are
  * in the result for the caller to show; the CLI prints them on stderr.
  */
+import { displayText, jsonText, printable } from '../escape.js';
 import type { BytesDiffResult, BytesSide, DiffOutcome } from './diff.js';
 import type { DiffResult, FieldDifference, FieldValue, SideSummary } from './compare.js';
 
@@ -24,7 +25,7 @@ function painter(enabled: boolean): (color: Color, text: string) => string {
 
 function describeSide(side: SideSummary | BytesSide): string {
   const kind = side.kind === 'rootfs-tar' ? 'rootfs tar' : side.kind === 'image' ? 'image, flattened' : 'directory';
-  return `${side.input === '-' ? 'stdin' : side.input} (${kind}${side.compression !== 'none' ? `, ${side.compression}` : ''})`;
+  return `${side.input === '-' ? 'stdin' : displayText(side.input)} (${kind}${side.compression !== 'none' ? `, ${side.compression}` : ''})`;
 }
 
 function showTime(seconds: number): string {
@@ -36,13 +37,13 @@ function showTime(seconds: number): string {
 function showValue(field: FieldDifference['field'], value: FieldValue): string {
   if (field === 'mtime' && typeof value === 'number') return showTime(value);
   if (field === 'digest' && typeof value === 'string') return value.slice(0, 'sha256:'.length + 12);
-  if (field === 'link' && typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.join(', ')}]`;
+  if (field === 'link' && typeof value === 'string') return jsonText(value);
+  if (Array.isArray(value)) return `[${value.map(displayText).join(', ')}]`;
   if (typeof value === 'object') {
-    const pairs = Object.entries(value).map(([k, v]) => `${k}=${v.length > 24 ? `${v.slice(0, 24)}…` : v}`);
+    const pairs = Object.entries(value).map(([k, v]) => `${displayText(k)}=${v.length > 24 ? `${v.slice(0, 24)}…` : v}`);
     return `{${pairs.join(', ')}}`;
   }
-  return String(value);
+  return displayText(String(value));
 }
 
 function statLine(result: DiffResult): string {
@@ -70,39 +71,41 @@ function statJson(result: DiffResult) {
 }
 
 function renderEntries(result: DiffResult, options: RenderOptions): string {
-  if (options.json) return `${JSON.stringify(options.stat ? statJson(result) : result, null, 2)}\n`;
+  if (options.json) return `${jsonText(options.stat ? statJson(result) : result, 2)}\n`;
   const paint = painter(options.color ?? false);
   if (options.stat) return `${statLine(result)}\n`;
   if (result.equal) return '';
   const lines = [paint('bold', `--- A: ${describeSide(result.a)}`), paint('bold', `+++ B: ${describeSide(result.b)}`)];
   const dirMark = (type: string) => (type === 'dir' ? '/' : '');
+  // paths and values are the images': escaped (escape.ts) before any colour is added
   const rows: Array<[string, string]> = [
-    ...result.onlyInA.map((e): [string, string] => [e.path, paint('red', `- ${e.path}${dirMark(e.type)}`)]),
-    ...result.onlyInB.map((e): [string, string] => [e.path, paint('green', `+ ${e.path}${dirMark(e.type)}`)]),
+    ...result.onlyInA.map((e): [string, string] => [e.path, paint('red', `- ${displayText(e.path)}${dirMark(e.type)}`)]),
+    ...result.onlyInB.map((e): [string, string] => [e.path, paint('green', `+ ${displayText(e.path)}${dirMark(e.type)}`)]),
     ...result.differ.map((e): [string, string] => {
       const fields = e.fields.map((f) => `${f.field} ${showValue(f.field, f.a)} → ${showValue(f.field, f.b)}`);
-      return [e.path, `${paint('yellow', `~ ${e.path}${dirMark(e.type)}`)}  ${fields.join(', ')}`];
+      return [e.path, `${paint('yellow', `~ ${displayText(e.path)}${dirMark(e.type)}`)}  ${fields.join(', ')}`];
     }),
   ];
   const order = (p: string) => p.replaceAll('/', '\0');
   rows.sort((x, y) => (order(x[0]) < order(y[0]) ? -1 : order(x[0]) > order(y[0]) ? 1 : 0));
   lines.push(...rows.map((r) => r[1]));
-  if (result.order) lines.push(paint('yellow', `order: the paths both hold part at #${result.order.index}: ${JSON.stringify(result.order.a)} in A, ${JSON.stringify(result.order.b)} in B`));
+  if (result.order) lines.push(paint('yellow', `order: the paths both hold part at #${result.order.index}: ${jsonText(result.order.a)} in A, ${jsonText(result.order.b)} in B`));
   lines.push(statLine(result));
   return `${lines.join('\n')}\n`;
 }
 
 function renderBytes(result: BytesDiffResult, options: RenderOptions): string {
-  if (options.json) return `${JSON.stringify(result, null, 2)}\n`;
+  if (options.json) return `${jsonText(result, 2)}\n`;
   if (result.equal) return options.stat ? `identical: ${result.sizeA} bytes\n` : '';
   const d = result.difference!;
   const paint = painter(options.color ?? false);
-  const where = d.entry !== undefined ? `entry ${JSON.stringify(d.entry)}, ` : '';
-  const what = d.region === 'header' ? `header field ${d.field}` : d.region === 'pax' ? `extended header record ${d.field}` : d.region === 'data' ? 'content' : (d.field ?? 'end');
+  const where = d.entry !== undefined ? `entry ${jsonText(d.entry)}, ` : '';
+  const what = d.region === 'header' ? `header field ${d.field}` : d.region === 'pax' ? `extended header record ${displayText(d.field ?? '')}` : d.region === 'data' ? 'content' : (d.field ?? 'end');
   const detail = d.detail ? ` (${d.detail})` : '';
+  // d.a and d.b are JSON strings or hex already; printable() catches what JSON.stringify leaves raw
   return (
     `${paint('bold', `${describeSide(result.a)} and ${describeSide(result.b)} differ at byte ${d.offset}`)}: ${where}${what}${detail}\n` +
-    `${paint('red', `- A: ${d.a}`)}\n${paint('green', `+ B: ${d.b}`)}\n`
+    `${paint('red', `- A: ${printable(d.a)}`)}\n${paint('green', `+ B: ${printable(d.b)}`)}\n`
   );
 }
 

@@ -6,54 +6,19 @@
  * - `ls --long` lines read like GNU `tar -tv --numeric-owner --full-time` in UTC (same mode string,
  *   `uid/gid`, `major,minor` for devices, `-> target`, `link to NAME`), prefixed by the layer column,
  *   so the two listings can be compared field by field.
- * - Names are raw bytes: valid UTF-8 is shown as is, other bytes and control characters as GNU tar
- *   shows them (`\377`, `\n`, `\\`).
+ * - Names are raw bytes: valid UTF-8 is shown as is, other bytes and control characters (C1 too) as
+ *   GNU tar shows them (`\377`, `\n`, `\\`, `\302\233`); every other text from the image (tags,
+ *   config values, created_by) the same way (src/escape.ts).
  * - Sizes in tables are in binary units (KiB, MiB), with exact bytes in --json.
  */
+import { displayName, displayText, jsonText } from '../escape.js';
 import { formatBytes } from '../progress.js';
 import type { HistoryStep } from './history.js';
 import type { InspectReport, LayerReport } from './inspect.js';
 import type { ListEntry, ListEntryType } from './ls.js';
 import type { NodeState, WhyReport, WhyStep } from './why.js';
 
-const C_ESCAPES: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 92: '\\\\' };
-
-function utf8Length(lead: number): number {
-  if (lead >= 0xc2 && lead <= 0xdf) return 2;
-  if (lead >= 0xe0 && lead <= 0xef) return 3;
-  if (lead >= 0xf0 && lead <= 0xf4) return 4;
-  return 0;
-}
-
-/** A raw name (latin1 string of bytes) as GNU tar's listing shows it. */
-export function displayName(latin1: string): string {
-  const bytes = Buffer.from(latin1, 'latin1');
-  let out = '';
-  for (let i = 0; i < bytes.length; ) {
-    const b = bytes[i]!;
-    if (b < 0x20 || b === 0x7f || b === 0x5c) {
-      out += C_ESCAPES[b] ?? `\\${b.toString(8).padStart(3, '0')}`;
-      i++;
-      continue;
-    }
-    if (b < 0x80) {
-      out += String.fromCharCode(b);
-      i++;
-      continue;
-    }
-    const n = utf8Length(b);
-    const seq = n > 0 ? bytes.subarray(i, i + n) : undefined;
-    const text = seq && seq.length === n ? seq.toString('utf8') : '';
-    if (text.length > 0 && !text.includes('\ufffd')) {
-      out += text;
-      i += n;
-    } else {
-      out += `\\${b.toString(8).padStart(3, '0')}`;
-      i++;
-    }
-  }
-  return out;
-}
+export { displayName };
 
 /** A raw name for JSON: the UTF-8 text, or null when the bytes are not valid UTF-8 (see rawName). */
 export function jsonName(latin1: string): { name: string; rawName?: string } {
@@ -124,7 +89,7 @@ export function listEntryJson(e: ListEntry, layerCount: number): Record<string, 
 // ---- inspect ----------------------------------------------------------------------------------
 
 export function shortDigest(digest: string): string {
-  const hex = digest.replace(/^sha256:/, '');
+  const hex = digest.replace(/^(sha256|sha512):/, '');
   return hex.slice(0, 12);
 }
 
@@ -139,8 +104,9 @@ function table(rows: string[][], rightAligned: Set<number>): string[] {
   );
 }
 
+/** Image text (a created_by) on one line, escaped (escape.ts), cut to `width`. */
 function clip(text: string, width: number | undefined): string {
-  const oneLine = text.replace(/\s+/g, ' ').trim();
+  const oneLine = displayText(text.replace(/\s+/g, ' ').trim());
   if (width === undefined || oneLine.length <= width) return oneLine;
   return `${oneLine.slice(0, Math.max(1, width - 1))}…`;
 }
@@ -148,15 +114,15 @@ function clip(text: string, width: number | undefined): string {
 function configLines(r: InspectReport): string[] {
   const c = r.config;
   const rows: Array<[string, string[]]> = [
-    ['Entrypoint', c.entrypoint ? [JSON.stringify(c.entrypoint)] : []],
-    ['Cmd', c.cmd ? [JSON.stringify(c.cmd)] : []],
-    ['Env', c.env ?? []],
-    ['WorkingDir', c.workingDir ? [c.workingDir] : []],
-    ['User', c.user ? [c.user] : []],
-    ['ExposedPorts', c.exposedPorts?.length ? [c.exposedPorts.join(' ')] : []],
-    ['Volumes', c.volumes?.length ? [c.volumes.join(' ')] : []],
-    ['Labels', c.labels ? Object.entries(c.labels).map(([k, v]) => `${k}=${v}`) : []],
-    ['StopSignal', c.stopSignal ? [c.stopSignal] : []],
+    ['Entrypoint', c.entrypoint ? [jsonText(c.entrypoint)] : []],
+    ['Cmd', c.cmd ? [jsonText(c.cmd)] : []],
+    ['Env', (c.env ?? []).map(displayText)],
+    ['WorkingDir', c.workingDir ? [displayText(c.workingDir)] : []],
+    ['User', c.user ? [displayText(c.user)] : []],
+    ['ExposedPorts', c.exposedPorts?.length ? [c.exposedPorts.map(displayText).join(' ')] : []],
+    ['Volumes', c.volumes?.length ? [c.volumes.map(displayText).join(' ')] : []],
+    ['Labels', c.labels ? Object.entries(c.labels).map(([k, v]) => displayText(`${k}=${v}`)) : []],
+    ['StopSignal', c.stopSignal ? [displayText(c.stopSignal)] : []],
   ];
   const out: string[] = [];
   for (const [key, values] of rows) {
@@ -202,10 +168,10 @@ export function renderInspect(r: InspectReport, width?: number): string {
     ['created', r.created],
     ['config', r.configDigest],
   ];
-  for (const [k, v] of head) if (v !== undefined) out.push(`${k.padEnd(10)}${v}`);
+  for (const [k, v] of head) if (v !== undefined) out.push(`${k.padEnd(10)}${displayText(v)}`);
   if (r.images.length > 1 || (r.name !== undefined && r.images[0] !== r.name)) {
     out.push(`archive   ${r.images.length} image${r.images.length === 1 ? '' : 's'}:`);
-    for (const name of r.images) out.push(`  ${name}`);
+    for (const name of r.images) out.push(`  ${displayText(name)}`);
   }
   const config = configLines(r);
   if (config.length) out.push('', 'config', ...config);
@@ -233,7 +199,7 @@ export function renderInspect(r: InspectReport, width?: number): string {
 
 /** `inspect --wasted`: dive's inefficiencies, largest first: cumulative bytes, layers, path. */
 export function renderWasted(r: InspectReport): string {
-  const rows = r.dive.inefficiencies.map((x) => [formatBytes(x.bytes), String(x.layers.length), x.layers.join(','), x.path]);
+  const rows = r.dive.inefficiencies.map((x) => [formatBytes(x.bytes), String(x.layers.length), x.layers.join(','), displayName(x.path)]);
   const lines = table([['bytes', 'count', 'layers', 'path'], ...rows], new Set([0, 1]));
   lines.push('', `total     ${formatBytes(r.dive.wastedBytes)} in ${rows.length} paths (dive's wastedBytes: every copy of each, the surviving one included)`);
   return `${lines.join('\n')}\n`;

@@ -1,5 +1,5 @@
 /**
- * sha256 of file ranges on a worker thread, so that checking a layer's digest runs on the other core
+ * Digests (sha256, sha512) of file ranges on a worker thread, so that checking a layer's digest runs on the other core
  * while the main thread indexes, applies and writes. A worker reads the range itself with positional
  * reads on the same file descriptor (descriptors are shared by all threads of a process).
  * The worker is inline source (eval) so it runs the same from dist/ and under the test runner.
@@ -10,21 +10,22 @@ import { Worker } from 'node:worker_threads';
 import { alignedBuffer } from './aligned.js';
 
 /**
- * sha256 (hex) of a file range with positional reads. Self-contained (its tools are parameters) so
- * that the worker runs this very function, from its source text.
+ * Hex digests of a file range, one per algorithm (node:crypto names, e.g. sha256, sha512), with one
+ * pass of positional reads. Self-contained (its tools are parameters) so that the worker runs this
+ * very function, from its source text.
  */
-function hashRangeSync(fd: number, offset: number, size: number, read: typeof readSync, hasher: typeof createHash, buf: Buffer): string {
-  const hash = hasher('sha256');
+function hashRangeSync(fd: number, offset: number, size: number, algorithms: readonly string[], read: typeof readSync, hasher: typeof createHash, buf: Buffer): string[] {
+  const hashes = algorithms.map((a) => hasher(a));
   let pos = offset;
   let left = size;
   while (left > 0) {
     const n = read(fd, buf, 0, Math.min(left, buf.length), pos);
     if (n === 0) throw new Error('the file ends early');
-    hash.update(buf.subarray(0, n));
+    for (const hash of hashes) hash.update(buf.subarray(0, n));
     pos += n;
     left -= n;
   }
-  return hash.digest('hex');
+  return hashes.map((h) => h.digest('hex'));
 }
 
 const WORKER_SOURCE = `
@@ -33,9 +34,9 @@ const { readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const hashRangeSync = ${hashRangeSync.toString()};
 const buf = (${alignedBuffer.toString()})(4 << 20);
-parentPort.on('message', ({ id, fd, offset, size }) => {
+parentPort.on('message', ({ id, fd, offset, size, algorithms }) => {
   try {
-    parentPort.postMessage({ id, hex: hashRangeSync(fd, offset, size, readSync, createHash, buf) });
+    parentPort.postMessage({ id, hex: hashRangeSync(fd, offset, size, algorithms, readSync, createHash, buf) });
   } catch (e) {
     parentPort.postMessage({ id, error: String((e && e.message) || e) });
   }
@@ -44,15 +45,17 @@ parentPort.on('message', ({ id, fd, offset, size }) => {
 
 const INLINE_LIMIT = 8 * 1024 * 1024;
 
-function hashInline(fd: number, offset: number, size: number): string {
-  return hashRangeSync(fd, offset, size, readSync, createHash, Buffer.allocUnsafe(Math.min(size, 1 << 20)));
+/** hashRangeSync on this thread, for ranges too small to be worth a worker. */
+export function hashInline(fd: number, offset: number, size: number, algorithms: readonly string[]): string[] {
+  return hashRangeSync(fd, offset, size, algorithms, readSync, createHash, Buffer.allocUnsafe(Math.max(1, Math.min(size, 1 << 20))));
 }
 
 interface Job {
   fd: number;
   offset: number;
   size: number;
-  resolve: (hex: string) => void;
+  algorithms: readonly string[];
+  resolve: (hex: string[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -67,19 +70,19 @@ export class HashPool {
   constructor(private readonly size = 1) {}
 
   /**
-   * sha256 (hex) of [offset, offset+size) of fd. A small range is hashed at once on this thread:
-   * starting a worker costs more than hashing a few MiB.
+   * Hex digests of [offset, offset+size) of fd, one per algorithm, in one read. A small range is
+   * hashed at once on this thread: starting a worker costs more than hashing a few MiB.
    */
-  hash(fd: number, offset: number, size: number): Promise<string> {
+  hash(fd: number, offset: number, size: number, algorithms: readonly string[] = ['sha256']): Promise<string[]> {
     if (size <= INLINE_LIMIT) {
       try {
-        return Promise.resolve(hashInline(fd, offset, size));
+        return Promise.resolve(hashInline(fd, offset, size, algorithms));
       } catch (e) {
         return Promise.reject(e instanceof Error ? e : new Error(String(e)));
       }
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ fd, offset, size, resolve, reject });
+      this.queue.push({ fd, offset, size, algorithms, resolve, reject });
       this.pump();
     });
   }
@@ -88,7 +91,7 @@ export class HashPool {
     // The worker holds one 4 MiB buffer and a hash: a small heap is all it needs.
     const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 } });
     worker.unref();
-    worker.on('message', (msg: { id: number; hex?: string; error?: string }) => {
+    worker.on('message', (msg: { id: number; hex?: string[]; error?: string }) => {
       const job = this.running.get(msg.id)?.job;
       this.running.delete(msg.id);
       this.idle.push(worker);
@@ -124,7 +127,7 @@ export class HashPool {
       const job = this.queue.shift()!;
       const id = this.nextId++;
       this.running.set(id, { job, worker });
-      worker.postMessage({ id, fd: job.fd, offset: job.offset, size: job.size });
+      worker.postMessage({ id, fd: job.fd, offset: job.offset, size: job.size, algorithms: job.algorithms });
     }
   }
 

@@ -1,5 +1,6 @@
 /** The image config (application/vnd.oci.image.config.v1+json): what layerfold needs of it. */
 import { LayerfoldError } from '../errors.js';
+import { checkDigest } from './digest.js';
 
 export interface HistoryEntry {
   created?: string;
@@ -31,7 +32,6 @@ export interface ImageConfig {
   history: HistoryEntry[];
 }
 
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 /** A list of strings as Go decodes one: a null element is "". */
 const asStrings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((s) => typeof s === 'string' || s === null) ? v.map((s: string | null) => s ?? '') : undefined);
@@ -79,9 +79,9 @@ export function parseImageConfig(json: unknown, label: string): ImageConfig {
   const c = json as Record<string, unknown>;
   const rootfs = c.rootfs as { diff_ids?: unknown } | undefined;
   const diffIds = rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && DIGEST.test(d))) {
-    throw new LayerfoldError('BAD_LAYOUT', `${label}: the image config has no valid rootfs.diff_ids (a list of sha256:<64 hex> digests)`);
-  }
+  if (!Array.isArray(diffIds)) throw new LayerfoldError('BAD_LAYOUT', `${label}: the image config has no valid rootfs.diff_ids (a list of digests)`);
+  // each diff_id is verified against the uncompressed layer with its own algorithm: no other may pass
+  diffIds.forEach((d, i) => checkDigest(d, `${label}: rootfs.diff_ids[${i}]`));
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const runtime = typeof c.config === 'object' && c.config !== null ? runtimeConfig(c.config as Record<string, unknown>, label) : {};
   const history = Array.isArray(c.history) ? (c.history.filter((h) => typeof h === 'object' && h !== null) as HistoryEntry[]) : [];

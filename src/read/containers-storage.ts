@@ -27,6 +27,7 @@ import { LayerfoldError, printable, showName } from '../errors.js';
 import type { TempSpace } from '../io/temp.js';
 import { cleanPath } from '../tree/paths.js';
 import { parseImageConfig } from './config.js';
+import { isDigest, whyNotDigest } from './digest.js';
 import { normaliseRef, verifyBlobBytes, type LayerRef, type OpenedImage } from './image-support.js';
 import { formatPlatform, platformMatches, type Platform } from './platform.js';
 import type { Blob, ImageSource } from './source.js';
@@ -403,7 +404,7 @@ export async function openContainersStorage(ref: StoreReference, label: string, 
   const manifestBytes = readBigData(root, driver, image, 'manifest', label);
   const manifest = jsonObject(manifestBytes, `${label}: manifest`);
   const configDigest = (manifest.config as { digest?: unknown } | undefined)?.digest;
-  if (typeof configDigest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(configDigest)) throw new LayerfoldError('BAD_LAYOUT', `${label}: the manifest names no sha256 config`);
+  if (!isDigest(configDigest)) throw new LayerfoldError('BAD_LAYOUT', `${label}: the manifest's config has ${whyNotDigest(configDigest)}`);
   const configBytes = readBigData(root, driver, image, configDigest, label);
   verifyBlobBytes(`${label}: config`, configBytes, configDigest);
   const config = parseImageConfig(jsonObject(configBytes, `${label}: config`), `${label}: config`);

@@ -1,11 +1,12 @@
 /**
  * Layouts with a `manifest.json` (what `docker load` itself reads): legacy `docker save` (Docker up
  * to 24, podman, skopeo docker-archive: `<id>/layer.tar`, `<hex>.tar`) and Docker 25+ saves, whose
- * manifest.json points into an OCI layout's `blobs/sha256/<hex>`.
+ * manifest.json points into an OCI layout's `blobs/<alg>/<hex>` (verified as that digest).
  */
 import { LayerfoldError } from '../errors.js';
 import { cleanPath } from '../tree/paths.js';
 import { parseImageConfig } from './config.js';
+import { checkDigest } from './digest.js';
 import { pickByName, readBlobVerified, type LayerRef, type OpenedImage } from './image-support.js';
 import type { ImageSource } from './source.js';
 
@@ -15,7 +16,8 @@ interface ManifestEntry {
   Layers: string[];
 }
 
-const BLOB_PATH = /^blobs\/(sha256|sha512)\/([a-f0-9]{64,128})$/;
+/** A member named as an OCI blob: its name is its digest, verified like any other. */
+const BLOB_PATH = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
 const LEGACY_CONFIG = /^([a-f0-9]{64})\.json$/;
 
 function parseManifest(json: unknown): ManifestEntry[] {
@@ -42,7 +44,9 @@ function memberPath(path: string, what: string): string {
 
 function digestOfPath(path: string): string | undefined {
   const m = BLOB_PATH.exec(path);
-  return m ? `${m[1]}:${m[2]}` : undefined;
+  if (!m) return undefined;
+  // blobs/sha512/<64 hex> is not a name a digest could have: refused, not read unchecked
+  return checkDigest(`${m[1]}:${m[2]}`, `manifest.json: ${path}`);
 }
 
 export function readDockerManifest(source: ImageSource, manifestJson: unknown, wanted: string | undefined): OpenedImage {

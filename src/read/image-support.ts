@@ -1,7 +1,7 @@
 /** What every layout reader produces: one image, its config and its layers bottom-up. */
-import { createHash } from 'node:crypto';
 import { LayerfoldError, printable } from '../errors.js';
 import type { ImageConfig } from './config.js';
+import { algorithmOf, checkDigest, digestOf } from './digest.js';
 import { readBlob, type Blob, type ImageSource } from './source.js';
 
 export type Layout = 'docker-legacy' | 'docker-oci' | 'oci-archive' | 'oci-directory' | 'skopeo-dir' | 'containers-storage';
@@ -10,9 +10,9 @@ export interface LayerRef {
   /** 0 = bottom layer. */
   index: number;
   blob: Blob;
-  /** sha256 of the uncompressed layer, from the config. */
+  /** Digest (sha256 or sha512) of the uncompressed layer, from the config. */
   diffId: string;
-  /** Digest of the stored bytes where the layout names it (OCI descriptors, blobs/sha256/<hex>). */
+  /** Digest of the stored bytes where the layout names it (OCI descriptors, blobs/<alg>/<hex>). */
   blobDigest?: string;
   /** Size of the stored bytes where a descriptor states it. */
   blobSize?: number;
@@ -41,20 +41,14 @@ export interface OpenedImage {
  */
 export type UnpackProgress = (what: 'archive' | 'layers', read: number, total: number | undefined) => void;
 
-export function sha256Hex(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
-/** Check a small blob (manifest, config, index) against its digest and, when known, its size. */
+/** Check a small blob (manifest, config, index) against its digest (any algorithm we verify) and, when known, its size. */
 export function verifyBlobBytes(label: string, bytes: Buffer, digest: string, size?: number): void {
   if (size !== undefined && size !== bytes.length) {
     throw new LayerfoldError('DIGEST_MISMATCH', `${label}: ${bytes.length} bytes, but its descriptor says ${size}`);
   }
-  const [alg, hex] = digest.split(':');
-  if (alg !== 'sha256') return; // sha512 blobs are rare; their names are still checked for shape
-  const actual = sha256Hex(bytes);
-  if (actual !== hex) {
-    throw new LayerfoldError('DIGEST_MISMATCH', `${label}: content is sha256:${actual}, but it is named ${digest}`);
+  const actual = digestOf(bytes, algorithmOf(checkDigest(digest, label)));
+  if (actual !== digest) {
+    throw new LayerfoldError('DIGEST_MISMATCH', `${label}: content is ${actual}, but it is named ${digest}`);
   }
 }
 

@@ -3,8 +3,10 @@
  * - an uncompressed layer member is used where it lies in the archive (nothing is copied);
  * - a gzip or zstd layer (detected by magic bytes) is decompressed once into a private temporary
  *   file, several layers at a time (p-limit, one per core).
- * While the bytes pass, their sha256 is checked against the config's diff_id, and a stored blob
- * against its descriptor's digest and size. A mismatch names the layer and both digests.
+ * While the bytes pass, their digest is checked against the config's diff_id, and a stored blob
+ * against its descriptor's digest and size, each with its own algorithm (sha256 or sha512: an
+ * uncompressed layer whose two digests differ in algorithm is hashed both ways in one read).
+ * A mismatch names the layer and both digests.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, openSync, constants as fsc, readSync } from 'node:fs';
@@ -15,7 +17,8 @@ import pLimit from 'p-limit';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
-import type { HashPool } from '../io/hash-pool.js';
+import { hashInline, type HashPool } from '../io/hash-pool.js';
+import { algorithmOf } from './digest.js';
 import type { LayerRef, OpenedImage, UnpackProgress } from './image-support.js';
 
 export interface LayerData {
@@ -60,15 +63,20 @@ function head(ref: LayerRef): Buffer {
 }
 
 function mismatch(ref: LayerRef, what: string, actual: string, expected: string): LayerfoldError {
-  return new LayerfoldError('DIGEST_MISMATCH', `${describe(ref)}: ${what} is sha256:${actual}, but ${expected} (use --no-verify to skip checks)`);
+  return new LayerfoldError('DIGEST_MISMATCH', `${describe(ref)}: ${what} is ${actual}, but ${expected} (use --no-verify to skip checks)`);
 }
 
-function checkStored(ref: LayerRef, storedHex: string | undefined): void {
+function checkSize(ref: LayerRef): void {
   if (ref.blobSize !== undefined && ref.blobSize !== ref.blob.size) {
     throw new LayerfoldError('DIGEST_MISMATCH', `${describe(ref)}: blob is ${ref.blob.size} bytes, but its descriptor says ${ref.blobSize}`);
   }
-  if (storedHex !== undefined && ref.blobDigest?.startsWith('sha256:') && ref.blobDigest !== `sha256:${storedHex}`) {
-    throw mismatch(ref, 'the stored blob', storedHex, `its descriptor names ${ref.blobDigest}`);
+}
+
+/** `stored` is the stored blob's digest in ref.blobDigest's algorithm (when the layout names one). */
+function checkStored(ref: LayerRef, stored: string | undefined): void {
+  checkSize(ref);
+  if (stored !== undefined && ref.blobDigest !== undefined && ref.blobDigest !== stored) {
+    throw mismatch(ref, 'the stored blob', stored, `its descriptor names ${ref.blobDigest}`);
   }
 }
 
@@ -103,11 +111,17 @@ async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeB
   budget.add(ref.blob.size, ref);
   let verified: Promise<void> = Promise.resolve();
   if (verify) {
-    const empty = ref.blob.size === 0 ? Promise.resolve(createHash('sha256').digest('hex')) : undefined;
-    verified = (empty ?? (pool ? pool.hash(ref.blob.fd, ref.blob.offset, ref.blob.size) : hashRange(ref))).then(
+    // the stored bytes are the layer: one read checks the blob digest and the diff_id, in their algorithms
+    const diffAlg = algorithmOf(ref.diffId);
+    const blobAlg = ref.blobDigest !== undefined ? algorithmOf(ref.blobDigest) : diffAlg;
+    const algorithms = blobAlg === diffAlg ? [diffAlg] : [diffAlg, blobAlg];
+    const { fd, offset, size } = ref.blob;
+    const hashing = pool ? pool.hash(fd, offset, size, algorithms) : new Promise<string[]>((resolve) => resolve(hashInline(fd, offset, size, algorithms)));
+    verified = hashing.then(
       (hex) => {
-        checkStored(ref, hex);
-        if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the layer', hex, `the config's diff_id is ${ref.diffId}`);
+        checkStored(ref, `${blobAlg}:${hex[algorithms.indexOf(blobAlg)]}`);
+        const layer = `${diffAlg}:${hex[0]}`;
+        if (layer !== ref.diffId) throw mismatch(ref, 'the layer', layer, `the config's diff_id is ${ref.diffId}`);
       },
       (e: Error) => {
         throw new LayerfoldError('IO', `${describe(ref)}: cannot read it to check its digest: ${e.message}`);
@@ -129,12 +143,6 @@ async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeB
   };
 }
 
-async function hashRange(ref: LayerRef): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of rangeStream(ref)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /** Counts compressed bytes across the layers decompressed at once, for one progress figure. */
 class ReadCounter {
   private read = 0;
@@ -150,15 +158,16 @@ class ReadCounter {
 
 async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none'>, temp: TempSpace, verify: boolean, budget: SizeBudget, counter: ReadCounter): Promise<LayerData> {
   const path = temp.path(`layer-${ref.index}.tar`);
-  const stored = createHash('sha256');
-  const unpacked = createHash('sha256');
+  const storedAlg = ref.blobDigest !== undefined ? algorithmOf(ref.blobDigest) : undefined;
+  const stored = storedAlg !== undefined ? createHash(storedAlg) : undefined;
+  const unpacked = createHash(algorithmOf(ref.diffId));
   let size = 0;
   try {
     await pipeline(
       rangeStream(ref),
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
-          if (verify) stored.update(chunk);
+          if (verify) stored?.update(chunk);
           counter.add(chunk.length);
           yield chunk;
         }
@@ -183,10 +192,9 @@ async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none
     throw new LayerfoldError('BAD_LAYER', `${describe(ref)}: corrupt ${kind} data: ${err.message}`);
   }
   if (verify) {
-    const storedHex = stored.digest('hex');
-    checkStored(ref, storedHex);
-    const hex = unpacked.digest('hex');
-    if (`sha256:${hex}` !== ref.diffId) throw mismatch(ref, 'the uncompressed layer', hex, `the config's diff_id is ${ref.diffId}`);
+    checkStored(ref, stored && `${storedAlg}:${stored.digest('hex')}`);
+    const layer = `${algorithmOf(ref.diffId)}:${unpacked.digest('hex')}`;
+    if (layer !== ref.diffId) throw mismatch(ref, 'the uncompressed layer', layer, `the config's diff_id is ${ref.diffId}`);
   }
   const fd = openSync(path, fsc.O_RDONLY);
   temp.adoptFd(fd); // closed with the temp space (FlattenedImage.close, an error, a signal)

@@ -2,10 +2,11 @@
  * OCI image layouts (`index.json` + `blobs/<alg>/<hex>`), archived (skopeo oci-archive:, containerd
  * exports) or as a directory. The index may nest indexes and hold several platforms and attestation
  * manifests; one image manifest is chosen by --image and --platform (default: the host's).
- * Every descriptor's digest and size are checked against the bytes.
+ * Every descriptor's digest (sha256 or sha512) and size are checked against the bytes.
  */
 import { LayerfoldError } from '../errors.js';
 import { parseImageConfig } from './config.js';
+import { isDigest, whyNotDigest } from './digest.js';
 import { filterByName, pickByName, readBlobVerified, type LayerRef, type Layout, type OpenedImage } from './image-support.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
 import type { ImageSource } from './source.js';
@@ -19,16 +20,16 @@ export interface Descriptor {
   annotations?: Record<string, string>;
 }
 
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 export const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const MAX_DEPTH = 4;
 
-/** Check a descriptor's digest (shape) and size; the digest names a file, so nothing else may pass. */
+/**
+ * Check a descriptor's digest and size. The digest names a file, so nothing else may pass, and it must
+ * be of an algorithm the bytes are then verified with (src/read/digest.ts).
+ */
 export function asDescriptor(value: unknown, where: string): Descriptor {
   const d = value as Partial<Descriptor> | null;
-  if (!d || typeof d.digest !== 'string' || !DIGEST.test(d.digest)) {
-    throw new LayerfoldError('BAD_LAYOUT', `${where}: a descriptor has no valid digest (expected sha256:<64 hex>)`);
-  }
+  if (!d || !isDigest(d.digest)) throw new LayerfoldError('BAD_LAYOUT', `${where}: a descriptor has ${whyNotDigest(d?.digest)}`);
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
     throw new LayerfoldError('BAD_LAYOUT', `${where}: descriptor ${d.digest} has no valid size`);
   }

@@ -5,7 +5,8 @@
  *  - process.args: Entrypoint then Cmd (an image with neither is refused);
  *  - process.env: the image's Env, plus PATH (docker's default), HOSTNAME and HOME (from the image's
  *    /etc/passwd) where the image sets none;
- *  - process.cwd: WorkingDir, else `/`;
+ *  - process.cwd: WorkingDir, else `/` (a relative WorkingDir, an Env entry with an empty name or a
+ *    NUL are refused, as runc refuses them);
  *  - process.user: USER resolved through the image's own /etc/passwd and /etc/group (image-user.ts);
  *  - docker's default capability set (effective only for uid 0), hostname, the default mounts (proc,
  *    /dev tmpfs, devpts, shm, mqueue, sysfs read-only, cgroup read-only), new pid, network, ipc, uts
@@ -15,7 +16,8 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LayerfoldError } from '../errors.js';
+import { LayerfoldError, showText } from '../errors.js';
+import { jsonText } from '../escape.js';
 import { flattenImage, type FlattenOptions } from '../flatten.js';
 import type { RuntimeConfig } from '../read/config.js';
 import { extractTree, prepareTarget, type ExtractDirOptions, type ExtractDirResult } from './extract-dir.js';
@@ -93,9 +95,33 @@ export function imageCommand(config: RuntimeConfig): string[] {
   return [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
 }
 
+/**
+ * The image's Env entries as docker runs them (checked on Docker 26 with runc): an entry without `=`
+ * is dropped; an empty name (`=x`) or a NUL is refused, as runc refuses to start the container; any
+ * other name passes, even `-S x` or `a.b` (what the host's tools must not read as options is the
+ * business of the command line that carries them: config --shell ends env's options with `--`).
+ */
+export function imageEnvEntries(config: RuntimeConfig): string[] {
+  const env: string[] = [];
+  (config.Env ?? []).forEach((entry, i) => {
+    if (!entry.includes('=')) return;
+    const why = entry.startsWith('=') ? 'has an empty variable name' : entry.includes('\0') ? 'holds a NUL byte' : undefined;
+    if (why) throw new LayerfoldError('BAD_LAYOUT', `config.Env[${i}] ${showText(entry)} ${why} (runc refuses to start it)`);
+    env.push(entry);
+  });
+  return env;
+}
+
+/** WorkingDir, else `/`; a relative one is refused, as runc refuses it ("Cwd must be an absolute path"). */
+export function imageWorkdir(config: RuntimeConfig): string {
+  const dir = config.WorkingDir || '/';
+  if (!dir.startsWith('/')) throw new LayerfoldError('BAD_LAYOUT', `config.WorkingDir ${showText(dir)} is not an absolute path (runc refuses to start it)`);
+  return dir;
+}
+
 /** The environment docker gives the image's process: its Env plus PATH, HOSTNAME, HOME when unset. */
 export function imageEnv(config: RuntimeConfig, user: ImageUser, hostname?: string): string[] {
-  const env = (config.Env ?? []).filter((e) => e.includes('='));
+  const env = imageEnvEntries(config);
   const has = (name: string) => env.some((e) => e.startsWith(`${name}=`));
   const added: string[] = [];
   if (!has('PATH')) added.push(`PATH=${DEFAULT_PATH}`);
@@ -117,7 +143,7 @@ export function runtimeSpec(config: RuntimeConfig, user: ImageUser, hostname: st
       user: processUser,
       args,
       env: imageEnv(config, user, hostname),
-      cwd: config.WorkingDir || '/',
+      cwd: imageWorkdir(config),
       capabilities: { bounding: DOCKER_CAPS, effective: caps, permitted: caps },
       noNewPrivileges: false,
     },
@@ -140,7 +166,7 @@ export async function makeBundle(input: string, dir: string, options: BundleOpti
       const spec = runtimeSpec(flat.image.config.config, resolveImageUser(flat), options.hostname ?? 'layerfold');
       const rootfs = await extractTree(flat, join(target.root, 'rootfs'), { ...options, manifest: join(target.root, 'rootfs.layerfold-skipped.jsonl') });
       const temp = join(target.root, `.config.json.layerfold-${process.pid}.tmp`);
-      writeFileSync(temp, `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o644 });
+      writeFileSync(temp, `${jsonText(spec, 2)}\n`, { mode: 0o644 }); // C1 as \u escapes: the same JSON, safe to cat
       renameSync(temp, join(target.root, 'config.json'));
       target.done();
       return { dir: target.root, rootfs, spec };

@@ -91,6 +91,8 @@ export interface ImageSpec {
   config?: Record<string, unknown>;
   tags?: string[];
   created?: string;
+  /** The digest algorithm of every descriptor, blob name and diff_id (OCI layouts; default sha256). */
+  digest?: 'sha256' | 'sha512';
 }
 
 interface Member {
@@ -125,7 +127,7 @@ export function configFor(layers: Buffer[], spec: ImageSpec = {}): Buffer {
       os: 'linux',
       created: spec.created ?? '2020-09-13T12:26:40Z',
       config: { Cmd: ['/bin/sh'], ...(spec.config ?? {}) },
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha256(l)}`) },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => `${spec.digest ?? 'sha256'}:${createHash(spec.digest ?? 'sha256').update(l).digest('hex')}`) },
       history: layers.map((_, i) => ({ created: '2020-09-13T12:26:40Z', created_by: `layer ${i}` })),
     }),
   );
@@ -149,21 +151,24 @@ export async function imageArchive(layers: Buffer[], spec: ImageSpec = {}): Prom
     members.push({ name: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: `${configHex}.json`, RepoTags: tags, Layers: paths }])) });
     return archive(members);
   }
+  const alg = spec.digest ?? 'sha256';
+  const hexOf = (b: Buffer) => createHash(alg).update(b).digest('hex');
   const blobs = new Map<string, Buffer>();
   const add = (b: Buffer) => {
-    const hex = sha256(b);
+    const hex = hexOf(b);
     blobs.set(hex, b);
     return hex;
   };
   add(config);
+  const configName = hexOf(config);
   const stored = layers.map((l) => compressLayer(l, spec.compression));
   const layerType = spec.compression === 'gzip' ? '+gzip' : spec.compression === 'zstd' ? '+zstd' : '';
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${configHex}`, size: config.length },
-      layers: stored.map((b) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar${layerType}`, digest: `sha256:${add(b)}`, size: b.length })),
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `${alg}:${configName}`, size: config.length },
+      layers: stored.map((b) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar${layerType}`, digest: `${alg}:${add(b)}`, size: b.length })),
     }),
   );
   const manifestHex = add(manifest);
@@ -173,19 +178,19 @@ export async function imageArchive(layers: Buffer[], spec: ImageSpec = {}): Prom
     manifests: [
       {
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        digest: `sha256:${manifestHex}`,
+        digest: `${alg}:${manifestHex}`,
         size: manifest.length,
         annotations: { 'io.containerd.image.name': `docker.io/library/${tags[0]}`, 'org.opencontainers.image.ref.name': tags[0]!.split(':')[1] ?? 'latest' },
       },
     ],
   };
-  const members: Member[] = [{ name: 'blobs/', type: 'dir' }, { name: 'blobs/sha256/', type: 'dir' }];
-  for (const [hex, b] of blobs) members.push({ name: `blobs/sha256/${hex}`, data: b });
+  const members: Member[] = [{ name: 'blobs/', type: 'dir' }, { name: `blobs/${alg}/`, type: 'dir' }];
+  for (const [hex, b] of blobs) members.push({ name: `blobs/${alg}/${hex}`, data: b });
   members.push({ name: 'index.json', data: Buffer.from(JSON.stringify(index)) });
   members.push({ name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') });
   if (layout === 'docker-oci') {
-    const layerPaths = stored.map((b) => `blobs/sha256/${sha256(b)}`);
-    members.push({ name: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: `blobs/sha256/${configHex}`, RepoTags: tags, Layers: layerPaths }])) });
+    const layerPaths = stored.map((b) => `blobs/${alg}/${hexOf(b)}`);
+    members.push({ name: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: `blobs/${alg}/${configName}`, RepoTags: tags, Layers: layerPaths }])) });
   }
   return archive(members);
 }

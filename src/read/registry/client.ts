@@ -4,8 +4,8 @@
  * non-success status turned into one line: 404 → NOT_FOUND, 401/403 → AUTH, anything else → IO.
  * Manifests are verified against the digest they were asked by, and against Docker-Content-Digest.
  */
-import { createHash } from 'node:crypto';
 import { LayerfoldError } from '../../errors.js';
+import { algorithmOf, digestOf, isDigest } from '../digest.js';
 import { credentialsFromDockerConfig, parseCreds, registryErrorText, RegistryAuth } from './auth.js';
 import { NetTimeoutError, type NetTimeouts } from '../net-guard.js';
 import { isTransientStreamError, readBody, RegistryHttp, TransientError, type HttpResponse } from './http.js';
@@ -35,10 +35,6 @@ export interface FetchedManifest {
   bytes: Buffer;
   mediaType: string;
   digest: string;
-}
-
-export function digestOf(bytes: Buffer, algorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
 }
 
 export class RegistryClient {
@@ -113,7 +109,7 @@ export class RegistryClient {
       } catch {
         throw new LayerfoldError('BAD_LAYOUT', `${this.label}: ${what} is not valid JSON`);
       }
-      const algorithm = expected?.digest.split(':')[0] ?? 'sha256';
+      const algorithm = expected ? algorithmOf(expected.digest) : 'sha256';
       const digest = digestOf(bytes, algorithm);
       if (expected) {
         if (expected.size !== undefined && expected.size !== bytes.length) {
@@ -121,9 +117,10 @@ export class RegistryClient {
         }
         if (digest !== expected.digest) throw new LayerfoldError('DIGEST_MISMATCH', `${this.label}: ${what}: content is ${digest}, but it was asked for by ${expected.digest}`);
       }
+      // the registry's own claim is checked in its algorithm (one we can verify; any other is advisory only)
       const served = res.headers['docker-content-digest'];
-      if (typeof served === 'string' && served.startsWith(`${algorithm}:`) && served !== digest) {
-        throw new LayerfoldError('DIGEST_MISMATCH', `${this.label}: ${what}: content is ${digest}, but the registry says ${served}`);
+      if (isDigest(served) && digestOf(bytes, algorithmOf(served)) !== served) {
+        throw new LayerfoldError('DIGEST_MISMATCH', `${this.label}: ${what}: content is ${digestOf(bytes, algorithmOf(served))}, but the registry says ${served}`);
       }
       return { bytes, mediaType, digest };
     });

@@ -19,6 +19,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { LayerfoldError } from '../../errors.js';
+import { algorithmOf } from '../digest.js';
 import { NetTimeoutError } from '../net-guard.js';
 import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from '../oci.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../platform.js';
@@ -85,7 +86,7 @@ function blobFile(dir: string, digest: string): string {
 async function downloadBlob(client: RegistryClient, dir: string, d: Descriptor, what: string, signal: AbortSignal): Promise<void> {
   const final = blobFile(dir, d.digest);
   const partial = `${final}.partial`;
-  const algorithm = d.digest.split(':')[0]!;
+  const algorithm = algorithmOf(d.digest); // asDescriptor let only sha256 and sha512 through
   const where = `${client.label}: ${what} (${d.digest.slice(0, 19)}…)`;
   await client.http.retrying(async () => {
     signal.throwIfAborted();

@@ -5,6 +5,7 @@
  * `alpine` is `docker.io/library/alpine:latest`. With both a tag and a digest, the digest is fetched.
  */
 import { LayerfoldError } from '../../errors.js';
+import { isDigest, whyNotDigest } from '../digest.js';
 
 export interface DockerReference {
   /** host[:port] as written, `docker.io` for Docker Hub. */
@@ -19,7 +20,6 @@ export interface DockerReference {
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
 const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$/;
 
 function bad(input: string, why: string): LayerfoldError {
@@ -38,7 +38,7 @@ export function parseDockerReference(text: string, input = text): DockerReferenc
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw bad(input, `"${digest}" is not a digest (expected sha256:<64 hex>)`);
+    if (!isDigest(digest)) throw bad(input, whyNotDigest(digest));
   }
   let tag: string | undefined;
   const lastColon = rest.lastIndexOf(':');
