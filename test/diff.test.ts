@@ -13,11 +13,13 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { compress as zstdCompress } from 'zstd-napi';
+import { zstdSync } from '../src/io/compression.js';
 import { run } from '../src/cli/main.js';
 import { Dir, flattenImage, walkTree, type DiffResult } from '../src/index.js';
 import { e, layerTar, scratchDir, sha256, T0, writeTemp, type EntrySpec } from './support/build.js';
 import { hasCommand } from './support/read.js';
+
+const zstdCompress = zstdSync.compress;
 
 interface CliResult {
   code: number;
