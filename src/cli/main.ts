@@ -73,6 +73,7 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .command(inspectCommand(ctx))
     .command(lsCommand(ctx))
     .command(whyCommand(ctx))
+    .completion('completion', 'print a bash (or, under zsh, zsh) completion script: layerfold completion >> ~/.bashrc')
     .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
     .strict()
     .version(version())
