@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 import * as stream from 'node:stream';
 import { Duplex, Readable, type Transform } from 'node:stream';
+import { LayerfoldError } from '../errors.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -90,7 +91,8 @@ function zstdNapi(): ZstdNapi {
   try {
     return requireHere('zstd-napi') as ZstdNapi;
   } catch (e) {
-    throw new Error(`zstd needs Node.js 22.15 or later, or the zstd-napi package on this Node.js ${process.version} (npm install zstd-napi): ${(e as Error).message.split('\n')[0]}`);
+    const why = (e as Error).message.split('\n')[0];
+    throw new LayerfoldError('UNSUPPORTED', `zstd needs Node.js 22.15 or later, or the zstd-napi package on Node.js ${process.version} (npm install zstd-napi): ${why}`);
   }
 }
 
