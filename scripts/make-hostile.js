@@ -14,9 +14,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
-import { compress as zstdCompress } from 'zstd-napi';
+// zstd-napi where installed (the committed corpus was made with it), else node:zlib (Node 22.15+)
+const zstdCompress = await import('zstd-napi').then((m) => m.compress, () => zlib.zstdCompressSync);
+const { gzipSync } = zlib;
 
 const OUT = process.argv[2] ?? new URL('../fixtures/hostile/', import.meta.url).pathname;
 const T0 = 1_600_000_000;
@@ -769,6 +771,16 @@ add('acl-default-misordered', 'a default ACL with group:: before user:: (the ker
   rawLayerImage([...aclRecords('d/', '5', aclBlob(2, [[4, 5], [1, 7], [0x20, 0]])), END]));
 add('acl-default-huge', 'a default ACL of 60,000 entries, 480 KB, on a directory (setxattr: E2BIG past 64 KiB)', refuse('BAD_ENTRY'), async () =>
   rawLayerImage([...aclRecords('d/', '5', aclBlob(2, [[1, 7], [4, 5], ...Array.from({ length: 60000 }, () => [0x20, 0])])), END]));
+
+// ---- zstd windows (issue 20) -----------------------------------------------------------------
+// Each layer starts with an empty zstd frame (one raw last block of 0 bytes) whose Window_Descriptor asks
+// for a window of 2^(10 + WD>>3) bytes; the real stream follows. docker's decoder (klauspost/compress)
+// refuses a window past 512 MiB and takes one of 512 MiB.
+const emptyFrameWithWindow = (wd) => Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, wd, 0x01, 0x00, 0x00]);
+add('zstd-window-1gib', 'a zstd layer whose first frame asks for a 1 GiB window', refuse('BAD_LAYER'), () =>
+  storedImage('zstd', (b) => Buffer.concat([emptyFrameWithWindow(20 << 3), b])));
+add('zstd-window-512mib', 'a zstd layer whose first frame asks for a 512 MiB window (docker\'s limit)', accept(['bin/sh']), () =>
+  storedImage('zstd', (b) => Buffer.concat([emptyFrameWithWindow(19 << 3), b])));
 
 // ----------------------------------------------------------------------------------------------
 

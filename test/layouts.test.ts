@@ -6,11 +6,13 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { compress as zstdCompress } from 'zstd-napi';
+import { zstdSync } from '../src/io/compression.js';
 import { describe, expect, it } from 'vitest';
 import { exportRootfs, flattenImage, isLayerfoldError, type ExportOptions } from '../src/index.js';
 import { configFor, e, imageArchive, layerTar, scratchDir, sha256, writeTemp } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
+
+const zstdCompress = zstdSync.compress;
 
 const LAYERS = [
   [e('etc/'), e('etc/os-release', { content: 'ID=test\n' }), e('bin/'), e('bin/sh', { content: '#!', mode: 0o755 })],

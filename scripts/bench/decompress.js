@@ -8,12 +8,14 @@
 import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
 import { createGunzip } from 'node:zlib';
-import { DecompressStream } from 'zstd-napi';
 
 const [kind, concurrency, ...files] = process.argv.slice(2);
 const sink = () => new Writable({ write: (_c, _e, done) => done(), highWaterMark: 1 << 20 });
-const decoder = () => (kind === 'gzip' ? createGunzip({ chunkSize: 1 << 20 }) : new DecompressStream());
+// zstd as layerfold decodes it: node:zlib where Node has it, else zstd-napi
+const zstd = zlib.createZstdDecompress ? () => zlib.createZstdDecompress({ chunkSize: 1 << 20 }) : await import('zstd-napi').then((m) => () => new m.DecompressStream());
+const decoder = () => (kind === 'gzip' ? createGunzip({ chunkSize: 1 << 20 }) : zstd());
 const queue = [...files];
 async function worker() {
   for (let f; (f = queue.shift()); ) await pipeline(createReadStream(f, { highWaterMark: 1 << 20 }), decoder(), sink());

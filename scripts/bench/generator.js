@@ -25,7 +25,6 @@ import { once } from 'node:events';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { CompressStream } from 'zstd-napi';
 import { ChunkWriter, paddingFor, ustarHeader } from './tar-writer.js';
 
 /** Bump when the bytes a parameter set produces change, so cached images are regenerated. */
@@ -269,7 +268,7 @@ async function writeLayer(entries, corpus, L, compression, path) {
   const source = new PassThrough({ highWaterMark: 4 << 20 });
   const stages = [source];
   if (compression === 'gzip') stages.push(createGzip({ level: 6, chunkSize: 1 << 20 }));
-  if (compression === 'zstd') stages.push(new CompressStream({ compressionLevel: 3 }));
+  if (compression === 'zstd') stages.push(await zstdLevel3());
   const done = pipeline(...stages, hashTap(blob), createWriteStream(path));
   const writer = new ChunkWriter(async (chunk) => {
     diff.update(chunk);
@@ -454,4 +453,12 @@ export async function ensureImage(params, cacheDir, log = () => undefined) {
   const summary = await generateImage(params, dir);
   log(`  ${summary.imageBytes} bytes, ${summary.layerEntries} layer entries in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return summary;
+}
+
+/** A zstd level-3 compressor: node:zlib where Node has zstd, else zstd-napi. */
+async function zstdLevel3() {
+  const zlib = await import('node:zlib');
+  if (zlib.createZstdCompress) return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } });
+  const { CompressStream } = await import('zstd-napi');
+  return new CompressStream({ compressionLevel: 3 });
 }

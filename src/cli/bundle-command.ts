@@ -1,6 +1,6 @@
 /** `layerfold bundle IMAGE DIR`: an OCI runtime bundle (DIR/rootfs + DIR/config.json) for runc. */
 import type { CommandModule } from 'yargs';
-import { skippedSummary } from './extract-command.js';
+import { afterExtract } from './extract-command.js';
 import type { CommandContext } from './main.js';
 import { dash, filterOptions, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
 
@@ -25,8 +25,7 @@ export function bundleCommand(ctx: CommandContext): CommandModule<object, Bundle
     handler: async (args) => {
       const { makeBundle } = await import('../write/bundle.js');
       const result = await makeBundle(dash(args.image_archive), args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false, hostname: args.hostname ?? 'layerfold' });
-      const summary = skippedSummary(result.rootfs);
-      if (summary) ctx.io.stderr.write(`${summary}\n`);
+      for (const line of afterExtract(result.rootfs)) ctx.io.stderr.write(`${line}\n`);
     },
   };
 }

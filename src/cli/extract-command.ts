@@ -24,6 +24,12 @@ export function skippedSummary(result: ExtractDirResult): string | undefined {
   return `layerfold: ${who}: skipped ${parts.join(', ')}; recorded in ${result.manifest}`;
 }
 
+/** What extract and bundle say once on stderr: a fallback note, then what was skipped. */
+export function afterExtract(result: ExtractDirResult): string[] {
+  const summary = skippedSummary(result);
+  return [...(result.note ? [`layerfold: note: ${result.note}`] : []), ...(summary ? [summary] : [])];
+}
+
 export function extractCommand(ctx: CommandContext): CommandModule<object, ExtractArgs> {
   return {
     command: 'extract <image_archive> <dir>',
@@ -39,8 +45,7 @@ export function extractCommand(ctx: CommandContext): CommandModule<object, Extra
     handler: async (args) => {
       const { extractRootfs } = await import('../write/extract-dir.js');
       const result = await extractRootfs(dash(args.image_archive), args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false });
-      const summary = skippedSummary(result);
-      if (summary) ctx.io.stderr.write(`${summary}\n`);
+      for (const line of afterExtract(result)) ctx.io.stderr.write(`${line}\n`);
     },
   };
 }

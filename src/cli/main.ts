@@ -63,6 +63,7 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .command(whyCommand(ctx))
     .command(catCommand(ctx))
     .command(cpCommand(ctx))
+    .completion('completion', 'print a bash (or, under zsh, zsh) completion script: layerfold completion >> ~/.bashrc')
     .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
     .strict()
     .version(version())

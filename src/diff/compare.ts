@@ -18,6 +18,7 @@
  */
 import type { Compression } from '../io/compression.js';
 import { INIT_PARENT_NAMES, INIT_PATH_NAMES } from '../tree/docker-create.js';
+import { xattrAddonProblem } from '../io/xattr.js';
 import type { DiffEntry, EntryType, InitFootprint, SideEntries, SideKind } from './entries.js';
 
 export const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'digest', 'link', 'device', 'mtime', 'xattrs', 'hardlinks'] as const;
@@ -208,7 +209,7 @@ class Comparison {
 
   private compared(field: FieldName, path: string, a: DiffEntry, b: DiffEntry): boolean {
     if (this.ignore.has(field) || !APPLIES[field](a.type) || !APPLIES[field](b.type)) return false;
-    if (field === 'xattrs') return this.compareXattrs;
+    if (field === 'xattrs') return this.compareXattrs && !a.xattrsUnknown && !b.xattrsUnknown;
     if (field === 'mtime') {
       if (a.standInMtime || b.standInMtime) return false;
       if (this.options.ignoreInit && (INIT_PARENTS.has(path) || this.touched.has(path))) return false;
@@ -252,8 +253,10 @@ function notesFor(a: SideEntries, b: SideEntries, xattrsCompared: boolean, ignor
   const notes: string[] = [];
   if (!xattrsCompared && !ignore.has('xattrs')) {
     const dirs = [a, b].filter((s) => !s.xattrsKnown).map((s) => s.input);
-    notes.push(`xattrs not compared: ${dirs.join(' and ')} ${dirs.length > 1 ? 'are directories' : 'is a directory'} (Node.js cannot read xattrs)`);
+    notes.push(`xattrs not compared: ${dirs.join(' and ')} ${dirs.length > 1 ? 'are directories' : 'is a directory'} (${xattrAddonProblem()})`);
   }
+  const unknown = [a, b].reduce((n, s) => n + s.entries.filter((e) => e.xattrsUnknown).length, 0);
+  if (xattrsCompared && unknown > 0) notes.push(`xattrs not compared for ${unknown} ${unknown === 1 ? 'entry' : 'entries'} of a directory whose path is not UTF-8`);
   return notes;
 }
 

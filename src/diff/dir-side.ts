@@ -5,11 +5,15 @@
  * `docker export` uses (each directory's names sorted byte-wise, a directory before its children), so
  * `--order` means the same for a directory as for a tar; the directory itself is the root and not an
  * entry; names sharing an inode (same device and inode number) form a hard-link group, hashed once.
- * xattrs are not read: Node has no getxattr, so a directory side says `xattrsKnown: false` and xattrs
- * are not compared against it.
+ * xattrs: `security.capability` alone is read (lgetxattr through the optional `@napi-rs/xattr`), the one
+ * xattr `docker export` records (moby's ReadSecurityXattrToTarHeader) — so a capability removed by hand
+ * is found, and xattrs the host adds (security.selinux) are not differences. The package takes UTF-8
+ * paths only, so an entry whose path is not UTF-8 is marked `xattrsUnknown`; without the package the
+ * side says `xattrsKnown: false` and xattrs are not compared against it.
  */
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, constants as fsc, type BigIntStats } from 'node:fs';
 import { addContext, LayerfoldError, showName } from '../errors.js';
+import { xattrAddon, type XattrAddon } from '../io/xattr.js';
 import { blankEntry, EntryList, hashRange, type DiffEntry, type EntryType } from './entries.js';
 
 const NS_PER_SECOND = 1_000_000_000n;
@@ -41,7 +45,28 @@ class DirectoryWalker {
   readonly list = new EntryList();
   private readonly digestOfInode = new Map<string, string>();
 
-  constructor(private readonly root: Buffer) {}
+  constructor(
+    private readonly root: Buffer,
+    private readonly xattr: XattrAddon | null,
+  ) {}
+
+  /** `security.capability` of the entry at `full` (never following a symlink), when it can be read. */
+  private capability(full: Buffer, entry: DiffEntry): void {
+    if (this.xattr === null) return;
+    const path = full.toString('utf8');
+    if (!Buffer.from(path, 'utf8').equals(full)) {
+      entry.xattrsUnknown = true;
+      return;
+    }
+    let value: Buffer | null;
+    try {
+      value = this.xattr.getAttributeSync(path, 'security.capability');
+    } catch (e) {
+      if (/not supported|os error 95\b/i.test((e as Error).message)) return; // no xattrs on this filesystem: none
+      throw new LayerfoldError('IO', `entry ${showName(entry.path)}: cannot read security.capability: ${(e as Error).message}`, { cause: e });
+    }
+    if (value !== null) entry.xattrs.set('security.capability', value.toString('latin1'));
+  }
 
   private full(rel: string): Buffer {
     return Buffer.concat([this.root, Buffer.from(`/${rel}`, 'latin1')]);
@@ -78,6 +103,7 @@ class DirectoryWalker {
     } else if (type === 'char' || type === 'block') {
       [entry.devmajor, entry.devminor] = splitDevice(st.rdev);
     }
+    this.capability(full, entry);
     if (inode !== undefined) this.list.link(entry, inode);
     return entry;
   }
@@ -106,11 +132,12 @@ class DirectoryWalker {
 }
 
 /** Entries of the directory `path`; `label` names the side in messages. */
-export function readDirectorySide(path: string, label: string): { entries: DiffEntry[]; groups: string[][] } {
+export function readDirectorySide(path: string, label: string): { entries: DiffEntry[]; groups: string[][]; xattrsKnown: boolean } {
   try {
-    const walker = new DirectoryWalker(Buffer.from(path.replace(/\/+$/, '') || '/'));
+    const xattr = xattrAddon();
+    const walker = new DirectoryWalker(Buffer.from(path.replace(/\/+$/, '') || '/'), xattr);
     walker.walk();
-    return { entries: walker.list.entries, groups: walker.list.groups };
+    return { entries: walker.list.entries, groups: walker.list.groups, xattrsKnown: xattr !== null };
   } catch (e) {
     if (e instanceof LayerfoldError) throw addContext(label, e);
     const err = e as NodeJS.ErrnoException;

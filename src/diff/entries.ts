@@ -41,6 +41,8 @@ export interface DiffEntry {
   mtime: number;
   /** Extended attributes, key → raw value (latin1); empty when none. */
   xattrs: Map<string, string>;
+  /** A directory side could not read this entry's xattrs (its path is not UTF-8): not compared. */
+  xattrsUnknown?: boolean;
   /** Hard-link group id (an index into SideEntries.groups), or -1 for a name with no other name. */
   group: number;
   /** The mtime is a stand-in no archive records (an implied directory of an image side). */
@@ -59,7 +61,7 @@ export interface SideEntries {
   entries: DiffEntry[];
   /** Names of each hard-link group, by group id. */
   groups: string[][];
-  /** False when the side cannot say what xattrs its entries have (a directory: Node has no getxattr). */
+  /** False when the side cannot say what xattrs its entries have (a directory without the xattr addon). */
   xattrsKnown: boolean;
   /** Image sides: what `docker create` would add or touch on this image (for --ignore-init). */
   initFootprint?: InitFootprint;

@@ -112,7 +112,7 @@ export async function readSide(side: LocatedSide, options: SideOptions): Promise
   const label = side.input === '-' ? 'stdin' : side.input;
   const base = { input: side.input, kind: side.kind, compression: side.compression };
   if (side.kind === 'rootfs-tar') return { ...base, ...readTarSide(side.path, label), xattrsKnown: true };
-  if (side.kind === 'directory') return { ...base, ...readDirectorySide(side.path, label), xattrsKnown: false };
+  if (side.kind === 'directory') return { ...base, ...readDirectorySide(side.path, label) };
   try {
     const image = await readImageSide(side.path, { ...options.flatten, footprint: options.footprint });
     return { ...base, ...image, xattrsKnown: true };

@@ -10,7 +10,8 @@
  *    with positional reads from the layer it lives in, in chunks, several files at once (p-limit);
  *    a hardlink is made once the file it names is complete.
  *  - Metadata order per inode: data, owner (chown clears setuid/setgid and capabilities), mode,
- *    capability, times. Directories get theirs last, deepest first, so that making their contents does
+ *    capability, times. A capability is set on every type docker exports one for (files, directories,
+ *    symlinks, fifos, device nodes: `cap-on-dir`, `cap-on-symlink`, `cap-on-fifo`). Directories get theirs last, deepest first, so that making their contents does
  *    not change their mtime; symlinks get lutimes.
  *  - Without root: owners are left to the running user (who stands for 0:0, as in a rootless
  *    container), device nodes and capabilities are skipped, a mode the kernel would not set is noted;
@@ -52,7 +53,8 @@ import { onCleanup } from '../io/cleanup.js';
 import type { LayerData } from '../read/layers.js';
 import { Dir, type Inode } from '../tree/node.js';
 import { walkTree } from '../tree/walk.js';
-import { makeNode, runningAsRoot, setCapability } from './privileged.js';
+import { makeNode, runningAsRoot, setCapability, setCapabilityOn, type PrivilegedOutcome } from './privileged.js';
+import { xattrAddonProblem } from '../io/xattr.js';
 import { SafeRoot } from './safe-path.js';
 import { alignedBuffer } from '../io/aligned.js';
 
@@ -103,6 +105,8 @@ export interface ExtractDirResult {
   manifest?: string;
   /** Tools whose absence made something be skipped even with privilege. */
   missingTools?: string[];
+  /** Said once: capabilities were set by the fallback tool (the xattr addon could not be loaded). */
+  note?: string;
 }
 
 export interface ExtractResult extends ExtractDirResult {
@@ -225,6 +229,8 @@ class DirWriter {
   private readonly records = new Map<string, SkipRecord>();
   private failure: unknown;
   private readonly missingTools = new Set<string>();
+  /** Set when capabilities went through setfattr because the xattr addon could not be loaded. */
+  private fallback: string | undefined;
   private stagingDir: string | undefined;
   private stagingCount = 0;
   private entries = 0;
@@ -309,7 +315,7 @@ class DirWriter {
       if (node.size > 0) await this.copyData(fh, rel, node);
       if (this.privileged) await fh.chown(node.uid, node.gid);
       await fh.chmod(node.mode & 0o7777);
-      if (node.capability) this.capability(fh.fd, rel, node);
+      if (node.capability) this.capability(fh.fd, path, rel, node);
       if (!this.privileged) this.checkUnprivileged(rel, 'file', node, (await fh.stat()).mode);
       await fh.utimes(timeOf(node), timeOf(node));
     } finally {
@@ -335,20 +341,30 @@ class DirWriter {
     this.bytes += node.size;
   }
 
-  private capability(fd: number, rel: string, node: Inode): void {
-    const value = node.capability!;
-    const outcome = this.privileged ? setCapability(fd, value, showName(rel)) : 'denied';
-    if (outcome === 'done') return;
-    if (outcome === 'missing-tool') this.missingTools.add('setfattr (Debian package attr)');
-    this.skip(rel, 'file', node, 'capability');
+  private capability(fd: number, path: Buffer, rel: string, node: Inode): void {
+    const target = { fd, path, staging: () => this.staging() };
+    this.applyCapability(rel, 'file', node, () => setCapability(target, node.capability!, showName(rel)));
   }
 
+  /** Set the capability of `node` with `set`, or skip and record it (no privilege, no tool). */
+  private applyCapability(rel: string, type: SkipRecord['type'], node: Dir | Inode, set: () => PrivilegedOutcome): void {
+    const outcome = this.privileged ? set() : 'denied';
+    if (this.privileged && xattrAddonProblem() !== '') this.fallback = `${xattrAddonProblem()}; security.capability is set with setfattr instead`;
+    if (outcome === 'done') return;
+    if (outcome === 'missing-tool') this.missingTools.add('@napi-rs/xattr (an optional dependency) and setfattr (Debian package attr)');
+    this.skip(rel, type, node, 'capability');
+  }
+
+  /** A symlink; one with a capability (docker exports it) is made under a staging name and renamed. */
   private symlink(rel: string, node: Inode): void {
-    const path = this.root.leaf(rel);
+    const staged = node.capability ? this.staging() : undefined;
+    const path = staged ?? this.root.leaf(rel);
     symlinkSync(Buffer.from(node.linkname, 'latin1'), path);
     if (this.privileged) lchownSync(path, node.uid, node.gid);
     else this.checkUnprivileged(rel, 'symlink', node);
+    if (staged !== undefined) this.applyCapability(rel, 'symlink', node, () => setCapabilityOn({ path: staged }, node.capability!, showName(rel)));
     lutimesSync(path, timeOf(node), timeOf(node));
+    if (staged !== undefined) renameSync(staged, this.root.leaf(rel));
   }
 
   /** A device node or fifo: made under a staging name, given its metadata, renamed into place. */
@@ -370,6 +386,7 @@ class DirWriter {
     if (this.privileged) lchownSync(staging, node.uid, node.gid);
     chmodSync(staging, node.mode & 0o7777); // the node just made: no link to follow
     if (!this.privileged) this.checkUnprivileged(rel, type, node, lstatSync(staging).mode);
+    if (node.capability) this.applyCapability(rel, type, node, () => setCapabilityOn({ path: staging }, node.capability!, showName(rel)));
     lutimesSync(staging, timeOf(node), timeOf(node));
     renameSync(staging, this.root.leaf(rel));
   }
@@ -395,6 +412,7 @@ class DirWriter {
       if (this.privileged) fchownSync(fd, node.uid, node.gid);
       fchmodSync(fd, node.mode & 0o7777);
       if (!this.privileged) this.checkUnprivileged(rel, 'dir', node, fstatSync(fd).mode);
+      if (node.capability) this.applyCapability(rel, 'dir', node, () => setCapabilityOn({ dirFd: fd }, node.capability!, showName(rel)));
       futimesSync(fd, timeOf(node), timeOf(node));
     } finally {
       closeSync(fd);
@@ -413,7 +431,7 @@ class DirWriter {
       record = { ...nameFields(rel), type, uid: node.uid, gid: node.gid, mode: octal(node.mode), skipped: [] };
       if (type === 'char' || type === 'block') Object.assign(record, { major: (node as Inode).devmajor, minor: (node as Inode).devminor });
       if (linkTo !== undefined) record.linkTo = nameFields(linkTo).path ?? Buffer.from(linkTo, 'latin1').toString('base64');
-      if (!(node instanceof Dir) && node.capability) record.capability = node.capability.toString('base64');
+      if (node.capability) record.capability = node.capability.toString('base64');
       this.records.set(rel, record);
     }
     if (!record.skipped.includes(kind)) record.skipped.push(kind);
@@ -438,6 +456,7 @@ class DirWriter {
     for (const record of this.records.values()) for (const kind of record.skipped) skipped[kind]++;
     const result: ExtractDirResult = { dir: this.rootDir, entries: this.entries, bytes: this.bytes, privileged: this.privileged, skipped };
     if (this.missingTools.size > 0) result.missingTools = [...this.missingTools];
+    else if (this.fallback !== undefined) result.note = this.fallback;
     const manifest = this.options.manifest ?? `${resolve(this.rootDir)}.layerfold-skipped.jsonl`;
     if (this.records.size > 0) {
       writeManifest(manifest, [...this.records.values()]);

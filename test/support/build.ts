@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack as tarPack, type Headers } from 'tar-stream';
-import { compress as zstdCompress } from 'zstd-napi';
+import { zstdSync } from '../../src/io/compression.js';
+
+const zstdCompress = zstdSync.compress;
 
 export interface EntrySpec {
   path: string;

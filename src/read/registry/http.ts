@@ -85,7 +85,8 @@ function systemRoots(env: NodeJS.ProcessEnv, host: string): string[] {
 
 function describeNetworkError(host: string, e: NodeJS.ErrnoException): string {
   if (e.code && TLS_TRUST_CODES.has(e.code)) {
-    return `${host}: TLS certificate not trusted (${e.message}); add its CA to /etc/docker/certs.d/${host}/ca.crt or SSL_CERT_FILE, or use --insecure`;
+    // Node 24 appends "; if the root CA is installed locally, try running Node.js with --use-system-ca"
+    return `${host}: TLS certificate not trusted (${e.message.split(';')[0]}); add its CA to /etc/docker/certs.d/${host}/ca.crt or SSL_CERT_FILE, or use --insecure`;
   }
   if (e.code === 'EPROTO' && /wrong version number|packet length too long/.test(e.message)) {
     return `${host}: the registry does not speak TLS (use --insecure for a plain-HTTP registry)`;
