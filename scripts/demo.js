@@ -3,7 +3,8 @@
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportRootfs, parseTime } from '../dist/index.js';
+import { exportRootfs } from '../dist/index.js';
+import { parseTime } from '../dist/cli/api.js';
 
 const pair = new URL('../fixtures/conformance/natural-docker26/', import.meta.url).pathname;
 const created = readFileSync(join(pair, 'created.txt'), 'utf8').trim();

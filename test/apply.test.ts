@@ -5,7 +5,10 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exportRootfs, flattenImage, isLayerfoldError, walkTree, Dir, Inode, lookup, type FlattenOptions } from '../src/index.js';
+import { exportRootfs, isLayerfoldError } from '../src/index.js';
+import { flattenImage, type FlattenOptions } from '../src/flatten.js';
+import { Dir, Inode, lookup } from '../src/tree/node.js';
+import { walkTree } from '../src/tree/walk.js';
 import { e, imageArchive, layerTar, scratchDir, T0, writeTemp, type EntrySpec } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
 import { encodeExportHeader } from '../src/tar/header.js';

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain-JS benchmark helper without type declarations
 import { generateImage, imageKey, planImage } from '../scripts/bench/generator.js';
-import { Dir, flattenImage, walkTree } from '../src/index.js';
+import { flattenImage } from '../src/flatten.js';
+import { Dir } from '../src/tree/node.js';
+import { walkTree } from '../src/tree/walk.js';
 import { scratchDir } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
 

@@ -8,7 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isLayerfoldError, makeBundle, resolveUserSpec, type RuntimeSpec } from '../src/index.js';
+import { isLayerfoldError, makeBundle } from '../src/index.js';
+import { type RuntimeSpec } from '../src/write/bundle.js';
+import { resolveUserSpec } from '../src/write/image-user.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { hasCommand } from './support/read.js';
 

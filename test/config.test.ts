@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli as runCli } from './support/cli.js';
-import { extractRootfs, shellQuote } from '../src/index.js';
+import { extractRootfs } from '../src/index.js';
+import { shellQuote } from '../src/config-view.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { hasCommand } from './support/read.js';
 

@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportRootfs, flattenImage, isLayerfoldError, type ExportOptions } from '../src/index.js';
+import { exportRootfs, isLayerfoldError, type ExportOptions } from '../src/index.js';
+import { flattenImage } from '../src/flatten.js';
 import { parseStoreReference, storeLocation } from '../src/read/containers-storage.js';
 import { scratchDir } from './support/build.js';
 import { hasCommand } from './support/read.js';

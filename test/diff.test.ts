@@ -15,7 +15,10 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { zstdSync } from '../src/io/compression.js';
 import { run } from '../src/cli/main.js';
-import { Dir, flattenImage, walkTree, type DiffResult } from '../src/index.js';
+import { type DiffResult } from '../src/index.js';
+import { flattenImage } from '../src/flatten.js';
+import { Dir } from '../src/tree/node.js';
+import { walkTree } from '../src/tree/walk.js';
 import { e, layerTar, scratchDir, sha256, T0, writeTemp, type EntrySpec } from './support/build.js';
 import { hasCommand } from './support/read.js';
 

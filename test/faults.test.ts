@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { zstdBackend, zstdNapiAvailable, zstdSync, type ZstdBackend } from '../src/io/compression.js';
-import { exportRootfs, flattenImage, isLayerfoldError, walkTree } from '../src/index.js';
+import { exportRootfs, isLayerfoldError } from '../src/index.js';
+import { flattenImage } from '../src/flatten.js';
+import { walkTree } from '../src/tree/walk.js';
 import { e, imageArchive, layerTar, scratchDir, sha256, writeTemp } from './support/build.js';
 import { isOneLineRefusal, listTree, runCli } from './support/hostile.js';
 

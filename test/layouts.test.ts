@@ -8,7 +8,8 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { zstdSync } from '../src/io/compression.js';
 import { describe, expect, it } from 'vitest';
-import { exportRootfs, flattenImage, isLayerfoldError, type ExportOptions } from '../src/index.js';
+import { exportRootfs, isLayerfoldError, type ExportOptions } from '../src/index.js';
+import { flattenImage } from '../src/flatten.js';
 import { configFor, e, imageArchive, layerTar, scratchDir, sha256, writeTemp } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
 

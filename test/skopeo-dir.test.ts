@@ -8,7 +8,8 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'nod
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { diffRootfs, exportRootfs, flattenImage, isLayerfoldError, type ExportOptions } from '../src/index.js';
+import { diffRootfs, exportRootfs, isLayerfoldError, type ExportOptions } from '../src/index.js';
+import { flattenImage } from '../src/flatten.js';
 import { scratchDir, sha256 } from './support/build.js';
 import { cli, expectOneLine } from './support/cli.js';
 import { compareBytes, dockerPairs, impliedDirs } from './support/pairs.js';

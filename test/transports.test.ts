@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { run } from '../src/cli/main.js';
-import { exportRootfs, flattenImage } from '../src/index.js';
+import { exportRootfs } from '../src/index.js';
+import { flattenImage } from '../src/flatten.js';
 import { parseImageReference } from '../src/read/transports.js';
 import { scratchDir } from './support/build.js';
 

@@ -4,7 +4,10 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Dir, flattenImage, parseTime, walkTree } from '../../src/index.js';
+import { flattenImage } from '../../src/flatten.js';
+import { parseTime } from '../../src/time.js';
+import { Dir } from '../../src/tree/node.js';
+import { walkTree } from '../../src/tree/walk.js';
 
 const ROOTS = ['fixtures/conformance', 'fixtures/docker'];
 
