@@ -20,6 +20,7 @@ import { DirImageTarget, TarImageTarget, type ImageTarget, type StreamedBlob } f
 import { parseDockerReference, type DockerReference } from './read/registry/reference.js';
 import type { HistoryEntry } from './read/config.js';
 import { TempSpace } from './io/temp.js';
+import { parseImageReference } from './read/transports.js';
 
 export type ImageFormat = 'docker' | 'oci';
 
@@ -337,7 +338,13 @@ export async function squashImage(input: string, options: SquashOptions): Promis
     await flat.verified;
     if (out.kind === 'registry') {
       const { pushLayout } = await import('./write/push.js');
-      await pushLayout((target as DirImageTarget).dir, written, out.reference, options);
+      const from = parseImageReference(input);
+      const mountFrom = from.transport === 'docker' && from.reference.registry === out.reference.registry ? from.reference.repository : undefined;
+      await pushLayout((target as DirImageTarget).dir, written, out.reference, {
+        ...(options.creds !== undefined ? { creds: options.creds } : {}),
+        ...(options.insecure ? { insecure: true } : {}),
+        ...(mountFrom !== undefined ? { mountFrom } : {}),
+      });
     }
     await target.finish();
     return { output: options.output, format: out.format, manifestDigest: written.manifestDigest, configDigest: written.configDigest, layers: written.layers, counts: written.counts };
