@@ -21,6 +21,7 @@ import { parseDockerReference, type DockerReference } from './read/registry/refe
 import type { HistoryEntry } from './read/config.js';
 import { TempSpace } from './io/temp.js';
 import { parseImageReference } from './read/transports.js';
+import type { PushResult } from './write/push.js';
 
 export type ImageFormat = 'docker' | 'oci';
 
@@ -58,6 +59,8 @@ export interface SquashResult {
   layers: SquashedLayer[];
   /** Entries, whiteouts and opaque markers in the squashed layer. */
   counts: LayerItemCounts;
+  /** docker://: blobs uploaded, mounted from the source repository, already there. */
+  push?: PushResult;
 }
 
 export type OutputTarget =
@@ -335,19 +338,20 @@ export async function squashImage(input: string, options: SquashOptions): Promis
       await archive.start();
     }
     const written = await writeSquashedImage(flat, target, write);
+    let pushed: PushResult | undefined;
     await flat.verified;
     if (out.kind === 'registry') {
       const { pushLayout } = await import('./write/push.js');
       const from = parseImageReference(input);
       const mountFrom = from.transport === 'docker' && from.reference.registry === out.reference.registry ? from.reference.repository : undefined;
-      await pushLayout((target as DirImageTarget).dir, written, out.reference, {
+      pushed = await pushLayout((target as DirImageTarget).dir, written, out.reference, {
         ...(options.creds !== undefined ? { creds: options.creds } : {}),
         ...(options.insecure ? { insecure: true } : {}),
         ...(mountFrom !== undefined ? { mountFrom } : {}),
       });
     }
     await target.finish();
-    return { output: options.output, format: out.format, manifestDigest: written.manifestDigest, configDigest: written.configDigest, layers: written.layers, counts: written.counts };
+    return { output: options.output, format: out.format, manifestDigest: written.manifestDigest, configDigest: written.configDigest, layers: written.layers, counts: written.counts, ...(pushed ? { push: pushed } : {}) };
   } catch (e) {
     target?.abort();
     const failure = await flat.verified.then(() => undefined, (v: unknown) => v);

@@ -14,6 +14,9 @@
  *   was deleted, gets an opaque marker instead (one entry, not one per deletion), and then everything
  *   under it is written. The root never gets one: overlayfs ignores a marker there.
  * - A replaced path needs no whiteout: a new entry of another type replaces the lower one whole.
+ * - A directory named `.wh.X` (only ever implied: an entry of that name is a whiteout) gets no entry
+ *   of its own; what lies in it implies it again, or an opaque marker when it is empty.
+ *                                                                        [whiteout-dir-component]
  * With no kept layers (`base` empty), this is exactly walkTree's order and entries.
  */
 import { Dir, type Inode, type MergedTree, type Node } from '../tree/node.js';
@@ -119,6 +122,16 @@ export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: nu
     const lowerNode = frame.base?.children.get(name);
     if (node instanceof Dir) {
       const entry: WalkEntry = { name: `${path}/`, node };
+      if (name.startsWith(WHITEOUT_PREFIX)) {
+        // Only an implied directory has such a name (its entry would be a whiteout): it stays
+        // implied, made by what is written inside it — an opaque marker when nothing else is.
+        if (node.children.size === 0) {
+          yield* flushPending();
+          yield { marker: markerHeader(`${path}/${OPAQUE_MARKER}`, markerMtime) };
+        }
+        yield* open(node, `${path}/`, lowerNode instanceof Dir ? lowerNode : undefined, undefined, false);
+        continue;
+      }
       // A kept directory is written only if something in it is; a new one always is.
       const written = fresh(node) || lowerNode === undefined;
       if (written) {
