@@ -21,7 +21,7 @@ import { parseDockerReference, type DockerReference } from './read/registry/refe
 import type { HistoryEntry } from './read/config.js';
 import { TempSpace } from './io/temp.js';
 import { parseImageReference } from './read/transports.js';
-import type { PushResult } from './write/push.js';
+import type { PushImage, PushResult } from './write/push.js';
 
 export type ImageFormat = 'docker' | 'oci';
 
@@ -38,7 +38,7 @@ export interface SquashOptions extends FlattenOptions {
   compression?: Compression;
   /** `created` of the image and of the step squash adds (epoch seconds; default the image's own). */
   created?: number;
-  /** Squash every platform of a multi-platform image and write an index (not built yet: refused). */
+  /** Squash every platform of a multi-platform image and write an index (OCI outputs and registries). */
   allPlatforms?: boolean;
   onProgress?: (p: WriteProgress) => void;
 }
@@ -59,6 +59,8 @@ export interface SquashResult {
   layers: SquashedLayer[];
   /** Entries, whiteouts and opaque markers in the squashed layer. */
   counts: LayerItemCounts;
+  /** --all-platforms: each platform's manifest, under the index `manifestDigest` names. */
+  platforms?: Array<{ platform: string; manifestDigest: string }>;
   /** docker://: blobs uploaded, mounted from the source repository, already there. */
   push?: PushResult;
 }
@@ -211,6 +213,7 @@ export interface WriteImageOptions {
 }
 
 export interface WrittenImage {
+  platform?: Record<string, string>;
   manifestDigest: string;
   manifestBytes: Buffer;
   manifestType: string;
@@ -263,18 +266,37 @@ export async function writeSquashedImage(flat: FlattenedImage, target: ImageTarg
   const manifestDigest = digestOf(manifestBytes);
   await target.putBlob(manifestDigest, manifestBytes);
 
-  const name = options.tag !== undefined ? nameOf(options.tag) : undefined;
-  const descriptor: Record<string, unknown> = { mediaType: types.manifest, digest: manifestDigest, size: manifestBytes.length };
-  if (name) descriptor.annotations = { 'io.containerd.image.name': name.full, 'org.opencontainers.image.ref.name': name.tag };
   const platform = platformOf(raw);
-  if (platform) descriptor.platform = platform;
+  return { manifestDigest, manifestBytes, manifestType: types.manifest, configDigest, layers, counts, ...(platform ? { platform } : {}) };
+}
+
+/**
+ * The files that name the image(s): index.json (one manifest, or an index of one per platform),
+ * manifest.json for `docker load`, oci-layout. Returns what a registry is given under the tag.
+ */
+export async function writeLayoutFiles(target: ImageTarget, images: WrittenImage[], options: Pick<WriteImageOptions, 'tag' | 'dockerArchive' | 'manifestFormat'>): Promise<PushImage> {
+  const name = options.tag !== undefined ? nameOf(options.tag) : undefined;
+  const annotations = name ? { 'io.containerd.image.name': name.full, 'org.opencontainers.image.ref.name': name.tag } : undefined;
+  const descriptorOf = (image: WrittenImage) => ({ mediaType: image.manifestType, digest: image.manifestDigest, size: image.manifestBytes.length, ...(image.platform ? { platform: image.platform } : {}) });
+  let top: PushImage;
+  if (images.length === 1) {
+    top = images[0]!;
+  } else {
+    const indexType = options.manifestFormat === 'docker' ? 'application/vnd.docker.distribution.manifest.list.v2+json' : OCI_TYPES.index;
+    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: images.map(descriptorOf) }));
+    const manifestDigest = digestOf(manifestBytes);
+    await target.putBlob(manifestDigest, manifestBytes);
+    top = { manifestBytes, manifestDigest, manifestType: indexType, layers: [], children: images };
+  }
+  const descriptor = { mediaType: top.manifestType, digest: top.manifestDigest, size: top.manifestBytes.length, ...(images.length === 1 && images[0]!.platform ? { platform: images[0]!.platform } : {}), ...(annotations ? { annotations } : {}) };
   await target.putFile('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_TYPES.index, manifests: [descriptor] })));
   if (options.dockerArchive) {
-    const entry = { Config: `blobs/sha256/${configDigest.slice(7)}`, RepoTags: name ? [name.short] : null, Layers: layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) };
+    const image = images[0]!;
+    const entry = { Config: `blobs/sha256/${image.configDigest.slice(7)}`, RepoTags: name ? [name.short] : null, Layers: image.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`) };
     await target.putFile('manifest.json', Buffer.from(JSON.stringify([entry])));
   }
   await target.putFile('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
-  return { manifestDigest, manifestBytes, manifestType: types.manifest, configDigest, layers, counts };
+  return top;
 }
 
 function platformOf(raw: Record<string, unknown>): Record<string, string> | undefined {
@@ -308,12 +330,30 @@ async function writeLayerBlob(flat: FlattenedImage, base: MergedTree, keep: numb
 }
 
 /** Squash the image at `input` into `options.output`. */
+/** The other platforms of a multi-platform input, as the reader lists its candidates (`NAME (os/arch)`). */
+function otherPlatforms(flat: FlattenedImage): string[] {
+  const chosen = flat.image.platform;
+  const own = flat.image.name;
+  const out = new Set<string>();
+  for (const text of flat.image.images) {
+    const m = /^(.*) \(([^()\s]+)\)$/.exec(text);
+    if (!m) continue;
+    const [, names, platform] = m;
+    if (own !== undefined && !names!.split(' ').includes(own)) continue;
+    if (platform !== chosen && !platform!.startsWith('unknown/')) out.add(platform!);
+  }
+  return [...out].sort();
+}
+
+/** Squash the image at `input` into `options.output`. */
 export async function squashImage(input: string, options: SquashOptions): Promise<SquashResult> {
   const out = parseOutput(options.output, options.format);
-  if (options.allPlatforms) throw new LayerfoldError('UNSUPPORTED', '--all-platforms is not built yet: squash one platform at a time with --platform');
+  if (options.allPlatforms && out.kind === 'archive' && out.format === 'docker') {
+    throw new LayerfoldError('USAGE', `${options.output}: --all-platforms writes an index, which a docker load archive cannot hold; write oci-archive:FILE, oci:DIR or docker://…`);
+  }
   const { dockerInit: _ignored, ...flattenOptions } = options;
   void _ignored;
-  const flat = await flattenImage(input, { ...flattenOptions, deferVerify: true });
+  let flat = await flattenImage(input, { ...flattenOptions, deferVerify: true });
   let target: ImageTarget | undefined;
   let temp: TempSpace | undefined;
   try {
@@ -337,21 +377,40 @@ export async function squashImage(input: string, options: SquashOptions): Promis
       target = archive;
       await archive.start();
     }
-    const written = await writeSquashedImage(flat, target, write);
+    const platforms = options.allPlatforms ? otherPlatforms(flat) : [];
+    const images: WrittenImage[] = [];
+    for (let i = 0; ; i++) {
+      images.push(await writeSquashedImage(flat, target, write));
+      await flat.verified;
+      if (i >= platforms.length) break;
+      // one platform at a time: each tree is released before the next is read
+      flat.close();
+      flat = await flattenImage(input, { ...flattenOptions, platform: platforms[i]!, deferVerify: true });
+    }
+    const top = await writeLayoutFiles(target, images, write);
     let pushed: PushResult | undefined;
-    await flat.verified;
     if (out.kind === 'registry') {
       const { pushLayout } = await import('./write/push.js');
       const from = parseImageReference(input);
       const mountFrom = from.transport === 'docker' && from.reference.registry === out.reference.registry ? from.reference.repository : undefined;
-      pushed = await pushLayout((target as DirImageTarget).dir, written, out.reference, {
+      pushed = await pushLayout((target as DirImageTarget).dir, top, out.reference, {
         ...(options.creds !== undefined ? { creds: options.creds } : {}),
         ...(options.insecure ? { insecure: true } : {}),
         ...(mountFrom !== undefined ? { mountFrom } : {}),
       });
     }
     await target.finish();
-    return { output: options.output, format: out.format, manifestDigest: written.manifestDigest, configDigest: written.configDigest, layers: written.layers, counts: written.counts, ...(pushed ? { push: pushed } : {}) };
+    const first = images[0]!;
+    return {
+      output: options.output,
+      format: out.format,
+      manifestDigest: top.manifestDigest,
+      configDigest: first.configDigest,
+      layers: first.layers,
+      counts: first.counts,
+      ...(images.length > 1 ? { platforms: images.map((im) => ({ platform: im.platform ? [im.platform.os, im.platform.architecture, im.platform.variant].filter(Boolean).join('/') : '', manifestDigest: im.manifestDigest })) } : {}),
+      ...(pushed ? { push: pushed } : {}),
+    };
   } catch (e) {
     target?.abort();
     const failure = await flat.verified.then(() => undefined, (v: unknown) => v);

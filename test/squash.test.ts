@@ -17,7 +17,8 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportRootfs, LayerfoldError, squashImage, type SquashOptions } from '../src/index.js';
-import { e, imageArchive, layerTar, scratchDir, T0, writeTemp } from './support/build.js';
+import { gzipSync } from 'node:zlib';
+import { configFor, e, imageArchive, layerTar, scratchDir, sha256, T0, writeTemp } from './support/build.js';
 import { cli, expectOneLine, exportOf } from './support/cli.js';
 import { dockerPairs, refusedCases } from './support/pairs.js';
 import { hasCommand } from './support/read.js';
@@ -225,6 +226,62 @@ describe('--keep: the layer over the kept base', () => {
   });
 });
 
+/** An OCI archive whose index holds amd64, arm64/v8 (two layers each) and an attestation manifest. */
+async function multiPlatform(): Promise<string> {
+  const blobs: Array<{ path: string; content: Buffer }> = [];
+  const put = (b: Buffer) => {
+    blobs.push({ path: `blobs/sha256/${sha256(b)}`, content: b });
+    return { digest: `sha256:${sha256(b)}`, size: b.length };
+  };
+  const manifests = [];
+  for (const [arch, variant] of [['amd64', undefined], ['arm64', 'v8']] as const) {
+    const layers = [await layerTar([e('common'), e('gone')]), await layerTar([e(`${arch}-only`), e('.wh.gone')])];
+    const config = JSON.parse(configFor(layers).toString()) as Record<string, unknown>;
+    config.architecture = arch;
+    if (variant) config.variant = variant;
+    const c = put(Buffer.from(JSON.stringify(config)));
+    const ls = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...put(gzipSync(l)) }));
+    const m = put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...c }, layers: ls })));
+    manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, platform: { os: 'linux', architecture: arch, ...(variant ? { variant } : {}) } });
+  }
+  const att = put(Buffer.from('{"schemaVersion":2,"layers":[]}'));
+  manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...att, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } });
+  const nested = put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests })));
+  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...nested, annotations: { 'io.containerd.image.name': 'docker.io/library/multi:1' } }] };
+  return writeTemp(await layerTar([...blobs, { path: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' }, { path: 'index.json', content: JSON.stringify(index) }]), 'multi.tar');
+}
+
+async function exportPlatform(image: string, platform: string): Promise<string> {
+  const out = join(scratchDir(), 'p.tar');
+  await exportRootfs(image, { output: out, platform });
+  return sha(readFileSync(out));
+}
+
+describe('--all-platforms', () => {
+  it('squashes each platform into an OCI index; each exports as the original platform does', async () => {
+    const image = await multiPlatform();
+    const output = join(scratchDir(), 'all.tar');
+    const result = await squashImage(image, { output: `oci-archive:${output}`, allPlatforms: true, tag: 'multi:squashed' });
+    expect(result.platforms?.map((p) => p.platform).sort()).toEqual(['linux/amd64', 'linux/arm64/v8']);
+    const files = members(readFileSync(output));
+    const top = JSON.parse(files.get('index.json')!.toString()) as { manifests: Array<{ mediaType: string; digest: string }> };
+    expect(top.manifests[0]!.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    const index = JSON.parse(files.get(`blobs/sha256/${top.manifests[0]!.digest.slice(7)}`)!.toString()) as { manifests: Array<{ platform: { architecture: string } }> };
+    expect(index.manifests.map((m) => m.platform.architecture).sort()).toEqual(['amd64', 'arm64']);
+    for (const platform of ['linux/amd64', 'linux/arm64/v8']) expect(await exportPlatform(output, platform), platform).toBe(await exportPlatform(image, platform));
+    if (hasCommand('skopeo')) {
+      const r = spawnSync('skopeo', ['inspect', '--override-arch', 'arm64', '--override-variant', 'v8', `oci-archive:${output}`], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).Architecture).toBe('arm64');
+    }
+  });
+
+  it('a docker load archive cannot hold an index: refused before any work', async () => {
+    const r = await cli(['squash', await multiPlatform(), '--all-platforms', '-o', join(scratchDir(), 'x.tar')]);
+    expectOneLine(r, /--all-platforms writes an index, which a docker load archive cannot hold/);
+  });
+});
+
 const missing = missingTools();
 describe.skipIf(missing.length > 0)('docker:// push to loopback registries', () => {
   let regs: { plain: { host: string }; secure: { host: string }; token: { host: string }; creds: { user: string; pass: string }; stop(): Promise<void> };
@@ -279,6 +336,15 @@ describe.skipIf(missing.length > 0)('docker:// push to loopback registries', () 
     expectOneLine(r, /docker:\/\/127\.0\.0\.1:\d+\/sq\/c:1: (HEAD|POST|PUT) \/v2\/sq\/c\/\S+: access denied \(401/);
     const tags = spawnSync('skopeo', ['list-tags', '--tls-verify=false', '--creds', creds, `docker://${bad}`], { encoding: 'utf8' });
     expect(tags.stdout).not.toMatch(/"1"/);
+  });
+
+  it('--all-platforms: an index under the tag, its manifests by digest; skopeo reads the same index back', async () => {
+    const ref = `${regs.plain.host}/sq/multi:1`;
+    const result = await squashImage(await multiPlatform(), { output: `docker://${ref}`, insecure: true, allPlatforms: true, format: 'oci' });
+    expect(skopeoDigest(ref)).not.toBe('');
+    const raw = spawnSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`], { encoding: 'utf8' });
+    expect(`sha256:${sha(Buffer.from(raw.stdout))}`).toBe(result.manifestDigest);
+    expect(JSON.parse(raw.stdout).manifests).toHaveLength(2);
   });
 
   it('bearer tokens: the push scope the registry asks for is obtained', async () => {

@@ -35,8 +35,11 @@ export interface PushImage {
   manifestBytes: Buffer;
   manifestType: string;
   manifestDigest: string;
-  configDigest: string;
+  /** Absent for an index. */
+  configDigest?: string;
   layers: Array<{ digest: string }>;
+  /** An index: its manifests, pushed first by digest. */
+  children?: PushImage[];
 }
 
 export interface PushResult {
@@ -177,6 +180,7 @@ class Pusher {
     });
   }
 
+  /** PUT a manifest under a tag or its digest. */
   async putManifest(tag: string, image: PushImage): Promise<void> {
     await this.client.http.retrying(async () => {
       const res = await this.request('PUT', `/v2/${this.repo}/manifests/${tag}`, { 'content-type': image.manifestType }, image.manifestBytes);
@@ -208,7 +212,8 @@ export async function pushLayout(dir: string, image: PushImage, ref: DockerRefer
   const result: PushResult = { uploaded: 0, mounted: 0, existing: 0 };
   try {
     await pusher.ping();
-    const blobs = [...image.layers.map((l) => l.digest), image.configDigest];
+    const images = image.children ?? [image];
+    const blobs = images.flatMap((im) => [...im.layers.map((l) => l.digest), ...(im.configDigest ? [im.configDigest] : [])]);
     for (const digest of [...new Set(blobs)]) {
       if (await pusher.exists(digest)) {
         result.existing++;
@@ -226,6 +231,8 @@ export async function pushLayout(dir: string, image: PushImage, ref: DockerRefer
       await pusher.upload(digest, join(dir, ...blobName(digest).split('/')), location);
       result.uploaded++;
     }
+    // an index's manifests go by digest: the tag, last, is the only name a failed push never gets
+    for (const child of image.children ?? []) await pusher.putManifest(child.manifestDigest, child);
     await pusher.putManifest(tag, image);
     await pusher.verify(tag, image);
     return result;
