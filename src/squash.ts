@@ -15,6 +15,7 @@ import { applyLayers } from './tree/apply.js';
 import type { MergedTree } from './tree/node.js';
 import { CompressingSink, type ByteSink } from './write/sink.js';
 import { writeTarItems, type WriteProgress } from './write/export-tar.js';
+import { exportTotals } from './export.js';
 import { emptyTree, squashedLayerItems, type LayerItemCounts } from './write/layer-items.js';
 import { DirImageTarget, TarImageTarget, type ImageTarget, type StreamedBlob } from './write/image-target.js';
 import { parseDockerReference, type DockerReference } from './read/registry/reference.js';
@@ -41,6 +42,8 @@ export interface SquashOptions extends FlattenOptions {
   /** Squash every platform of a multi-platform image and write an index (OCI outputs and registries). */
   allPlatforms?: boolean;
   onProgress?: (p: WriteProgress) => void;
+  /** Called as the squashed layer starts to be written; totals are the whole tree's (an upper bound with --keep). */
+  onWriteStart?: (totals: WriteProgress) => void;
 }
 
 export interface SquashedLayer {
@@ -210,6 +213,7 @@ export interface WriteImageOptions {
   created?: number;
   maxEntries?: number;
   onProgress?: (p: WriteProgress) => void;
+  onWriteStart?: (totals: WriteProgress) => void;
 }
 
 export interface WrittenImage {
@@ -316,6 +320,7 @@ async function writeLayerBlob(flat: FlattenedImage, base: MergedTree, keep: numb
   // uncompressed, the stored bytes are the tar: one hash serves as digest and diff_id
   const tar = options.compression === 'none' ? stored : new DigestingSink(new CompressingSink(options.compression, stored, target.label));
   try {
+    options.onWriteStart?.(exportTotals(flat.tree));
     const items = squashedLayerItems(flat.tree, base, keep, 0, counts);
     await writeTarItems(items, flat.layers, tar, options.onProgress, () => flat.verified);
     await tar.finish();
@@ -367,6 +372,7 @@ export async function squashImage(input: string, options: SquashOptions): Promis
       ...(options.created !== undefined ? { created: options.created } : {}),
       ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.onWriteStart ? { onWriteStart: options.onWriteStart } : {}),
     };
     if (out.kind === 'registry') {
       temp = TempSpace.create(options.tmpDir);

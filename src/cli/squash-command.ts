@@ -1,6 +1,7 @@
 /** `layerfold squash IMAGE -o OUT [--keep N] [--tag NAME:TAG] [--format docker|oci] [--compress …]` */
 import type { CommandModule } from 'yargs';
 import type { Compression } from '../io/compression.js';
+import type { WriteProgress } from '../write/export-tar.js';
 import { parseTime } from '../time.js';
 import { imageOptions, type CommandContext } from './main.js';
 import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
@@ -36,8 +37,15 @@ export function squashCommand(ctx: CommandContext): CommandModule<object, Squash
         .example('$0 squash docker://registry.local/app:1 -o docker://registry.local/app:1-squashed', '') as never,
     handler: async (args) => {
       const { squashImage } = await import('../squash.js');
+      const { progressFor } = await import('../progress.js');
       const { io } = ctx;
+      const progress = progressFor(io.stderr, { quiet: args.quiet });
+      progress.phase('reading layers');
       const result = await squashImage(dash(args.image_archive), {
+        // only when a progress line is shown: no per-entry callbacks otherwise
+        ...(progress.enabled
+          ? { onEntry: progress.onEntry, onUnpack: progress.onUnpack, onWriteStart: (totals: WriteProgress) => progress.phase('writing', totals), onProgress: (p: WriteProgress) => progress.update(p) }
+          : {}),
         ...flattenOptionsFrom({ ...args, 'docker-init': undefined }, io),
         output: dash(args.output),
         keep: args.keep ?? 0,
@@ -46,7 +54,7 @@ export function squashCommand(ctx: CommandContext): CommandModule<object, Squash
         ...(args.compress ? { compression: args.compress as Compression } : {}),
         ...(args.created !== undefined ? { created: parseTime(args.created, '--created') } : {}),
         ...(args['all-platforms'] ? { allPlatforms: true } : {}),
-      });
+      }).finally(() => progress.done());
       if (!args.quiet) io.stderr.write(`wrote ${result.output}: ${result.layers.length} layer${result.layers.length === 1 ? '' : 's'}, manifest ${result.manifestDigest}\n`);
     },
   };
