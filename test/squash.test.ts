@@ -215,6 +215,17 @@ describe('--keep: the layer over the kept base', () => {
     expect(sha(await exportOf(await squashTo(image, { keep: 1 })))).toBe(sha(await exportOf(image)));
   });
 
+  it('an empty implied directory named .wh.X stays implied, through an opaque marker', async () => {
+    // `.wh.y` inside `a/.wh.x/` implies that directory and leaves it empty; an entry `a/.wh.x/` would be a whiteout
+    const image = writeTemp(await imageArchive([await layerTar([e('f')]), await layerTar([e('a/.wh.x/.wh.y')])]), 'whdir.tar');
+    for (const keep of [0, 1]) {
+      const out = parseOutput(await squashTo(image, { keep }));
+      const top = out.files.get(`blobs/sha256/${out.manifest.layers.at(-1)!.digest.slice(7)}`)!;
+      expect([...members(top).keys()]).toContain('a/.wh.x/.wh..wh..opq');
+      expect(sha(await exportOf(await squashTo(image, { keep }))), `--keep ${keep}`).toBe(sha(await exportOf(image)));
+    }
+  });
+
   it.skipIf(!hasCommand('tar'))('GNU tar reads the squashed layer, with n2 a hard link to n1', async () => {
     const image = await crafted();
     const out = parseOutput(await squashTo(image, { keep: 1 }));

@@ -125,7 +125,7 @@ export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: nu
       if (name.startsWith(WHITEOUT_PREFIX)) {
         // Only an implied directory has such a name (its entry would be a whiteout): it stays
         // implied, made by what is written inside it — an opaque marker when nothing else is.
-        if (node.children.size === 0) {
+        if (node.children.size === 0 && (fresh(node) || lowerNode === undefined)) {
           yield* flushPending();
           yield { marker: markerHeader(`${path}/${OPAQUE_MARKER}`, markerMtime) };
         }
