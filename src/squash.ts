@@ -356,6 +356,8 @@ export async function squashImage(input: string, options: SquashOptions): Promis
   if (options.allPlatforms && out.kind === 'archive' && out.format === 'docker') {
     throw new LayerfoldError('USAGE', `${options.output}: --all-platforms writes an index, which a docker load archive cannot hold; write oci-archive:FILE, oci:DIR or docker://…`);
   }
+  const keep = options.keep ?? 0;
+  if (!Number.isInteger(keep) || keep < 0) throw new LayerfoldError('USAGE', `--keep ${keep}: a whole number of layers, 0 or more`);
   const { dockerInit: _ignored, ...flattenOptions } = options;
   void _ignored;
   let flat = await flattenImage(input, { ...flattenOptions, deferVerify: true });

@@ -13,7 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { LayerfoldError } from '../errors.js';
+import { addContext, LayerfoldError } from '../errors.js';
 import { registryErrorText } from '../read/registry/auth.js';
 import { RegistryClient } from '../read/registry/client.js';
 import { readBody, TransientError, type HttpResponse } from '../read/registry/http.js';
@@ -130,10 +130,14 @@ class Pusher {
 
   /** `GET /v2/`: finds out whether an --insecure registry speaks plain HTTP (http.get remembers). */
   async ping(): Promise<void> {
-    await this.client.http.retrying(async () => {
-      const res = await this.client.http.get(this.client.host, '/v2/', {});
-      res.body.resume();
-    });
+    try {
+      await this.client.http.retrying(async () => {
+        const res = await this.client.http.get(this.client.host, '/v2/', {});
+        res.body.resume();
+      });
+    } catch (e) {
+      throw addContext(`${this.label}: GET /v2/`, e);
+    }
   }
 
   async exists(digest: string): Promise<boolean> {
