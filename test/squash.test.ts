@@ -226,6 +226,17 @@ describe('--keep: the layer over the kept base', () => {
     }
   });
 
+  it('two kept layers with the same bytes are one blob, listed twice', async () => {
+    const same = await layerTar([e('x')]);
+    const image = writeTemp(await imageArchive([same, same, await layerTar([e('y')])]), 'dup.tar');
+    const path = await squashTo(image, { keep: 2 });
+    const out = parseOutput(path);
+    expect(out.manifest.layers[0]!.digest).toBe(out.manifest.layers[1]!.digest);
+    expect([...out.files.keys()].filter((n) => n.startsWith('blobs/sha256/') && n.length > 13)).toHaveLength(4); // layer, top, config, manifest
+    expect(sha(await exportOf(path))).toBe(sha(await exportOf(image)));
+    if (hasCommand('tar')) expect(spawnSync('tar', ['-tf', path]).status).toBe(0);
+  });
+
   it.skipIf(!hasCommand('tar'))('GNU tar reads the squashed layer, with n2 a hard link to n1', async () => {
     const image = await crafted();
     const out = parseOutput(await squashTo(image, { keep: 1 }));
