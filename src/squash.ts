@@ -171,7 +171,7 @@ function rfc3339(seconds: number): string {
  * Every original step kept; the steps whose layers were squashed become empty_layer (their layers are
  * gone), and one step says what squash did (it made the one new layer).
  */
-export function squashedHistory(history: unknown, keep: number, layerCount: number, step: HistoryEntry): unknown[] {
+export function squashedHistory(history: unknown, keep: number, step: HistoryEntry): unknown[] {
   let layer = 0;
   const steps = Array.isArray(history) ? history : [];
   const out = steps.map((h: unknown) => {
@@ -183,12 +183,9 @@ export function squashedHistory(history: unknown, keep: number, layerCount: numb
     }
     return entry;
   });
-  void layerCount;
   out.push(step);
   return out;
 }
-
-interface WrittenLayer extends SquashedLayer {}
 
 function layerMediaType(format: 'oci' | 'docker', kind: Compression): string {
   return (format === 'oci' ? OCI_TYPES : DOCKER_TYPES).layer[kind];
@@ -222,7 +219,7 @@ export interface WrittenImage {
   manifestBytes: Buffer;
   manifestType: string;
   configDigest: string;
-  layers: WrittenLayer[];
+  layers: SquashedLayer[];
   counts: LayerItemCounts;
 }
 
@@ -233,7 +230,7 @@ export async function writeSquashedImage(flat: FlattenedImage, target: ImageTarg
   if (!Number.isInteger(keep) || keep < 0) throw new LayerfoldError('USAGE', `--keep ${keep}: a whole number of layers, 0 or more`);
   if (keep > 0 && keep >= total) throw new LayerfoldError('USAGE', `--keep ${keep}: the image has ${total} layer${total === 1 ? '' : 's'}; keep fewer, so that something is squashed`);
   const types = options.manifestFormat === 'oci' ? OCI_TYPES : DOCKER_TYPES;
-  const layers: WrittenLayer[] = [];
+  const layers: SquashedLayer[] = [];
   for (let i = 0; i < keep; i++) {
     const ref = flat.image.layers[i]!;
     const data = flat.layers[i]!;
@@ -255,7 +252,7 @@ export async function writeSquashedImage(flat: FlattenedImage, target: ImageTarg
   const config: Record<string, unknown> = { ...raw };
   if (options.created !== undefined) config.created = created;
   config.rootfs = { type: 'layers', diff_ids: layers.map((l) => l.diffId) };
-  config.history = squashedHistory(raw.history, keep, total, step);
+  config.history = squashedHistory(raw.history, keep, step);
   const configBytes = Buffer.from(JSON.stringify(config));
   const configDigest = digestOf(configBytes);
   await target.putBlob(configDigest, configBytes);
@@ -358,6 +355,7 @@ export async function squashImage(input: string, options: SquashOptions): Promis
   }
   const keep = options.keep ?? 0;
   if (!Number.isInteger(keep) || keep < 0) throw new LayerfoldError('USAGE', `--keep ${keep}: a whole number of layers, 0 or more`);
+  if (options.tag !== undefined) nameOf(options.tag); // a bad tag is refused before any work
   const { dockerInit: _ignored, ...flattenOptions } = options;
   void _ignored;
   let flat = await flattenImage(input, { ...flattenOptions, deferVerify: true });
