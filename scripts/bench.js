@@ -8,7 +8,7 @@
  *   --quick              only the 100 MB image
  *   --scenario a,b       scenarios by name (see SCENARIOS; default: main, main-gzip, debian)
  *   --all                every scenario (adds main-zstd and the 1M-entry image)
- *   --only x,y           export, extract, floor, decompress, umoci, registry, docker, ttfb, profile
+ *   --only x,y           export, extract, squash, floor, decompress, umoci, registry, docker, ttfb, profile
  *   --docker             also measure docker load + create + export, on a Docker 26 engine it starts
  *                        afresh for each run (scripts/fixtures/engine.js; needs root and Debian's mirror)
  *   --runs N             timed runs per measurement (default 5)
@@ -43,7 +43,7 @@ const SCENARIOS = {
   debian: { real: true },
 };
 const DEFAULT_SCENARIOS = ['main', 'main-gzip', 'debian'];
-const PARTS = ['export', 'extract', 'floor', 'decompress', 'umoci', 'registry', 'docker', 'ttfb', 'profile'];
+const PARTS = ['export', 'extract', 'squash', 'floor', 'decompress', 'umoci', 'registry', 'docker', 'ttfb', 'profile'];
 
 function parseArgs(argv) {
   const opts = { runs: 5, peerRuns: undefined, dir: '/tmp/layerfold-bench', write: true, docker: false, scenarios: DEFAULT_SCENARIOS, only: PARTS };
@@ -168,6 +168,21 @@ async function runScenario(name, opts) {
       extras.extractError = e.message.split('\n').slice(0, 3).join(' ');
     }
     sh(`rm -rf ${target}`);
+  }
+  if (parts.has('squash')) {
+    // squash's targets (issue 14): uncompressed within 1.3x of export; gzip within 1.3x of gzip of the
+    // same layer alone at the same level (node zlib, level 6)
+    const squashed = join(work, `${name}-squashed.tar`);
+    const cmd = `${LF} squash ${img} -o ${squashed} -q`;
+    add('layerfold squash -o FILE', cmd, measure(cmd, { runs, prepare: `rm -f ${squashed}` }));
+    const layer = join(work, `${name}-squashed-layer.tar`);
+    sh(`cd ${work} && member=$(tar xOf ${squashed} manifest.json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[0].Layers[0]))') && tar xOf ${squashed} "$member" > ${layer}`);
+    sh(`rm -f ${squashed}`);
+    const gz = `${LF} squash ${img} --compress gzip -o ${squashed} -q`;
+    add('layerfold squash --compress gzip', gz, measure(gz, { ...slow, prepare: `rm -f ${squashed}` }));
+    const alone = `node ${join(ROOT, 'scripts/bench/gzip-alone.js')} ${layer} ${layer}.gz`;
+    add('node zlib gzip of that layer alone', alone, measure(alone, { ...slow, prepare: `rm -f ${layer}.gz` }));
+    sh(`rm -f ${squashed} ${layer} ${layer}.gz`);
   }
   if (parts.has('floor')) {
     const copy = join(work, `${name}.copy`);

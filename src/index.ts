@@ -21,5 +21,6 @@ export { dockerImportChanges } from './import-changes.js';
 export { listImage, type ListOptions } from './inspect/ls.js';
 export { inspectImage, type InspectOptions, type InspectReport } from './inspect/inspect.js';
 export { explainPath, type WhyOptions, type WhyReport } from './inspect/why.js';
+export { squashImage, type SquashOptions, type SquashResult } from './squash.js';
 export { diffRootfs, type DiffOptions, type DiffOutcome } from './diff/diff.js';
 export type { DiffResult } from './diff/compare.js';

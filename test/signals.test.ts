@@ -23,13 +23,16 @@ function bytesUnder(dir: string): number {
   return total;
 }
 
-async function interrupt(image: string, signal: 'SIGINT' | 'SIGTERM', busy: (out: string, tmp: string) => boolean) {
+type Argv = (image: string, out: string, tmp: string) => string[];
+const exportArgv: Argv = (image, out, tmp) => ['export', image, '-o', join(out, 'rootfs.tar'), '--tmpdir', tmp];
+
+async function interrupt(image: string, signal: 'SIGINT' | 'SIGTERM', busy: (out: string, tmp: string) => boolean, argv: Argv = exportArgv) {
   const root = scratchDir();
   const out = join(root, 'out');
   const tmp = join(root, 'tmp');
   mkdirSync(out);
   mkdirSync(tmp);
-  const child = spawn(process.execPath, [BIN, 'export', image, '-o', join(out, 'rootfs.tar'), '--tmpdir', tmp], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...argv(image, out, tmp)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -76,5 +79,18 @@ describe.skipIf(!built)('signals (built CLI)', () => {
     expect(listTree(run.out)).toEqual([]);
     expect(listTree(run.tmp)).toEqual([]);
   });
+
+  for (const [what, target] of [['an archive', 'image.tar'], ['oci:DIR', 'oci:DIR']] as const) {
+    it(`squash: SIGINT while ${what} is written leaves nothing behind`, async () => {
+      const image = (await bigImages()).plain;
+      const argv: Argv = (img, out, tmp) => ['squash', img, '-o', target.startsWith('oci:') ? `oci:${join(out, 'layout')}` : join(out, target), '--tmpdir', tmp];
+      const run = await interrupt(image, 'SIGINT', (out) => bytesUnder(out) > 20 << 20, argv);
+      expect(run.sent, 'the run ended before it could be interrupted').toBe(true);
+      expect(run.code).toBe(130);
+      expect(run.stderr).toMatch(/^layerfold: interrupted by SIGINT; partial output removed\n$/);
+      expect(listTree(run.out)).toEqual([]);
+      expect(listTree(run.tmp)).toEqual([]);
+    });
+  }
 });
 

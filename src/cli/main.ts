@@ -18,6 +18,7 @@ import { lsCommand } from './ls-command.js';
 import { whyCommand } from './why-command.js';
 import { catCommand } from './cat-command.js';
 import { cpCommand } from './cp-command.js';
+import { squashCommand } from './squash-command.js';
 import { DASH_MARKER } from './shared.js';
 
 /**
@@ -64,6 +65,7 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .command(catCommand(ctx))
     .command(cpCommand(ctx))
     .completion('completion', 'print a bash (or, under zsh, zsh) completion script: layerfold completion >> ~/.bashrc')
+    .command(squashCommand(ctx))
     .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
     .strict()
     .version(version())

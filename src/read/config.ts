@@ -30,6 +30,8 @@ export interface ImageConfig {
   config: RuntimeConfig;
   diffIds: string[];
   history: HistoryEntry[];
+  /** The config object as the image holds it, every field included (squash carries it over whole). */
+  raw: Record<string, unknown>;
 }
 
 
@@ -85,7 +87,7 @@ export function parseImageConfig(json: unknown, label: string): ImageConfig {
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const runtime = typeof c.config === 'object' && c.config !== null ? runtimeConfig(c.config as Record<string, unknown>, label) : {};
   const history = Array.isArray(c.history) ? (c.history.filter((h) => typeof h === 'object' && h !== null) as HistoryEntry[]) : [];
-  const config: ImageConfig = { config: runtime, diffIds: diffIds as string[], history };
+  const config: ImageConfig = { config: runtime, diffIds: diffIds as string[], history, raw: c };
   const created = str(c.created);
   if (created !== undefined) config.created = created;
   const os = str(c.os);

@@ -204,10 +204,38 @@ export async function writeExportTar(
   /** Awaited before the end-of-archive blocks: a check that fails here leaves a visibly truncated tar. */
   beforeEnd?: () => Promise<void>,
 ): Promise<WriteProgress> {
+  return writeTarItems(walkTree(tree), layers, sink, onProgress, beforeEnd);
+}
+
+/** An entry that carries no data and no node: a whiteout or an opaque marker of a layer tar. */
+export interface MarkerItem {
+  marker: ExportHeader;
+}
+
+export type TarItem = WalkEntry | MarkerItem;
+
+/**
+ * The export tar's writer over any sequence of tree entries and markers: `export` gives it the whole
+ * walk; `squash` the entries of the layer it writes (the same header bytes and data copy).
+ */
+export async function writeTarItems(
+  items: Iterable<TarItem>,
+  layers: LayerData[],
+  sink: ByteSink,
+  onProgress?: (p: WriteProgress) => void,
+  beforeEnd?: () => Promise<void>,
+): Promise<WriteProgress> {
   const stage = new Stager(sink);
   const reads = layers.map((l) => new LayerReads(l.fd, l.base + l.size));
   let entries = 0;
-  for (const entry of walkTree(tree)) {
+  for (const entry of items) {
+    if ('marker' in entry) {
+      const bytes = encodeExportHeader(entry.marker);
+      if (!stage.fits(bytes.length)) await stage.flush();
+      stage.put(bytes);
+      entries++;
+      continue;
+    }
     const header = exportHeaderOf(entry);
     if (!stage.fits(BLOCK)) await stage.flush();
     if (!stage.putUstar(header)) {

@@ -5,11 +5,11 @@
  * has only names that stay inside the root.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, lstatSync } from 'node:fs';
+import { readdirSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { run } from '../../src/cli/main.js';
-import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage } from '../../src/index.js';
+import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage, squashImage } from '../../src/index.js';
 import { hasCommand, readWithNodeTar } from './read.js';
 
 export interface HostileCommand {
@@ -65,6 +65,21 @@ export const COMMANDS: HostileCommand[] = [
     argv: (image, _out, tmp) => ['diff', image, image, '--tmpdir', tmp],
     library: (image, _out, tmp, extra = {}) => diffRootfs(image, image, { flatten: { tmpDir: tmp, ...extra } }),
     resultNames: async () => null,
+  },
+  {
+    name: 'squash',
+    argv: (image, out, tmp) => ['squash', image, '-o', join(out, 'image.tar'), '--tmpdir', tmp, '--quiet'],
+    library: (image, out, tmp, extra = {}) => squashImage(image, { output: join(out, 'image.tar'), tmpDir: tmp, ...extra }),
+    // the names of the squashed image's rootfs, as export gives them
+    resultNames: async (out) => {
+      const rootfs = join(out, 'squashed-rootfs.tar');
+      try {
+        await exportRootfs(join(out, 'image.tar'), { output: rootfs });
+        return await tarNames(rootfs);
+      } finally {
+        rmSync(rootfs, { force: true });
+      }
+    },
   },
 ];
 

@@ -149,7 +149,8 @@ export class RegistryHttp {
     return `${this.plainHosts.has(host) ? 'http' : 'https'}://${host}`;
   }
 
-  private agentFor(url: URL): http.Agent {
+  /** The keep-alive agent (TLS trust as above) for a URL's host; push.ts sends its uploads through it. */
+  agentFor(url: URL): http.Agent {
     const key = `${url.protocol}//${url.host}`;
     let agent = this.agents.get(key);
     if (!agent) {
