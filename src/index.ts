@@ -33,3 +33,4 @@ export { listImage, listEntryOf, type ListEntry, type ListEntryType, type ListOp
 export { explainPath, type WhyOptions, type WhyReport, type WhyStep, type WhyStepKind, type NodeState } from './inspect/why.js';
 export { renderInspect, renderWhy, formatListLine, listEntryJson, displayName } from './inspect/render.js';
 export { progressFor, describeProgress, formatBytes, type Progress, type ProgressOptions, type ProgressState, type ProgressStream } from './progress.js';
+export { makeFilesystem, type MkfsOptions, type FsType, type FsSummary, type FreeSpec } from './mkfs.js';

@@ -16,6 +16,7 @@ import { diffCommand } from './diff-command.js';
 import { inspectCommand } from './inspect-command.js';
 import { lsCommand } from './ls-command.js';
 import { whyCommand } from './why-command.js';
+import { mkfsCommand } from './mkfs-command.js';
 import { DASH_MARKER } from './shared.js';
 
 /**
@@ -73,6 +74,7 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .command(inspectCommand(ctx))
     .command(lsCommand(ctx))
     .command(whyCommand(ctx))
+    .command(mkfsCommand(ctx))
     .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
     .strict()
     .version(version())

@@ -1,0 +1,233 @@
+/**
+ * `layerfold mkfs --type ext4`, checked by the real tools: e2fsck -fn passes every image, and the
+ * kernel's mount of it (as root) equals GNU tar's unpacking of docker's own `export.tar` — read with
+ * lstat and getfattr (test/support/dir-snapshot.ts), never with our reader. Written as uid 65534 it
+ * is the same bytes as written as root; the same input gives the same bytes; a mounted image takes
+ * new files and stays clean; failures leave nothing behind.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { exportRootfs, makeFilesystem } from '../src/index.js';
+import { e, imageArchive, layerTar, scratchDir, writeTemp, type EntrySpec } from './support/build.js';
+import { cli, expectOneLine } from './support/cli.js';
+import { snapshot, type SnapEntry } from './support/dir-snapshot.js';
+import { dockerPairs, impliedDirs } from './support/pairs.js';
+import { hasCommand } from './support/read.js';
+
+const isRoot = process.geteuid?.() === 0;
+const haveFsck = hasCommand('e2fsck');
+
+function e2fsck(image: string): { status: number | null; out: string } {
+  const r = spawnSync('e2fsck', ['-fn', image], { encoding: 'utf8' });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+/** Mount read-only (or read-write) through a loop device, run fn, always unmount. */
+async function withMount<T>(image: string, fn: (dir: string) => Promise<T> | T, rw = false): Promise<T> {
+  const dir = join(scratchDir(), 'mnt');
+  mkdirSync(dir);
+  const m = spawnSync('mount', ['-o', rw ? 'loop' : 'loop,ro', image, dir], { encoding: 'utf8' });
+  expect(m.stderr).toBe('');
+  expect(m.status).toBe(0);
+  try {
+    return await fn(dir);
+  } finally {
+    spawnSync('umount', [dir]);
+  }
+}
+
+function gnuExtract(tarFile: string): string {
+  const ref = join(scratchDir(), 'ref');
+  mkdirSync(ref);
+  const run = spawnSync('tar', ['--numeric-owner', '--same-owner', '-p', '--warning=no-timestamp', '--xattrs', '--xattrs-include=security.capability', '-xf', tarFile, '-C', ref], { encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  return ref;
+}
+
+const withoutMtimeOf = (implied: Set<string>) => (x: SnapEntry) => (implied.has(x.name) ? { ...x, mtime: 0 } : x);
+const notLostFound = (x: SnapEntry) => x.name !== 'lost+found';
+
+async function impliedNames(image: string, created: number): Promise<Set<string>> {
+  return new Set([...(await impliedDirs(image, created))].map((n) => n.slice(0, -1)));
+}
+
+/** The mounted image, read with lstat/getfattr, against GNU tar's unpacking of the reference tar. */
+async function expectMountEquals(fsImage: string, referenceTar: string, implied: Set<string>): Promise<void> {
+  const caps = hasCommand('getfattr');
+  const ref = snapshot(gnuExtract(referenceTar), { capabilities: caps }).map(withoutMtimeOf(implied));
+  const ours = await withMount(fsImage, (dir) => snapshot(dir, { capabilities: caps }).filter(notLostFound).map(withoutMtimeOf(implied)));
+  expect(ours).toEqual(ref);
+}
+
+describe.skipIf(!haveFsck)('ext4 of every docker pair: e2fsck -fn clean, mounted tree = docker export', () => {
+  if (!haveFsck) console.log('skipped: e2fsck (e2fsprogs) is not installed');
+  if (!isRoot) console.log('mount comparisons skipped: mount -o loop needs root (e2fsck still runs)');
+  it.each(dockerPairs().map((p) => [p.id, p]))('%s', async (_id, pair) => {
+    const out = join(scratchDir(), 'rootfs.ext4');
+    await makeFilesystem(pair.image, out, { type: 'ext4', dockerInit: pair.createdSecs });
+    const check = e2fsck(out);
+    expect(check.out).not.toMatch(/Fix\?|differences|wrong|invalid|corrupt/i);
+    expect(check.status).toBe(0);
+    if (!isRoot) return;
+    await expectMountEquals(out, pair.exportTar, await impliedNames(pair.image, pair.createdSecs));
+  });
+});
+
+/** Everything ext4 stores in odd ways, in one image. */
+async function oddImage(): Promise<string> {
+  const many: EntrySpec[] = [];
+  for (let i = 0; i < 300; i++) many.push(e(`big/${String(i).padStart(4, '0')}-${'n'.repeat(i % 200)}`, { content: `file ${i}` }));
+  const layer = await layerTar([
+    e('bin/'),
+    e('bin/tool', { content: Buffer.alloc(70_000, 7), mode: 0o4755, uid: 70_000, gid: 70_001 }),
+    e('bin/sgid', { mode: 0o2711 }),
+    { path: 'bin/hard1', type: 'link', linkname: 'bin/tool' },
+    { path: 'bin/hard2', type: 'link', linkname: 'bin/tool' },
+    e('tmp/', { mode: 0o1777 }),
+    e('fast -> ' + 'f'.repeat(59)),
+    e('slow -> ' + 's'.repeat(60)),
+    e('longest -> ' + 'x/'.repeat(2000)),
+    e(`${'L'.repeat(255)}`, { content: 'long name' }),
+    { path: 'dev/', type: 'dir' },
+    { path: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
+    { path: 'dev/wide', type: 'char', devmajor: 300, devminor: 70_000 },
+    { path: 'dev/sda', type: 'block', devmajor: 8, devminor: 0, mode: 0o660, gid: 6 },
+    { path: 'fifo', type: 'fifo', mode: 0o600 },
+    e('empty', { content: '' }),
+    e('future', { content: 'after 2038', mtime: 2 ** 31 + 1000 }),
+    e('exact-block', { content: Buffer.alloc(8192, 1) }),
+    e('big/'),
+    ...many,
+    e('nonascii-\u00e9t\u00e9', { content: 'utf-8 name' }),
+  ]);
+  return writeTemp(await imageArchive([layer], { created: '2021-01-01T00:00:00Z' }));
+}
+
+async function exportTarOf(image: string): Promise<string> {
+  const out = join(scratchDir(), 'export.tar');
+  await exportRootfs(image, { output: out });
+  return out;
+}
+
+describe.skipIf(!haveFsck)('ext4 of an image with every kind of entry', () => {
+  it('passes e2fsck and mounts as GNU tar unpacks the export', { timeout: 120_000 }, async () => {
+    const image = await oddImage();
+    const out = join(scratchDir(), 'odd.ext4');
+    await makeFilesystem(image, out, { type: 'ext4' });
+    expect(e2fsck(out).status).toBe(0);
+    if (!isRoot) return;
+    await expectMountEquals(out, await exportTarOf(image), new Set());
+    await withMount(out, (dir) => {
+      expect(statSync(join(dir, 'bin/tool')).nlink).toBe(3);
+      expect(statSync(join(dir, 'big')).nlink).toBe(2);
+      expect(statSync(join(dir)).mode & 0o7777).toBe(0o755);
+      expect(statSync(join(dir)).uid).toBe(0);
+    });
+  });
+
+  it('a mounted image takes new files and e2fsck stays clean', async () => {
+    if (!isRoot) return void console.log('skipped: mounting needs root');
+    const image = await oddImage();
+    const out = join(scratchDir(), 'rw.ext4');
+    await makeFilesystem(image, out, { type: 'ext4', free: { bytes: 16 * 1024 * 1024 } });
+    await withMount(
+      out,
+      (dir) => {
+        for (let i = 0; i < 300; i++) writeFileSync(join(dir, 'big', `new-${i}`), Buffer.alloc(5000, i));
+        mkdirSync(join(dir, 'newdir/sub'), { recursive: true });
+        writeFileSync(join(dir, 'newdir/sub/f'), 'x'.repeat(100_000));
+        writeFileSync(join(dir, 'bin/tool'), 'rewritten');
+      },
+      true,
+    );
+    const check = e2fsck(out);
+    expect(check.out).not.toMatch(/Fix\?/);
+    expect(check.status).toBe(0);
+  });
+
+  it('same input, same bytes; a fixed --size; --size too small fails in one line and leaves nothing', async () => {
+    const image = await oddImage();
+    const dir = scratchDir();
+    await makeFilesystem(image, join(dir, 'a.ext4'), { type: 'ext4' });
+    await makeFilesystem(image, join(dir, 'b.ext4'), { type: 'ext4' });
+    expect(readFileSync(join(dir, 'a.ext4')).equals(readFileSync(join(dir, 'b.ext4')))).toBe(true);
+    const fixed = await cli(['mkfs', image, join(dir, 'c.ext4'), '--size', '64M']);
+    expect(fixed.code).toBe(0);
+    expect(fixed.stderr).toMatch(/c\.ext4: ext4, 64\.0 MiB \(16384 blocks of 4 KiB, \d+% free\)/);
+    expect(statSync(join(dir, 'c.ext4')).size).toBe(64 * 1024 * 1024);
+    expect(e2fsck(join(dir, 'c.ext4')).status).toBe(0);
+    const small = await cli(['mkfs', image, join(dir, 'd.ext4'), '--size', '100K']);
+    expectOneLine(small, /--size 100 KiB is too small: the tree needs at least [\d.]+ [KM]iB as ext4/);
+    expect(readdirSync(dir).sort()).toEqual(['a.ext4', 'b.ext4', 'c.ext4']);
+  });
+
+  it('default size: the stated headroom, printed', async () => {
+    const image = await oddImage();
+    const dir = scratchDir();
+    const r = await cli(['mkfs', image, join(dir, 'x.ext4'), '--free', '50%']);
+    expect(r.code).toBe(0);
+    const m = /x\.ext4: ext4, .* \((\d+) blocks of 4 KiB, (\d+)% free\), (\d+) of (\d+) inodes used/.exec(r.stderr);
+    expect(m).not.toBeNull();
+    // dumpe2fs (e2fsprogs) agrees with the summary
+    const dump = spawnSync('dumpe2fs', ['-h', join(dir, 'x.ext4')], { encoding: 'utf8' }).stdout;
+    expect(dump).toContain(`Block count:              ${m![1]}`);
+    expect(dump).toContain(`Inode count:              ${m![4]}`);
+    const free = Number(/Free blocks:\s+(\d+)/.exec(dump)![1]);
+    const used = Number(m![1]) - free;
+    expect(free).toBeGreaterThan(0);
+    expect(used).toBeGreaterThan(0);
+  });
+
+  it('a bad image leaves no output and no temporary file', async () => {
+    const layer = await layerTar([e('a', { content: 'MARKER-CONTENT' })]);
+    const bad = await imageArchive([layer]);
+    bad[bad.indexOf('MARKER-CONTENT')] = 0x6d; // layer bytes changed: its diff_id no longer matches
+    const image = writeTemp(bad);
+    const dir = scratchDir();
+    const r = await cli(['mkfs', image, join(dir, 'x.ext4')]);
+    expect(r.code).toBe(2);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('usage: OUT names the type, or --type does', async () => {
+    const image = await oddImage();
+    expectOneLine(await cli(['mkfs', image, join(scratchDir(), 'disk.img')]), /name the filesystem: --type ext4/);
+    const r = await cli(['mkfs', image, join(scratchDir(), 'disk.img'), '--type', 'ext4', '-q']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+});
+
+// ---- as an unprivileged user ----------------------------------------------------------------
+
+function unprivilegedProblem(): string | undefined {
+  if (!isRoot) return 'not root: cannot switch to uid 65534 to compare';
+  if (!hasCommand('setpriv')) return 'setpriv (util-linux) is not installed';
+  if (!existsSync('dist/cli/main.js')) return 'dist/ is not built (npm test builds it)';
+  return undefined;
+}
+const nonRootSkip = unprivilegedProblem();
+
+describe.skipIf(nonRootSkip !== undefined)('written as uid 65534: the same bytes as written as root', () => {
+  if (nonRootSkip) console.log(`skipped: ${nonRootSkip}`);
+  it.each(['special-nodes', 'perms-ids', 'capability', 'hardlink-group-materialize'])('conformance/%s', async (name) => {
+    const base = mkdtempSync(join(tmpdir(), 'layerfold-mkfs-nonroot-'));
+    chmodSync(base, 0o777);
+    const pairDir = join('fixtures/conformance', name);
+    const image = join(base, 'image.tar');
+    copyFileSync(join(pairDir, 'image.tar'), image);
+    chmodSync(image, 0o644);
+    const asUser = join(base, 'user.ext4');
+    const child = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'bin/layerfold.js', 'mkfs', image, asUser, '--docker-init=1700000000', '-q'], { encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    expect(statSync(asUser).uid).toBe(65534);
+    const asRoot = join(base, 'root.ext4');
+    await makeFilesystem(image, asRoot, { type: 'ext4', dockerInit: 1_700_000_000 });
+    expect(readFileSync(asUser).equals(readFileSync(asRoot))).toBe(true);
+  });
+});
+
