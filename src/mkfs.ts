@@ -1,12 +1,13 @@
-/** `layerfold mkfs`: an image to a filesystem image (ext4 today) written from the merged tree. */
+/** `layerfold mkfs`: an image to a filesystem image (ext4, squashfs) written from the merged tree. */
 import { createHash } from 'node:crypto';
 import { LayerfoldError } from './errors.js';
 import { flattenImage, type FlattenOptions } from './flatten.js';
 import { writeExt4, type FsSummary } from './write/fs/ext4.js';
+import { writeSquashfs, type SquashCompression } from './write/fs/squashfs.js';
 import { DEFAULT_FREE, type FreeSpec } from './write/fs/sizing.js';
 
 export type FsType = 'ext4' | 'squashfs' | 'erofs';
-export type { FsSummary, FreeSpec };
+export type { FsSummary, FreeSpec, SquashCompression };
 
 export interface MkfsOptions extends FlattenOptions {
   type: FsType;
@@ -16,6 +17,8 @@ export interface MkfsOptions extends FlattenOptions {
   free?: FreeSpec;
   /** Inode count (ext4); default: the used ones with the same headroom, at least one per 16 KiB. */
   inodes?: number;
+  /** squashfs block compression (default gzip: every kernel reads it). */
+  compression?: SquashCompression;
 }
 
 /** What identifies the input: the same image and options give the same UUID and bytes. */
@@ -29,10 +32,14 @@ function identity(flat: Awaited<ReturnType<typeof flattenImage>>, options: MkfsO
 
 /** Write the filesystem image of IMAGE to `output` (renamed into place when complete). */
 export async function makeFilesystem(input: string, output: string, options: MkfsOptions): Promise<FsSummary> {
-  if (options.type !== 'ext4') throw new LayerfoldError('UNSUPPORTED', `--type ${options.type}: not built yet; ext4 is`);
+  if (options.type === 'erofs') throw new LayerfoldError('UNSUPPORTED', '--type erofs: not built yet; ext4 and squashfs are');
+  if (options.type === 'squashfs' && (options.size !== undefined || options.free !== undefined || options.inodes !== undefined)) {
+    throw new LayerfoldError('USAGE', 'squashfs is read-only and exactly as big as its tree: --size, --free and --inodes are for ext4');
+  }
   const flat = await flattenImage(input, { ...options, deferVerify: true });
   try {
     const time = options.dockerInit ?? flat.impliedMtime;
+    if (options.type === 'squashfs') return await writeSquashfs(flat.tree, flat.layers, output, { compression: options.compression ?? 'gzip', time }, () => flat.verified);
     return await writeExt4(flat.tree, flat.layers, output, { ...options, free: options.free ?? DEFAULT_FREE, time, seed: identity(flat, options) }, () => flat.verified);
   } catch (e) {
     const failure = await flat.verified.then(() => undefined, (v: unknown) => v);

@@ -55,24 +55,44 @@ async function impliedNames(image: string, created: number): Promise<Set<string>
 }
 
 /** The mounted image, read with lstat/getfattr, against GNU tar's unpacking of the reference tar. */
-async function expectMountEquals(fsImage: string, referenceTar: string, implied: Set<string>): Promise<void> {
+async function expectMountEquals(fsImage: string, referenceTar: string, implied: Set<string>, clampTimes = false): Promise<void> {
   const caps = hasCommand('getfattr');
-  const ref = snapshot(gnuExtract(referenceTar), { capabilities: caps }).map(withoutMtimeOf(implied));
+  // squashfs stores unsigned 32-bit seconds: times outside are clamped (and reported)
+  const clamp = (x: SnapEntry) => (clampTimes ? { ...x, mtime: Math.min(Math.max(x.mtime, 0), 0xffffffff) } : x);
+  const ref = snapshot(gnuExtract(referenceTar), { capabilities: caps }).map(withoutMtimeOf(implied)).map(clamp);
   const ours = await withMount(fsImage, (dir) => snapshot(dir, { capabilities: caps }).filter(notLostFound).map(withoutMtimeOf(implied)));
   expect(ours).toEqual(ref);
 }
 
-describe.skipIf(!haveFsck)('ext4 of every docker pair: e2fsck -fn clean, mounted tree = docker export', () => {
-  if (!haveFsck) console.log('skipped: e2fsck (e2fsprogs) is not installed');
-  if (!isRoot) console.log('mount comparisons skipped: mount -o loop needs root (e2fsck still runs)');
-  it.each(dockerPairs().map((p) => [p.id, p]))('%s', async (_id, pair) => {
-    const out = join(scratchDir(), 'rootfs.ext4');
-    await makeFilesystem(pair.image, out, { type: 'ext4', dockerInit: pair.createdSecs });
-    const check = e2fsck(out);
+const haveUnsquashfs = hasCommand('unsquashfs');
+
+/** The filesystem's own checker: e2fsck -fn, or unsquashfs reading the superblock and every inode and listing. */
+function checkImage(type: 'ext4' | 'squashfs', image: string): void {
+  if (type === 'ext4') {
+    const check = e2fsck(image);
     expect(check.out).not.toMatch(/Fix\?|differences|wrong|invalid|corrupt/i);
     expect(check.status).toBe(0);
+    return;
+  }
+  for (const args of [['-s', image], ['-lls', image]]) {
+    const r = spawnSync('unsquashfs', args, { encoding: 'utf8', maxBuffer: 1 << 28 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  }
+}
+
+describe.each([
+  ['ext4', haveFsck, 'e2fsck (e2fsprogs)'],
+  ['squashfs', haveUnsquashfs, 'unsquashfs (squashfs-tools)'],
+] as const)('%s of every docker pair: its checker passes, mounted tree = docker export', (type, have, tool) => {
+  if (!have) console.log(`skipped: ${tool} is not installed`);
+  if (!isRoot) console.log('mount comparisons skipped: mount -o loop needs root (the checker still runs)');
+  it.skipIf(!have).each(dockerPairs().map((p) => [p.id, p]))('%s', async (_id, pair) => {
+    const out = join(scratchDir(), `rootfs.${type}`);
+    await makeFilesystem(pair.image, out, { type, dockerInit: pair.createdSecs });
+    checkImage(type, out);
     if (!isRoot) return;
-    await expectMountEquals(out, pair.exportTar, await impliedNames(pair.image, pair.createdSecs));
+    await expectMountEquals(out, pair.exportTar, await impliedNames(pair.image, pair.createdSecs), type === 'squashfs');
   });
 });
 
@@ -112,14 +132,19 @@ async function exportTarOf(image: string): Promise<string> {
   return out;
 }
 
-describe.skipIf(!haveFsck)('ext4 of an image with every kind of entry', () => {
-  it('passes e2fsck and mounts as GNU tar unpacks the export', { timeout: 120_000 }, async () => {
+describe('an image with every kind of entry', () => {
+  it.each([
+    ['ext4', haveFsck, {}],
+    ['squashfs', haveUnsquashfs, {}],
+    ['squashfs', haveUnsquashfs, { compression: 'zstd' }],
+  ] as const)('%s %j: passes its checker and mounts as GNU tar unpacks the export', { timeout: 120_000 }, async (type, have, extra) => {
+    if (!have) return void console.log(`skipped: no checker for ${type}`);
     const image = await oddImage();
-    const out = join(scratchDir(), 'odd.ext4');
-    await makeFilesystem(image, out, { type: 'ext4' });
-    expect(e2fsck(out).status).toBe(0);
+    const out = join(scratchDir(), `odd.${type}`);
+    await makeFilesystem(image, out, { type, ...extra });
+    checkImage(type, out);
     if (!isRoot) return;
-    await expectMountEquals(out, await exportTarOf(image), new Set());
+    await expectMountEquals(out, await exportTarOf(image), new Set(), type === 'squashfs');
     await withMount(out, (dir) => {
       expect(statSync(join(dir, 'bin/tool')).nlink).toBe(3);
       expect(statSync(join(dir, 'big')).nlink).toBe(2);
@@ -128,8 +153,8 @@ describe.skipIf(!haveFsck)('ext4 of an image with every kind of entry', () => {
     });
   });
 
-  it('a mounted image takes new files and e2fsck stays clean', async () => {
-    if (!isRoot) return void console.log('skipped: mounting needs root');
+  it('a mounted ext4 image takes new files and e2fsck stays clean', async () => {
+    if (!isRoot || !haveFsck) return void console.log('skipped: mounting needs root');
     const image = await oddImage();
     const out = join(scratchDir(), 'rw.ext4');
     await makeFilesystem(image, out, { type: 'ext4', free: { bytes: 16 * 1024 * 1024 } });
@@ -154,6 +179,9 @@ describe.skipIf(!haveFsck)('ext4 of an image with every kind of entry', () => {
     await makeFilesystem(image, join(dir, 'a.ext4'), { type: 'ext4' });
     await makeFilesystem(image, join(dir, 'b.ext4'), { type: 'ext4' });
     expect(readFileSync(join(dir, 'a.ext4')).equals(readFileSync(join(dir, 'b.ext4')))).toBe(true);
+    await makeFilesystem(image, join(dir, 'a.sqfs'), { type: 'squashfs' });
+    await makeFilesystem(image, join(dir, 'b.sqfs'), { type: 'squashfs' });
+    expect(readFileSync(join(dir, 'a.sqfs')).equals(readFileSync(join(dir, 'b.sqfs')))).toBe(true);
     const fixed = await cli(['mkfs', image, join(dir, 'c.ext4'), '--size', '64M']);
     expect(fixed.code).toBe(0);
     expect(fixed.stderr).toMatch(/c\.ext4: ext4, 64\.0 MiB \(16384 blocks of 4 KiB, \d+% free\)/);
@@ -161,7 +189,7 @@ describe.skipIf(!haveFsck)('ext4 of an image with every kind of entry', () => {
     expect(e2fsck(join(dir, 'c.ext4')).status).toBe(0);
     const small = await cli(['mkfs', image, join(dir, 'd.ext4'), '--size', '100K']);
     expectOneLine(small, /--size 100 KiB is too small: the tree needs at least [\d.]+ [KM]iB as ext4/);
-    expect(readdirSync(dir).sort()).toEqual(['a.ext4', 'b.ext4', 'c.ext4']);
+    expect(readdirSync(dir).sort()).toEqual(['a.ext4', 'a.sqfs', 'b.ext4', 'b.sqfs', 'c.ext4']);
   });
 
   it('default size: the stated headroom, printed', async () => {
@@ -213,20 +241,20 @@ const nonRootSkip = unprivilegedProblem();
 
 describe.skipIf(nonRootSkip !== undefined)('written as uid 65534: the same bytes as written as root', () => {
   if (nonRootSkip) console.log(`skipped: ${nonRootSkip}`);
-  it.each(['special-nodes', 'perms-ids', 'capability', 'hardlink-group-materialize'])('conformance/%s', async (name) => {
+  it.each(['special-nodes', 'perms-ids', 'capability', 'hardlink-group-materialize'].flatMap((n) => [[n, 'ext4'], [n, 'sqfs']]))('conformance/%s as %s', async (name, ext) => {
     const base = mkdtempSync(join(tmpdir(), 'layerfold-mkfs-nonroot-'));
     chmodSync(base, 0o777);
     const pairDir = join('fixtures/conformance', name);
     const image = join(base, 'image.tar');
     copyFileSync(join(pairDir, 'image.tar'), image);
     chmodSync(image, 0o644);
-    const asUser = join(base, 'user.ext4');
+    const asUser = join(base, `user.${ext}`);
     const child = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'bin/layerfold.js', 'mkfs', image, asUser, '--docker-init=1700000000', '-q'], { encoding: 'utf8' });
     expect(child.stderr).toBe('');
     expect(child.status).toBe(0);
     expect(statSync(asUser).uid).toBe(65534);
-    const asRoot = join(base, 'root.ext4');
-    await makeFilesystem(image, asRoot, { type: 'ext4', dockerInit: 1_700_000_000 });
+    const asRoot = join(base, `root.${ext}`);
+    await makeFilesystem(image, asRoot, { type: ext === 'ext4' ? 'ext4' : 'squashfs', dockerInit: 1_700_000_000 });
     expect(readFileSync(asUser).equals(readFileSync(asRoot))).toBe(true);
   });
 });

@@ -12,6 +12,7 @@ interface MkfsArgs extends ImageArgs {
   free?: string;
   inodes?: number;
   quiet?: boolean;
+  compression?: string;
 }
 
 const BY_EXTENSION: Array<[RegExp, 'ext4' | 'squashfs' | 'erofs']> = [
@@ -23,7 +24,7 @@ const BY_EXTENSION: Array<[RegExp, 'ext4' | 'squashfs' | 'erofs']> = [
 export function mkfsCommand(ctx: CommandContext): CommandModule<object, MkfsArgs> {
   return {
     command: 'mkfs <image_archive> <out>',
-    describe: 'write a filesystem image (ext4) of the rootfs, without root, loop devices or mke2fs',
+    describe: 'write a filesystem image (ext4, squashfs) of the rootfs, without root, loop devices or mke2fs',
     builder: (y) =>
       imageOptions(y)
         .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
@@ -32,6 +33,7 @@ export function mkfsCommand(ctx: CommandContext): CommandModule<object, MkfsArgs
         .option('size', { type: 'string', describe: 'fixed image size (2G, 512M, bytes); fails if the tree does not fit' })
         .option('free', { type: 'string', describe: 'headroom: a percentage of the space files can use, or bytes (default 20%)' })
         .option('inodes', { type: 'number', describe: 'inode count (default: the tree\'s with the same headroom, at least one per 16 KiB)' })
+        .option('compression', { type: 'string', choices: ['gzip', 'zstd'], describe: 'squashfs: how blocks are compressed (default gzip)' })
         .option('docker-init', { type: 'string', describe: 'add what `docker create` adds (/dev, /proc, /sys mount points…), for a container created at TIME (default now)' })
         .example('$0 mkfs image.tar rootfs.ext4', 'smallest ext4 holding the tree, 20% free')
         .example('$0 mkfs image.tar disk.img --type ext4 --size 2G --docker-init', 'a 2 GiB root disk for a microVM') as never,
@@ -42,16 +44,21 @@ export function mkfsCommand(ctx: CommandContext): CommandModule<object, MkfsArgs
       if (out === '-') throw new LayerfoldError('USAGE', 'mkfs writes a file by position: name OUT, not -');
       const type = args.type ?? BY_EXTENSION.find(([re]) => re.test(out))?.[1];
       if (type === undefined) throw new LayerfoldError('USAGE', `name the filesystem: --type ext4 (or end ${out} in .ext4)`);
+      if (args.compression !== undefined && type !== 'squashfs') throw new LayerfoldError('USAGE', '--compression is for squashfs');
       if (args.size !== undefined && args.free !== undefined) throw new LayerfoldError('USAGE', '--size and --free: give one (a fixed size has the headroom it has)');
       if (args.inodes !== undefined && (!Number.isInteger(args.inodes) || args.inodes <= 0)) throw new LayerfoldError('USAGE', '--inodes takes a positive whole number');
       const summary = await makeFilesystem(dash(args.image_archive), out, {
         ...flattenOptionsFrom(args, ctx.io),
-        type: type as 'ext4',
+        type: type as 'ext4' | 'squashfs',
         ...(args.size !== undefined ? { size: parseSize(args.size, '--size') } : {}),
         ...(args.free !== undefined ? { free: parseFree(args.free) } : {}),
         ...(args.inodes !== undefined ? { inodes: args.inodes } : {}),
+        ...(args.compression !== undefined ? { compression: args.compression as 'gzip' | 'zstd' } : {}),
       });
-      if (!args.quiet) {
+      if (!args.quiet && summary.type === 'squashfs') {
+        ctx.io.stderr.write(`${out}: squashfs, ${formatSize(summary.bytes)} (${args.compression ?? 'gzip'} blocks of ${summary.blockSize / 1024} KiB), ${summary.inodes} inodes\n`);
+        if (summary.clampedTimes) ctx.io.stderr.write(`layerfold: note: ${summary.clampedTimes} mtimes outside 1970–2106 clamped to it (squashfs stores unsigned 32-bit seconds)\n`);
+      } else if (!args.quiet) {
         const freePct = Math.round((summary.freeBlocks / summary.blocks) * 100);
         ctx.io.stderr.write(
           `${out}: ${summary.type}, ${formatSize(summary.bytes)} (${summary.blocks} blocks of ${summary.blockSize / 1024} KiB, ${freePct}% free), ${summary.inodesUsed} of ${summary.inodes} inodes used\n`,

@@ -72,6 +72,8 @@ export interface FsSummary {
   freeBlocks: number;
   inodes: number;
   inodesUsed: number;
+  /** squashfs: inodes whose mtime lay outside 1970–2106 and was clamped to it. */
+  clampedTimes?: number;
 }
 
 class NoSpace extends Error {}

@@ -45,7 +45,7 @@ export class ImageFile {
     }
     this.unregister = onCleanup(() => this.abort());
     try {
-      if (!special) ftruncateSync(this.fd, size);
+      if (!special && size > 0) ftruncateSync(this.fd, size);
     } catch (e) {
       this.abort();
       throw ioError(target, e);
@@ -59,6 +59,16 @@ export class ImageFile {
         write(this.fd, bytes, off, bytes.length - off, position + off, (err, written) => (err ? reject(ioError(this.target, err)) : resolve(written))),
       );
       off += n;
+    }
+  }
+
+  /** Set the final length (a writer that learns its size at the end). */
+  setLength(size: number): void {
+    if (this.temp === undefined) return; // a device keeps its size
+    try {
+      ftruncateSync(this.fd, size);
+    } catch (e) {
+      throw ioError(this.target, e);
     }
   }
 
