@@ -12,7 +12,7 @@
  * into the id table. Inode numbers are walk order from 1 (the root), so the same tree gives the
  * same bytes.
  */
-import { deflateSync } from 'node:zlib';
+import { deflate, deflateSync } from 'node:zlib';
 import { Compressor } from 'zstd-napi';
 import { LayerfoldError, showName } from '../../errors.js';
 import { alignedBuffer } from '../../io/aligned.js';
@@ -41,12 +41,23 @@ export interface SquashfsOptions {
 }
 
 type Compress = (input: Buffer) => Buffer;
+type AsyncCompress = (input: Buffer) => Promise<Buffer>;
 
-function compressorFor(kind: SquashCompression): Compress {
-  if (kind === 'gzip') return (input) => deflateSync(input, { level: 9 });
+/** gzip at zlib's default level 6, zstd at its default 3: mksquashfs's 9 and 15 cost 2–5× the time for a few % of size. */
+const GZIP_LEVEL = 6;
+const ZSTD_LEVEL = 3;
+
+function compressorFor(kind: SquashCompression): { sync: Compress; async: AsyncCompress } {
+  if (kind === 'gzip') {
+    return {
+      sync: (input) => deflateSync(input, { level: GZIP_LEVEL }),
+      async: (input) => new Promise((resolve, reject) => deflate(input, { level: GZIP_LEVEL }, (err, out) => (err ? reject(err) : resolve(out)))),
+    };
+  }
   const z = new Compressor();
-  z.setParameters({ compressionLevel: 15 });
-  return (input) => z.compress(input);
+  z.setParameters({ compressionLevel: ZSTD_LEVEL });
+  const sync = (input: Buffer) => z.compress(input);
+  return { sync, async: (input) => Promise.resolve(sync(input)) };
 }
 
 /** A metadata stream: 8 KiB blocks compressed as they fill; positions as (block start, offset). */
@@ -122,42 +133,63 @@ function squashTime(rec: FsInode, tables: Tables): number {
   return Math.min(Math.max(t, 0), 0xffffffff);
 }
 
-/** Write file data: each file's blocks, compressed one by one, from position 96 on. */
-async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, compress: Compress): Promise<{ data: Map<number, FileData>; end: number }> {
+/** Blocks being compressed at once: zlib runs on libuv's thread pool, so gzip uses every core. */
+const IN_FLIGHT = 8;
+
+interface PendingBlock {
+  entry: FileData;
+  /** The whole buffer (reused once written) and the block's bytes in it. */
+  buf: Buffer;
+  raw: Buffer;
+  packed: Promise<Buffer>;
+}
+
+/**
+ * Write file data: each file's blocks, compressed one by one, from position 96 on. Compressions
+ * run ahead (at most IN_FLIGHT) while the blocks are written strictly in order, so positions and
+ * the per-file size lists come out the same whatever the timing.
+ */
+async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, compress: AsyncCompress): Promise<{ data: Map<number, FileData>; end: number }> {
   const stage = new Stager(out, layers);
   await stage.seek(SUPER);
   let pos = SUPER;
   const data = new Map<number, FileData>();
   const reads = layers.map((l) => new LayerReads(l.fd, l.base + l.size));
-  const raw = alignedBuffer(BLOCK);
+  const queue: PendingBlock[] = [];
+  const spare: Buffer[] = [];
+  const settle = async () => {
+    const head = queue.shift()!;
+    const packed = await head.packed;
+    if (head.entry.sizes.length === 0) head.entry.start = pos;
+    const stored = packed.length < head.raw.length ? packed : head.raw;
+    await stage.put(stored);
+    head.entry.sizes.push(stored === packed ? packed.length : head.raw.length | UNCOMPRESSED_DATA);
+    pos += stored.length;
+    spare.push(head.buf);
+  };
   for (let ino = 1; ino < plan.nextIno; ino++) {
     const rec = plan.inodes[ino]!;
     const node = rec.node;
     if (node instanceof Dir || node.type !== 'file' || node.size === 0) continue;
     const layer = layers[node.layer]!;
-    const entry = { start: pos, sizes: [] as number[] };
-    for (let done = 0; done < node.size; done += BLOCK) {
-      const n = Math.min(BLOCK, node.size - done);
-      const ok = n <= SMALL_FILE ? reads[node.layer]!.copySmall(raw, 0, node.dataOffset + done, n) : readFully(layer.fd, raw, 0, n, node.dataOffset + done);
-      if (!ok) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}: data ends early`);
-      const input = raw.subarray(0, n);
-      const packed = compress(input);
-      if (packed.length < n) {
-        await stage.put(packed);
-        entry.sizes.push(packed.length);
-        pos += packed.length;
-      } else {
-        await stage.put(input);
-        entry.sizes.push(n | UNCOMPRESSED_DATA);
-        pos += n;
-      }
-    }
+    const entry: FileData = { start: 0, sizes: [] };
     data.set(ino, entry);
+    for (let done = 0; done < node.size; done += BLOCK) {
+      if (queue.length >= IN_FLIGHT) await settle();
+      const n = Math.min(BLOCK, node.size - done);
+      const buf = spare.pop() ?? alignedBuffer(BLOCK);
+      const ok = n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, 0, node.dataOffset + done, n) : readFully(layer.fd, buf, 0, n, node.dataOffset + done);
+      if (!ok) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}: data ends early`);
+      const raw = buf.subarray(0, n);
+      const packed = compress(raw);
+      packed.catch(() => undefined); // awaited in order by settle
+      queue.push({ entry, buf, raw, packed });
+    }
   }
+  while (queue.length > 0) await settle();
   await stage.drain();
   return { data, end: pos };
 }
-
 
 class Tables {
   readonly inodes: MetaStream;
@@ -376,8 +408,8 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
   const compress = compressorFor(options.compression);
   const out = new ImageFile(target, 0);
   try {
-    const { data, end } = await writeData(plan, layers, out, compress);
-    const tables = new Tables(compress, options.time);
+    const { data, end } = await writeData(plan, layers, out, compress.async);
+    const tables = new Tables(compress.sync, options.time);
     const rootRef = writeMetadata(plan, tables, data);
     const inodeStart = end;
     const inodeBytes = tables.inodes.finish();
@@ -385,7 +417,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     const dirBytes = tables.dirs.finish();
     const idStart = dirStart + dirBytes.length;
     const idList = tables.idList();
-    const id = lookupTable(u32s(...idList), idStart, compress);
+    const id = lookupTable(u32s(...idList), idStart, compress.sync);
     const tail: Buffer[] = [inodeBytes, dirBytes, id.blocks, id.list];
     let pos = id.listAt + id.list.length;
     let xattrAt = INVALID;
@@ -399,7 +431,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
         entries.writeUInt32LE(1, i * 16 + 8);
         entries.writeUInt32LE(x.size, i * 16 + 12);
       });
-      const ids = lookupTable(entries, kvStart + kv.length, compress);
+      const ids = lookupTable(entries, kvStart + kv.length, compress.sync);
       const head = Buffer.alloc(16);
       head.writeBigUInt64LE(BigInt(kvStart), 0);
       head.writeUInt32LE(tables.xattrEntries.length, 8);
