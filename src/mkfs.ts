@@ -1,9 +1,10 @@
-/** `layerfold mkfs`: an image to a filesystem image (ext4, squashfs) written from the merged tree. */
+/** `layerfold mkfs`: an image to a filesystem image (ext4, squashfs, EROFS) written from the merged tree. */
 import { createHash } from 'node:crypto';
 import { LayerfoldError } from './errors.js';
 import { flattenImage, type FlattenOptions } from './flatten.js';
 import { writeExt4, type FsSummary } from './write/fs/ext4.js';
 import { writeSquashfs, type SquashCompression } from './write/fs/squashfs.js';
+import { writeErofs } from './write/fs/erofs.js';
 import { DEFAULT_FREE, type FreeSpec } from './write/fs/sizing.js';
 
 export type FsType = 'ext4' | 'squashfs' | 'erofs';
@@ -32,13 +33,16 @@ function identity(flat: Awaited<ReturnType<typeof flattenImage>>, options: MkfsO
 
 /** Write the filesystem image of IMAGE to `output` (renamed into place when complete). */
 export async function makeFilesystem(input: string, output: string, options: MkfsOptions): Promise<FsSummary> {
-  if (options.type === 'erofs') throw new LayerfoldError('UNSUPPORTED', '--type erofs: not built yet; ext4 and squashfs are');
-  if (options.type === 'squashfs' && (options.size !== undefined || options.free !== undefined || options.inodes !== undefined)) {
-    throw new LayerfoldError('USAGE', 'squashfs is read-only and exactly as big as its tree: --size, --free and --inodes are for ext4');
+  if (options.type !== 'ext4' && (options.size !== undefined || options.free !== undefined || options.inodes !== undefined)) {
+    throw new LayerfoldError('USAGE', `${options.type} is read-only and exactly as big as its tree: --size, --free and --inodes are for ext4`);
   }
   const flat = await flattenImage(input, { ...options, deferVerify: true });
   try {
     const time = options.dockerInit ?? flat.impliedMtime;
+    if (options.type === 'erofs') {
+      const uuid = createHash('sha256').update('layerfold erofs\0').update(identity(flat, options)).digest().subarray(0, 16);
+      return await writeErofs(flat.tree, flat.layers, output, { time, uuid }, () => flat.verified);
+    }
     if (options.type === 'squashfs') return await writeSquashfs(flat.tree, flat.layers, output, { compression: options.compression ?? 'gzip', time }, () => flat.verified);
     return await writeExt4(flat.tree, flat.layers, output, { ...options, free: options.free ?? DEFAULT_FREE, time, seed: identity(flat, options) }, () => flat.verified);
   } catch (e) {

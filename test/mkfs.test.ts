@@ -65,9 +65,16 @@ async function expectMountEquals(fsImage: string, referenceTar: string, implied:
 }
 
 const haveUnsquashfs = hasCommand('unsquashfs');
+const haveFsckErofs = hasCommand('fsck.erofs');
 
-/** The filesystem's own checker: e2fsck -fn, or unsquashfs reading the superblock and every inode and listing. */
-function checkImage(type: 'ext4' | 'squashfs', image: string): void {
+/** The filesystem's own checker: e2fsck -fn, unsquashfs reading the superblock and every inode and listing, fsck.erofs. */
+function checkImage(type: 'ext4' | 'squashfs' | 'erofs', image: string): void {
+  if (type === 'erofs') {
+    const r = spawnSync('fsck.erofs', [image], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).not.toMatch(/err|fail|corrupt|invalid/i);
+    expect(r.status).toBe(0);
+    return;
+  }
   if (type === 'ext4') {
     const check = e2fsck(image);
     expect(check.out).not.toMatch(/Fix\?|differences|wrong|invalid|corrupt/i);
@@ -84,6 +91,7 @@ function checkImage(type: 'ext4' | 'squashfs', image: string): void {
 describe.each([
   ['ext4', haveFsck, 'e2fsck (e2fsprogs)'],
   ['squashfs', haveUnsquashfs, 'unsquashfs (squashfs-tools)'],
+  ['erofs', haveFsckErofs, 'fsck.erofs (erofs-utils)'],
 ] as const)('%s of every docker pair: its checker passes, mounted tree = docker export', (type, have, tool) => {
   if (!have) console.log(`skipped: ${tool} is not installed`);
   if (!isRoot) console.log('mount comparisons skipped: mount -o loop needs root (the checker still runs)');
@@ -150,6 +158,7 @@ describe('an image with every kind of entry', () => {
     ['ext4', 'ext4', haveFsck, {}],
     ['squashfs (gzip)', 'squashfs', haveUnsquashfs, {}],
     ['squashfs (zstd)', 'squashfs', haveUnsquashfs, { compression: 'zstd' }],
+    ['erofs', 'erofs', haveFsckErofs, {}],
   ] as const)('%s: passes its checker and mounts as GNU tar unpacks the export', { timeout: 120_000 }, async (_label, type, have, extra) => {
     if (!have) return void console.log(`skipped: no checker for ${type}`);
     const image = await oddImage();
@@ -195,6 +204,9 @@ describe('an image with every kind of entry', () => {
     await makeFilesystem(image, join(dir, 'a.sqfs'), { type: 'squashfs' });
     await makeFilesystem(image, join(dir, 'b.sqfs'), { type: 'squashfs' });
     expect(readFileSync(join(dir, 'a.sqfs')).equals(readFileSync(join(dir, 'b.sqfs')))).toBe(true);
+    await makeFilesystem(image, join(dir, 'a.erofs'), { type: 'erofs' });
+    await makeFilesystem(image, join(dir, 'b.erofs'), { type: 'erofs' });
+    expect(readFileSync(join(dir, 'a.erofs')).equals(readFileSync(join(dir, 'b.erofs')))).toBe(true);
     const fixed = await cli(['mkfs', image, join(dir, 'c.ext4'), '--size', '64M']);
     expect(fixed.code).toBe(0);
     expect(fixed.stderr).toMatch(/c\.ext4: ext4, 64\.0 MiB \(16384 blocks of 4 KiB, \d+% free\)/);
@@ -202,7 +214,7 @@ describe('an image with every kind of entry', () => {
     expect(e2fsck(join(dir, 'c.ext4')).status).toBe(0);
     const small = await cli(['mkfs', image, join(dir, 'd.ext4'), '--size', '100K']);
     expectOneLine(small, /--size 100 KiB is too small: the tree needs at least [\d.]+ [KM]iB as ext4/);
-    expect(readdirSync(dir).sort()).toEqual(['a.ext4', 'a.sqfs', 'b.ext4', 'b.sqfs', 'c.ext4']);
+    expect(readdirSync(dir).sort()).toEqual(['a.erofs', 'a.ext4', 'a.sqfs', 'b.erofs', 'b.ext4', 'b.sqfs', 'c.ext4']);
   });
 
   it('default size: the stated headroom, printed', async () => {
@@ -236,6 +248,7 @@ describe('an image with every kind of entry', () => {
   it('usage: OUT names the type, or --type does', async () => {
     const image = await oddImage();
     expectOneLine(await cli(['mkfs', image, join(scratchDir(), 'disk.img')]), /name the filesystem: --type ext4/);
+    expectOneLine(await cli(['mkfs', image, join(scratchDir(), 'r.sqfs'), '--size', '1G']), /squashfs is read-only and exactly as big as its tree/);
     const r = await cli(['mkfs', image, join(scratchDir(), 'disk.img'), '--type', 'ext4', '-q']);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -254,7 +267,7 @@ const nonRootSkip = unprivilegedProblem();
 
 describe.skipIf(nonRootSkip !== undefined)('written as uid 65534: the same bytes as written as root', () => {
   if (nonRootSkip) console.log(`skipped: ${nonRootSkip}`);
-  it.each(['special-nodes', 'perms-ids', 'capability', 'hardlink-group-materialize'].flatMap((n) => [[n, 'ext4'], [n, 'sqfs']]))('conformance/%s as %s', async (name, ext) => {
+  it.each(['special-nodes', 'perms-ids', 'capability', 'hardlink-group-materialize'].flatMap((n) => [[n, 'ext4'], [n, 'sqfs'], [n, 'erofs']]))('conformance/%s as %s', async (name, ext) => {
     const base = mkdtempSync(join(tmpdir(), 'layerfold-mkfs-nonroot-'));
     chmodSync(base, 0o777);
     const pairDir = join('fixtures/conformance', name);
@@ -267,7 +280,7 @@ describe.skipIf(nonRootSkip !== undefined)('written as uid 65534: the same bytes
     expect(child.status).toBe(0);
     expect(statSync(asUser).uid).toBe(65534);
     const asRoot = join(base, `root.${ext}`);
-    await makeFilesystem(image, asRoot, { type: ext === 'ext4' ? 'ext4' : 'squashfs', dockerInit: 1_700_000_000 });
+    await makeFilesystem(image, asRoot, { type: ext === 'sqfs' ? 'squashfs' : (ext as 'ext4' | 'erofs'), dockerInit: 1_700_000_000 });
     expect(readFileSync(asUser).equals(readFileSync(asRoot))).toBe(true);
   });
 });

@@ -24,7 +24,7 @@ const BY_EXTENSION: Array<[RegExp, 'ext4' | 'squashfs' | 'erofs']> = [
 export function mkfsCommand(ctx: CommandContext): CommandModule<object, MkfsArgs> {
   return {
     command: 'mkfs <image_archive> <out>',
-    describe: 'write a filesystem image (ext4, squashfs) of the rootfs, without root, loop devices or mke2fs',
+    describe: 'write a filesystem image (ext4, squashfs, erofs) of the rootfs, without root, loop devices or mke2fs',
     builder: (y) =>
       imageOptions(y)
         .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
@@ -43,19 +43,21 @@ export function mkfsCommand(ctx: CommandContext): CommandModule<object, MkfsArgs
       const out = dash(args.out);
       if (out === '-') throw new LayerfoldError('USAGE', 'mkfs writes a file by position: name OUT, not -');
       const type = args.type ?? BY_EXTENSION.find(([re]) => re.test(out))?.[1];
-      if (type === undefined) throw new LayerfoldError('USAGE', `name the filesystem: --type ext4 (or end ${out} in .ext4)`);
+      if (type === undefined) throw new LayerfoldError('USAGE', `name the filesystem: --type ext4|squashfs|erofs (or end ${out} in .ext4, .sqfs, .erofs)`);
       if (args.compression !== undefined && type !== 'squashfs') throw new LayerfoldError('USAGE', '--compression is for squashfs');
       if (args.size !== undefined && args.free !== undefined) throw new LayerfoldError('USAGE', '--size and --free: give one (a fixed size has the headroom it has)');
       if (args.inodes !== undefined && (!Number.isInteger(args.inodes) || args.inodes <= 0)) throw new LayerfoldError('USAGE', '--inodes takes a positive whole number');
       const summary = await makeFilesystem(dash(args.image_archive), out, {
         ...flattenOptionsFrom(args, ctx.io),
-        type: type as 'ext4' | 'squashfs',
+        type: type as 'ext4' | 'squashfs' | 'erofs',
         ...(args.size !== undefined ? { size: parseSize(args.size, '--size') } : {}),
         ...(args.free !== undefined ? { free: parseFree(args.free) } : {}),
         ...(args.inodes !== undefined ? { inodes: args.inodes } : {}),
         ...(args.compression !== undefined ? { compression: args.compression as 'gzip' | 'zstd' } : {}),
       });
-      if (!args.quiet && summary.type === 'squashfs') {
+      if (!args.quiet && summary.type === 'erofs') {
+        ctx.io.stderr.write(`${out}: erofs, ${formatSize(summary.bytes)} (${summary.blocks} blocks of 4 KiB, uncompressed), ${summary.inodes} inodes\n`);
+      } else if (!args.quiet && summary.type === 'squashfs') {
         ctx.io.stderr.write(`${out}: squashfs, ${formatSize(summary.bytes)} (${args.compression ?? 'gzip'} blocks of ${summary.blockSize / 1024} KiB), ${summary.inodes} inodes\n`);
         if (summary.clampedTimes) ctx.io.stderr.write(`layerfold: note: ${summary.clampedTimes} mtimes outside 1970–2106 clamped to it (squashfs stores unsigned 32-bit seconds)\n`);
       } else if (!args.quiet) {
