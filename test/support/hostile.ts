@@ -9,7 +9,7 @@ import { readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { run } from '../../src/cli/main.js';
-import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage } from '../../src/index.js';
+import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage, makeFilesystem } from '../../src/index.js';
 import { hasCommand, readWithNodeTar } from './read.js';
 
 export interface HostileCommand {
@@ -64,6 +64,12 @@ export const COMMANDS: HostileCommand[] = [
     takesPlainTars: true,
     argv: (image, _out, tmp) => ['diff', image, image, '--tmpdir', tmp],
     library: (image, _out, tmp, extra = {}) => diffRootfs(image, image, { flatten: { tmpDir: tmp, ...extra } }),
+    resultNames: async () => null,
+  },
+  {
+    name: 'mkfs',
+    argv: (image, out, tmp) => ['mkfs', image, join(out, 'rootfs.ext4'), '--tmpdir', tmp, '-q'],
+    library: (image, out, tmp, extra = {}) => makeFilesystem(image, join(out, 'rootfs.ext4'), { type: 'ext4', tmpDir: tmp, ...extra }),
     resultNames: async () => null,
   },
 ];
