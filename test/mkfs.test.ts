@@ -285,3 +285,42 @@ describe.skipIf(nonRootSkip !== undefined)('written as uid 65534: the same bytes
   });
 });
 
+
+describe.skipIf(!existsSync('dist/cli/main.js'))('interrupted', () => {
+  it('SIGTERM while the image is written: exit 143, one line, nothing left in OUT\'s directory', { timeout: 120_000 }, async () => {
+    const { spawn } = await import('node:child_process');
+    const image = writeTemp(await imageArchive([await layerTar([e('noise', { content: noise(48 << 20) })])]));
+    const dir = scratchDir();
+    const child = spawn(process.execPath, ['bin/layerfold.js', 'mkfs', image, join(dir, 'r.sqfs')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let sent = false;
+    for (let i = 0; i < 2000 && !sent; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      if (readdirSync(dir).some((n) => n.endsWith('.tmp'))) {
+        child.kill('SIGTERM');
+        sent = true;
+      }
+    }
+    const code = await exited;
+    expect(sent, 'the run ended before it could be interrupted').toBe(true);
+    expect(code).toBe(143);
+    expect(stderr).toBe('layerfold: interrupted by SIGTERM; partial output removed\n');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+// Docker's own rules (tree/apply.ts) refuse these before a writer sees them; the writers' checks stay
+// for trees built through the library.
+describe('names and targets no filesystem holds are refused in one line, nothing left', () => {
+  it.each([
+    ['a name over 255 bytes', [e(`${'n'.repeat(256)}`)], /a name part longer than 255 bytes; docker refuses such a layer/],
+    ['a symlink target over 4095 bytes', [e(`s -> ${'t'.repeat(4096)}`)], /a symlink target of 4096 bytes \(at most 4095\)/],
+  ])('%s', async (_what, entries, message) => {
+    const image = writeTemp(await imageArchive([await layerTar(entries)]));
+    const dir = scratchDir();
+    expectOneLine(await cli(['mkfs', image, join(dir, 'r.ext4')]), message);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
