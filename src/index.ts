@@ -8,7 +8,7 @@
 // errors
 export { LayerfoldError, isLayerfoldError, type ErrorCode } from './errors.js';
 // an image, read-only
-export { openImage, entries, type Image, type ImageLayer, type ImageOptions } from './image.js';
+export { openImage, entries, type Image, type ImageOptions } from './image.js';
 export type { ImageConfig } from './read/config.js';
 export type { ListEntry } from './inspect/ls.js';
 // one call per command
@@ -22,5 +22,5 @@ export { listImage, type ListOptions } from './inspect/ls.js';
 export { inspectImage, type InspectOptions, type InspectReport } from './inspect/inspect.js';
 export { explainPath, type WhyOptions, type WhyReport } from './inspect/why.js';
 export { squashImage, type SquashOptions, type SquashResult } from './squash.js';
+export { makeFilesystem, type MkfsOptions, type FsSummary } from './mkfs.js';
 export { diffRootfs, type DiffOptions, type DiffOutcome } from './diff/diff.js';
-export type { DiffResult } from './diff/compare.js';

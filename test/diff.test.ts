@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { zstdSync } from '../src/io/compression.js';
 import { run } from '../src/cli/main.js';
-import { type DiffResult } from '../src/index.js';
+import { type DiffResult } from '../src/diff/compare.js';
 import { flattenImage } from '../src/flatten.js';
 import { Dir } from '../src/tree/node.js';
 import { walkTree } from '../src/tree/walk.js';

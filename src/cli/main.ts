@@ -19,6 +19,7 @@ import { whyCommand } from './why-command.js';
 import { catCommand } from './cat-command.js';
 import { cpCommand } from './cp-command.js';
 import { squashCommand } from './squash-command.js';
+import { mkfsCommand } from './mkfs-command.js';
 import { DASH_MARKER } from './shared.js';
 
 /**
@@ -66,6 +67,7 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .command(cpCommand(ctx))
     .completion('completion', 'print a bash (or, under zsh, zsh) completion script: layerfold completion >> ~/.bashrc')
     .command(squashCommand(ctx))
+    .command(mkfsCommand(ctx))
     .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
     .strict()
     .version(version())

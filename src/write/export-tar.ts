@@ -48,7 +48,7 @@ export interface WriteProgress {
 }
 
 /** Files up to this size are copied through a per-layer read window. */
-const SMALL_FILE = 64 * 1024;
+export const SMALL_FILE = 64 * 1024;
 const WINDOW = 1024 * 1024;
 /** A read that starts this close after the previous one is "sequential": worth a window. */
 const NEAR = 16 * 1024;
@@ -58,7 +58,7 @@ const NEAR = 16 * 1024;
  * order (docker writes layers in that walk order), so many small files sit one after another: those
  * are served from one 1 MiB read instead of a syscall each. Scattered reads go straight through.
  */
-class LayerReads {
+export class LayerReads {
   private readonly window = alignedBuffer(WINDOW);
   private start = 0;
   private end = 0;
@@ -85,7 +85,7 @@ class LayerReads {
   }
 }
 
-function readFully(fd: number, target: Buffer, off: number, len: number, pos: number): boolean {
+export function readFully(fd: number, target: Buffer, off: number, len: number, pos: number): boolean {
   let done = 0;
   while (done < len) {
     const n = readSync(fd, target, off + done, len - done, pos + done);

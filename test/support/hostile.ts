@@ -9,7 +9,7 @@ import { readdirSync, lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { run } from '../../src/cli/main.js';
-import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage, squashImage } from '../../src/index.js';
+import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage, squashImage, makeFilesystem } from '../../src/index.js';
 import { hasCommand, readWithNodeTar } from './read.js';
 
 export interface HostileCommand {
@@ -80,6 +80,12 @@ export const COMMANDS: HostileCommand[] = [
         rmSync(rootfs, { force: true });
       }
     },
+  },
+  {
+    name: 'mkfs',
+    argv: (image, out, tmp) => ['mkfs', image, join(out, 'rootfs.ext4'), '--tmpdir', tmp, '-q'],
+    library: (image, out, tmp, extra = {}) => makeFilesystem(image, join(out, 'rootfs.ext4'), { type: 'ext4', tmpDir: tmp, ...extra }),
+    resultNames: async () => null,
   },
 ];
 

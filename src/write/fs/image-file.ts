@@ -1,0 +1,185 @@
+/**
+ * The output of `mkfs`: a file of a known size written by position. A regular target is made as a
+ * sparse temporary file beside it (`ftruncate` to the full size, so blocks never written read as
+ * zeros and take no disk) and renamed into place at the end; an error or a signal removes it. A target
+ * that exists and is not a regular file (a block device, /dev/null) is written in place.
+ */
+import { closeSync, ftruncateSync, openSync, renameSync, rmSync, statSync, write, constants as fsc } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { LayerfoldError } from '../../errors.js';
+import { onCleanup } from '../../io/cleanup.js';
+import { alignedBuffer } from '../../io/aligned.js';
+import { LayerReads, SMALL_FILE } from '../export-tar.js';
+import { readSync } from 'node:fs';
+import type { LayerData } from '../../read/layers.js';
+
+function ioError(target: string, e: unknown): LayerfoldError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EACCES' ? 'permission denied' : err.message;
+  return new LayerfoldError('IO', `${target}: cannot write: ${why}`, { cause: e });
+}
+
+let tempCounter = 0;
+
+export class ImageFile {
+  private readonly fd: number;
+  private readonly temp: string | undefined;
+  private readonly unregister: () => void;
+  private done = false;
+
+  constructor(
+    readonly target: string,
+    size: number,
+  ) {
+    let special = false;
+    try {
+      special = !statSync(target).isFile();
+    } catch {
+      // absent: made through a temporary file
+    }
+    this.temp = special ? undefined : join(dirname(target), `.${basename(target)}.layerfold-${process.pid}-${tempCounter++}.tmp`);
+    try {
+      this.fd = special ? openSync(target, fsc.O_WRONLY) : openSync(this.temp!, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o644);
+    } catch (e) {
+      throw ioError(target, e);
+    }
+    this.unregister = onCleanup(() => this.abort());
+    try {
+      if (!special && size > 0) ftruncateSync(this.fd, size);
+    } catch (e) {
+      this.abort();
+      throw ioError(target, e);
+    }
+  }
+
+  async writeAt(bytes: Buffer, position: number): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) {
+      const n = await new Promise<number>((resolve, reject) =>
+        write(this.fd, bytes, off, bytes.length - off, position + off, (err, written) => (err ? reject(ioError(this.target, err)) : resolve(written))),
+      );
+      off += n;
+    }
+  }
+
+  /** Set the final length (a writer that learns its size at the end). */
+  setLength(size: number): void {
+    if (this.temp === undefined) return; // a device keeps its size
+    try {
+      ftruncateSync(this.fd, size);
+    } catch (e) {
+      throw ioError(this.target, e);
+    }
+  }
+
+  finish(): void {
+    try {
+      closeSync(this.fd);
+      if (this.temp !== undefined) renameSync(this.temp, this.target);
+    } catch (e) {
+      this.abort();
+      throw ioError(this.target, e);
+    }
+    this.done = true;
+    this.unregister();
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    if (this.temp !== undefined) rmSync(this.temp, { force: true });
+    this.unregister();
+  }
+}
+
+const STAGE = 4 * 1024 * 1024;
+
+/**
+ * Runs of output at increasing positions, gathered in a staging buffer and written whole; two
+ * buffers alternate so that the reads filling one overlap the write of the other. A jump to a
+ * position that does not continue the run flushes first.
+ */
+export class Stager {
+  private buf = alignedBuffer(STAGE);
+  private spare = alignedBuffer(STAGE);
+  private used = 0;
+  private start = 0;
+  private pending: Promise<void> = Promise.resolve();
+  private readonly reads: LayerReads[];
+
+  constructor(
+    private readonly out: ImageFile,
+    private readonly layers: LayerData[],
+  ) {
+    this.reads = layers.map((l) => new LayerReads(l.fd, l.base + l.size));
+  }
+
+  async flush(): Promise<void> {
+    await this.pending;
+    if (this.used > 0) {
+      this.pending = this.out.writeAt(this.buf.subarray(0, this.used), this.start);
+      this.pending.catch(() => undefined); // surfaced by the next flush
+      [this.buf, this.spare] = [this.spare, this.buf];
+      this.start += this.used;
+      this.used = 0;
+    }
+  }
+
+  async drain(): Promise<void> {
+    await this.flush();
+    await this.pending;
+  }
+
+  /** Continue output at `position`. */
+  async seek(position: number): Promise<void> {
+    if (this.start + this.used === position) return;
+    await this.flush();
+    this.start = position;
+  }
+
+  /** Room for n bytes (n <= the stage size) at the current position; returns the buffer and offset to fill. */
+  async room(n: number): Promise<{ buf: Buffer; off: number }> {
+    if (this.used + n > this.buf.length) await this.flush();
+    const off = this.used;
+    this.used += n;
+    return { buf: this.buf, off };
+  }
+
+  async put(bytes: Buffer): Promise<void> {
+    const { buf, off } = await this.room(bytes.length);
+    bytes.copy(buf, off);
+  }
+
+  async zeros(n: number): Promise<void> {
+    while (n > 0) {
+      const step = Math.min(n, STAGE);
+      const { buf, off } = await this.room(step);
+      buf.fill(0, off, off + step);
+      n -= step;
+    }
+  }
+
+  /** Copy `size` bytes of a layer's file data to the current position. */
+  async copyFrom(layer: number, pos: number, size: number, what: () => string): Promise<void> {
+    const { fd } = this.layers[layer]!;
+    if (size <= SMALL_FILE) {
+      const { buf, off } = await this.room(size);
+      if (!this.reads[layer]!.copySmall(buf, off, pos, size)) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
+      return;
+    }
+    let left = size;
+    while (left > 0) {
+      if (this.used === this.buf.length) await this.flush();
+      const n = readSync(fd, this.buf, this.used, Math.min(left, this.buf.length - this.used), pos);
+      if (n === 0) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
+      this.used += n;
+      pos += n;
+      left -= n;
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The merged tree numbered for a filesystem image, shared by the ext4, squashfs and EROFS writers:
+ * one record per inode in walkTree order (a hard-link group is one record whose names all point at
+ * it), each directory's children in name order, link counts as the filesystem stores them.
+ * Nothing here reads file data; memory grows with the number of entries only.
+ */
+import { LayerfoldError, showName } from '../../errors.js';
+import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
+import { walkTree } from '../../tree/walk.js';
+
+export interface FsChild {
+  /** One name component, raw bytes as latin1. */
+  name: string;
+  ino: number;
+}
+
+export interface FsInode {
+  ino: number;
+  node: Dir | Inode;
+  /** The directory holding its first name (the root's parent is itself). */
+  parent: number;
+  /** Names of a file; 2 + subdirectories for a directory. */
+  nlink: number;
+  /** A directory's entries in byte order of their names. */
+  children?: FsChild[];
+  /** Path of the first name, for messages. */
+  path: string;
+}
+
+export interface TreePlan {
+  /** Indexed by inode number; slots below `firstIno` other than the root are empty. */
+  inodes: Array<FsInode | undefined>;
+  rootIno: number;
+  /** One past the last inode number given. */
+  nextIno: number;
+  /** Subdirectories, for the filesystems that count them. */
+  dirCount: number;
+}
+
+/** Name length limit shared by ext4, squashfs and EROFS. */
+export const NAME_MAX = 255;
+
+/**
+ * Number the tree: the root gets `rootIno`, every other inode the next number from `firstIno` in
+ * walk order; a second name of a hard-linked inode adds a link, not an inode.
+ */
+export function planTree(tree: MergedTree, rootIno: number, firstIno: number): TreePlan {
+  const inodes: Array<FsInode | undefined> = [];
+  const root: FsInode = { ino: rootIno, node: tree.root, parent: rootIno, nlink: 2, children: [], path: '/' };
+  inodes[rootIno] = root;
+  const dirs = new Map<string, FsInode>([['', root]]);
+  const byNode = new Map<Inode, FsInode>();
+  let next = firstIno;
+  let dirCount = 0;
+  for (const entry of walkTree(tree)) {
+    const isDir = entry.node instanceof Dir;
+    const path = isDir ? entry.name.slice(0, -1) : entry.name;
+    const cut = path.lastIndexOf('/');
+    const name = path.slice(cut + 1);
+    const parent = dirs.get(cut < 0 ? '' : path.slice(0, cut))!;
+    if (name.length > NAME_MAX) throw new LayerfoldError('UNSUPPORTED', `${showName(entry.name)}: a name of ${name.length} bytes; filesystems hold at most ${NAME_MAX}`);
+    if (entry.linkTo !== undefined) {
+      const target = byNode.get(entry.node as Inode)!;
+      target.nlink++;
+      parent.children!.push({ name, ino: target.ino });
+      continue;
+    }
+    const record: FsInode = { ino: next++, node: entry.node, parent: parent.ino, nlink: isDir ? 2 : 1, path: entry.name };
+    inodes[record.ino] = record;
+    parent.children!.push({ name, ino: record.ino });
+    if (isDir) {
+      record.children = [];
+      dirs.set(path, record);
+      parent.nlink++;
+      dirCount++;
+    } else if ((entry.node as Inode).linked) {
+      byNode.set(entry.node as Inode, record);
+    }
+  }
+  return { inodes, rootIno, nextIno: next, dirCount };
+}
