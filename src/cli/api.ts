@@ -13,3 +13,4 @@ export { progressFor, type Progress, type ProgressOptions } from '../progress.js
 export { printable, jsonText } from '../escape.js';
 export { runAllCleanups } from '../io/cleanup.js';
 export { parseTime } from '../time.js';
+export { parseSize, parseFree, formatSize } from '../write/fs/sizing.js';
