@@ -8,6 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { inspectImage } from '../src/index.js';
 import { e, imageArchive, layerTar, writeTemp } from './support/build.js';
 import { cli, expectOneLine } from './support/cli.js';
+import { scratchDir } from './support/build.js';
+// @ts-expect-error plain-JS benchmark helper without type declarations
+import { generateImage, planImage } from '../scripts/bench/generator.js';
 
 const bytes = (n: number) => 'x'.repeat(n);
 
@@ -81,5 +84,34 @@ describe('inspect gates', () => {
     expect(lines[0]).toMatch(/^bytes\s+count\s+layers\s+path$/);
     expect(lines[1]).toMatch(/^\s*30 B\s+3\s+0,1,2\s+a$/);
     expect(lines[2]).toMatch(/^\s*12 B\s+2\s+1,2\s+b$/);
+  });
+});
+
+describe('inspect gates on a bench-shaped image (scripts/bench/generator.js)', () => {
+  const params = { name: 'gate', files: 400, bytes: 2_000_000, layers: 4, overwritten: 0.1, whiteout: 0.05, opaque: 0.1, hardlinked: 0.05, seed: 3 };
+
+  it('exit 1 over each threshold and 0 under it; every overwritten file counted as wasted, both copies', async () => {
+    const { image } = (await generateImage(params, scratchDir())) as { image: string };
+    const report = await inspectImage(image);
+    const { efficiency, wastedBytes, userWastedPercent } = report.dive;
+    // from the generator's own plan: a file written again in an upper layer is a path in two layers,
+    // so dive counts every copy of it (its whiteouts and opaque directories can only add to that)
+    const plan = planImage(params) as { layers: Array<Array<{ path: string; type: string; size: number }>> };
+    const copies = new Map<string, number[]>();
+    for (const layer of plan.layers) for (const x of layer) if (x.type === 'file') copies.set(x.path, [...(copies.get(x.path) ?? []), x.size]);
+    const twice = [...copies.values()].filter((sizes) => sizes.length >= 2);
+    expect(twice.length).toBeGreaterThan(0);
+    expect(wastedBytes).toBeGreaterThanOrEqual(twice.flat().reduce((a, b) => a + b, 0));
+    expect(efficiency).toBeGreaterThan(0);
+    expect(efficiency).toBeLessThan(1);
+    const code = async (...flags: string[]) => (await cli(['inspect', image, ...flags])).code;
+    expect(await code('--min-efficiency', String(Math.min(1, efficiency + 0.001)))).toBe(1);
+    expect(await code('--min-efficiency', String(efficiency - 0.001))).toBe(0);
+    expect(await code('--max-wasted', String(wastedBytes - 1))).toBe(1);
+    expect(await code('--max-wasted', String(wastedBytes))).toBe(0);
+    if (userWastedPercent < 1) {
+      expect(await code('--max-wasted-percent', String(userWastedPercent * 0.99))).toBe(1);
+      expect(await code('--max-wasted-percent', String(Math.min(1, userWastedPercent * 1.01)))).toBe(0);
+    }
   });
 });
