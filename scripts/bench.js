@@ -8,7 +8,7 @@
  *   --quick              only the 100 MB image
  *   --scenario a,b       scenarios by name (see SCENARIOS; default: main, main-gzip, debian)
  *   --all                every scenario (adds main-zstd and the 1M-entry image)
- *   --only x,y           export, extract, squash, floor, decompress, umoci, registry, docker, ttfb, profile
+ *   --only x,y           export, extract, squash, mkfs, floor, decompress, umoci, registry, docker, ttfb, profile
  *   --docker             also measure docker load + create + export, on a Docker 26 engine it starts
  *                        afresh for each run (scripts/fixtures/engine.js; needs root and Debian's mirror)
  *   --runs N             timed runs per measurement (default 5)
@@ -43,7 +43,7 @@ const SCENARIOS = {
   debian: { real: true },
 };
 const DEFAULT_SCENARIOS = ['main', 'main-gzip', 'debian'];
-const PARTS = ['export', 'extract', 'squash', 'floor', 'decompress', 'umoci', 'registry', 'docker', 'ttfb', 'profile'];
+const PARTS = ['export', 'extract', 'squash', 'mkfs', 'floor', 'decompress', 'umoci', 'registry', 'docker', 'ttfb', 'profile'];
 
 function parseArgs(argv) {
   const opts = { runs: 5, peerRuns: undefined, dir: '/tmp/layerfold-bench', write: true, docker: false, scenarios: DEFAULT_SCENARIOS, only: PARTS };
@@ -183,6 +183,41 @@ async function runScenario(name, opts) {
     const alone = `node ${join(ROOT, 'scripts/bench/gzip-alone.js')} ${layer} ${layer}.gz`;
     add('node zlib gzip of that layer alone', alone, measure(alone, { ...slow, prepare: `rm -f ${layer}.gz` }));
     sh(`rm -f ${squashed} ${layer} ${layer}.gz`);
+  }
+  if (parts.has('mkfs')) {
+    // mkfs's targets (issue 15): ext4 within 1.5x of export, ahead of extract + mke2fs -d DIR, and an
+    // image within 5 % of what mke2fs makes of the same tree in a filesystem of the same size
+    const usedBlocks = (image) => {
+      const head = sh(`dumpe2fs -h ${image} 2>/dev/null`);
+      const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(head)?.[1]);
+      return field('Block count') - field('Free blocks');
+    };
+    let ext4Blocks;
+    let ext4Used;
+    for (const type of ['ext4', 'squashfs', 'erofs']) {
+      const fsOut = join(work, `${name}.${type}`);
+      const cmd = `${LF} mkfs ${img} ${fsOut} --type ${type} -q`;
+      const row = add(`layerfold mkfs --type ${type}`, cmd, measure(cmd, { ...slow, prepare: `rm -f ${fsOut}` }));
+      if (type === 'ext4') {
+        ext4Blocks = statSync(fsOut).size / 4096;
+        ext4Used = usedBlocks(fsOut);
+        row.note = `${ext4Used} blocks used of ${ext4Blocks}`;
+      }
+      sh(`rm -f ${fsOut}`);
+    }
+    const tree = join(work, `${name}-mke2fs-dir`);
+    const peer = join(work, `${name}-mke2fs.ext4`);
+    // the same size as layerfold's image: mke2fs's own guess of 20 % over `du` fails here with "Could
+    // not allocate block" on trees of many small files (the issue's kernel/hypeman PR #55)
+    const peerCmd = `${LF} extract ${img} ${tree} && mke2fs -q -F -t ext4 -b 4096 -O ^has_journal -m 0 -d ${tree} ${peer} ${ext4Blocks}`;
+    try {
+      const row = add('layerfold extract + mke2fs -d DIR', peerCmd, measure(peerCmd, { ...slow, prepare: `rm -rf ${tree} ${peer}` }));
+      const used = usedBlocks(peer);
+      row.note = `${used} blocks used; layerfold's image ${ext4Used} (${((ext4Used / used - 1) * 100).toFixed(1)} %)`;
+    } catch (e) {
+      log(`  mke2fs -d failed: ${e.message.split('\n')[0]}`);
+    }
+    sh(`rm -rf ${tree} ${peer}`);
   }
   if (parts.has('floor')) {
     const copy = join(work, `${name}.copy`);
