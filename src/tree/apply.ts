@@ -510,10 +510,13 @@ export async function applyLayers(layers: LayerData[], options: ApplyOptions): P
   const root = new Dir(0o755, 0, 0, 0, -1, false);
   const max = options.maxEntries ?? Infinity;
   let total = 0;
+  let reader: PositionalReader | undefined;
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
     const left = max - total;
-    const entries = tarEntries(new PositionalReader(layer.fd, layer.base + layer.size), layer.base);
+    // one read window for all layers, each read to its end before the next (no window per layer)
+    reader = new PositionalReader(layer.fd, layer.base + layer.size, reader);
+    const entries = tarEntries(reader, layer.base);
     for (;;) {
       let next: IteratorResult<TarEntry>;
       try {
