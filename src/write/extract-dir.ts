@@ -127,6 +127,7 @@ export async function extractRootfs(input: string, dir: string, options: Extract
 export async function extractTree(flat: FlattenedImage, dir: string, options: ExtractDirOptions = {}): Promise<ExtractDirResult> {
   const target = prepareTarget(dir, options.force ?? false);
   try {
+    checkPathLengths(flat, target.root);
     const writer = new DirWriter(target.root, flat, options);
     const result = await writer.run();
     target.done();
@@ -136,6 +137,26 @@ export async function extractTree(flat: FlattenedImage, dir: string, options: Ex
     const err = e instanceof LayerfoldError ? e : new LayerfoldError('IO', `extracting into ${dir}: ${(e as Error).message}`, { cause: e });
     if (!kept) throw err;
     throw new LayerfoldError(err.code, `${err.message} (what was written into ${dir} before the error is left there)`, { cause: e });
+  }
+}
+
+/** PATH_MAX less its NUL: the longest path a syscall takes (ENAMETOOLONG past it). */
+const PATH_MAX = 4095;
+
+/**
+ * Every name is written as DIR/NAME, one path per syscall: a name the image may hold (up to 4095
+ * bytes) can be too long once DIR is put in front. Such an image is refused before anything is
+ * written, in one line, rather than met half-way by the kernel (a 2,040-deep file left the tree
+ * behind: removing it failed the same way).
+ */
+function checkPathLengths(flat: FlattenedImage, root: string): void {
+  const room = PATH_MAX - Buffer.byteLength(root.endsWith('/') ? root : `${root}/`);
+  for (const { name } of walkTree(flat.tree)) {
+    const length = name.endsWith('/') ? name.length - 1 : name.length;
+    if (length > room) {
+      const over = length - room;
+      throw new LayerfoldError('IO', `entry ${showName(name)}: as ${root}/NAME it would be ${length + PATH_MAX + 1 - room} bytes, past the kernel's PATH_MAX (4096 with its NUL); extract into a directory whose path is at least ${over} byte${over === 1 ? '' : 's'} shorter`);
+    }
   }
 }
 
