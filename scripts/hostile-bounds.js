@@ -50,7 +50,7 @@ function measure(argv, tmp) {
   const run = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, ...argv, '--tmpdir', tmp], { encoding: 'latin1', maxBuffer: 1 << 30, timeout: (LIMIT_S + 60) * 1000 });
   const stderr = run.stderr ?? '';
   const timeAt = stderr.lastIndexOf('\tCommand being timed');
-  const own = timeAt < 0 ? stderr : stderr.slice(0, timeAt);
+  const own = (timeAt < 0 ? stderr : stderr.slice(0, timeAt)).replace(/^Command (exited with non-zero status|terminated by signal) \d+\n/m, '');
   const stats = timeAt < 0 ? '' : stderr.slice(timeAt);
   const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stats)?.[1] ?? NaN) / 1024;
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(stats);
@@ -89,7 +89,7 @@ async function main() {
       if (!(r.seconds <= LIMIT_S)) bad.push('too slow');
       if (!(r.rss <= LIMIT_MB)) bad.push('too much memory');
       if (bad.length) failures++;
-      const said = r.code === 0 ? '' : (lines[0] ?? '').slice(0, 160);
+      const said = r.code === 0 ? '' : (lines[0] ?? '').replace(/(d\/){8,}/g, '…/').slice(0, 200);
       console.log([input.name, name, r.code, r.seconds.toFixed(1), r.rss.toFixed(0), left.length ? left.slice(0, 3).join(',') : '-', `${bad.length ? `FAIL(${bad.join(', ')}) ` : ''}${said}`].join('\t'));
       rmSync(out, { recursive: true, force: true });
       rmSync(tmp, { recursive: true, force: true });

@@ -6,7 +6,8 @@
  * the fuzzer. Deterministic: fixed mtimes, no clock; layers streamed, never held whole in memory.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -148,6 +149,38 @@ export function repeatedManifestImage({ copies, manifestBytes = 0, names = false
   });
   const blob = (b) => ({ name: `blobs/sha256/${sha256(b).slice(7)}`, data: b });
   return gzipSync(tarOf([{ name: 'oci-layout', data: json({ imageLayoutVersion: '1.0.0' }) }, { name: 'index.json', data: index }, blob(config), blob(manifest), blob(layer)]));
+}
+
+/**
+ * An OCI layout directory at `dir` whose index.json lists `count` distinct image manifests (one image,
+ * each manifest told apart by an annotation and padded with whitespace to `manifestBytes`).
+ */
+export function writeDistinctManifestsLayout(dir, { count, manifestBytes = 0 }) {
+  const layer = Buffer.concat([ustarHeader({ name: 'hello', type: 'file', size: 3, mtime: MTIME }), Buffer.from('hi\n'), Buffer.alloc(BLOCK - 3), Buffer.alloc(2 * BLOCK)]);
+  const config = json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } });
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const put = (b) => {
+    const digest = sha256(b);
+    writeFileSync(join(dir, 'blobs', 'sha256', digest.slice(7)), b);
+    return { digest, size: b.length };
+  };
+  const configRef = put(config);
+  const layerRef = put(layer);
+  const manifests = [];
+  for (let i = 0; i < count; i++) {
+    const body = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...configRef },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layerRef }],
+      annotations: { n: String(i) },
+    });
+    const ref = put(Buffer.from(body + ' '.repeat(Math.max(0, manifestBytes - body.length))));
+    manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...ref, platform: { os: 'linux', architecture: 'amd64' }, annotations: { 'io.containerd.image.name': `hostile:${i}` } });
+  }
+  writeFileSync(join(dir, 'oci-layout'), json({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(join(dir, 'index.json'), json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
+  return dir;
 }
 
 /** Write `buf` to `path` (a convenience for scripts). */

@@ -53,7 +53,15 @@ export const MAX_JSON_BYTES = 128 * 1024 * 1024;
 class JsonBlobs {
   private readonly parsed = new Map<string, { size: number; json: Record<string, unknown> }>();
   private bytes = 0;
+  private readSinceTurn = 0;
   constructor(private readonly source: ImageSource) {}
+
+  /** Whether enough has been read since the last turn of the event loop to give it one now. */
+  due(): boolean {
+    if (this.readSinceTurn < 4 << 20) return false;
+    this.readSinceTurn = 0;
+    return true;
+  }
 
   get(d: Descriptor): Record<string, unknown> {
     const path = blobPath(d.digest);
@@ -72,6 +80,7 @@ class JsonBlobs {
       throw new LayerfoldError('LIMIT', `${path}: the layout's indexes, manifests and configs add up to more than ${MAX_JSON_BYTES / 1024 / 1024} MiB of JSON`);
     }
     const bytes = readBlobVerified(this.source, path, d.digest, d.size);
+    this.readSinceTurn += bytes.length + 16 * 1024; // a small blob costs its lookups too
     let json: unknown;
     try {
       json = JSON.parse(bytes.toString('utf8'));
@@ -115,6 +124,10 @@ interface Walk {
   path: string[];
 }
 
+/** Descriptors walked between two turns of the event loop, so SIGINT / SIGTERM are met while a big layout is read. */
+const DESCRIPTORS_PER_TURN = 256;
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
 function addNames(c: Candidate, names: string[]): void {
   for (const n of names) {
     if (c.nameSet.has(n)) continue;
@@ -127,11 +140,12 @@ const MAX_DESCRIPTORS = 100_000;
 /** A nested index of N manifests listed M times renames N×M candidates: bounded, as descriptors are. */
 const MAX_RENAMED = 1_000_000;
 
-function collect(source: ImageSource, index: Record<string, unknown>, where: string, names: string[], depth: number, out: Candidate[], walk: Walk): void {
+async function collect(source: ImageSource, index: Record<string, unknown>, where: string, names: string[], depth: number, out: Candidate[], walk: Walk): Promise<void> {
   const manifests = index.manifests;
   if (!Array.isArray(manifests)) throw new LayerfoldError('BAD_LAYOUT', `${where}: no manifests list`);
   for (const m of manifests) {
     if (++walk.descriptors > MAX_DESCRIPTORS) throw new LayerfoldError('BAD_LAYOUT', `${where}: the indexes list more than ${MAX_DESCRIPTORS} manifests`);
+    if (walk.descriptors % DESCRIPTORS_PER_TURN === 0 || walk.blobs.due()) await turn();
     const d = asDescriptor(m, where);
     if (isAttestation(d)) continue;
     const ann = d.annotations ?? {};
@@ -150,7 +164,7 @@ function collect(source: ImageSource, index: Record<string, unknown>, where: str
       if (depth >= MAX_DEPTH) throw new LayerfoldError('BAD_LAYOUT', `${where}: indexes nested more than ${MAX_DEPTH} deep`);
       walk.visited.set(d.digest, new Set());
       walk.path.push(d.digest);
-      collect(source, body ?? walk.blobs.get(d), blobPath(d.digest), allNames, depth + 1, out, walk);
+      await collect(source, body ?? walk.blobs.get(d), blobPath(d.digest), allNames, depth + 1, out, walk);
       walk.path.pop();
       continue;
     }
@@ -167,16 +181,17 @@ function collect(source: ImageSource, index: Record<string, unknown>, where: str
   }
 }
 
-export function readOciLayout(source: ImageSource, layout: Layout, indexJson: unknown, wanted: { image?: string; platform?: Platform }): OpenedImage {
+export async function readOciLayout(source: ImageSource, layout: Layout, indexJson: unknown, wanted: { image?: string; platform?: Platform }): Promise<OpenedImage> {
   if (typeof indexJson !== 'object' || indexJson === null) throw new LayerfoldError('BAD_LAYOUT', 'index.json: expected a JSON object');
   const candidates: Candidate[] = [];
   const blobs = new JsonBlobs(source);
-  collect(source, indexJson as Record<string, unknown>, 'index.json', [], 0, candidates, { blobs, visited: new Map(), descriptors: 0, renamed: 0, byManifest: new Map(), path: [] });
+  await collect(source, indexJson as Record<string, unknown>, 'index.json', [], 0, candidates, { blobs, visited: new Map(), descriptors: 0, renamed: 0, byManifest: new Map(), path: [] });
   if (candidates.length === 0) throw new LayerfoldError('NOT_FOUND', 'index.json: no image manifest in the layout');
 
   // Fill in platforms from configs where descriptors do not state them.
   const manifests = new Map<Candidate, Record<string, unknown>>();
-  for (const c of candidates) {
+  for (const [i, c] of candidates.entries()) {
+    if (i % DESCRIPTORS_PER_TURN === DESCRIPTORS_PER_TURN - 1 || blobs.due()) await turn();
     const body = blobs.get(c.manifest);
     manifests.set(c, body);
     if (!c.platform) {

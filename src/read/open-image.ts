@@ -195,7 +195,7 @@ async function openPath(input: string, temp: TempSpace, options: OpenOptions): P
 }
 
 /** Find the image in a source. */
-export function findImage(source: ImageSource, options: OpenOptions = {}): OpenedImage {
+export async function findImage(source: ImageSource, options: OpenOptions = {}): Promise<OpenedImage> {
   const selection = selections.get(source);
   if (selection) {
     const wanted = selection.layout === 'docker' ? 'manifest.json' : 'index.json';
