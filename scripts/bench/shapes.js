@@ -120,7 +120,7 @@ const EMPTY_LAYER = Buffer.alloc(2 * BLOCK);
 export function repeatedLayerImage(listings) {
   const diffId = sha256(EMPTY_LAYER);
   const layerPath = `${diffId.slice(7)}/layer.tar`;
-  const config = json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: Array(listings).fill(diffId) } });
+  const config = json({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: Array(listings).fill(diffId) } });
   const configName = `${sha256(config).slice(7)}.json`;
   const manifest = json([{ Config: configName, RepoTags: ['hostile:layers'], Layers: Array(listings).fill(layerPath) }]);
   return gzipSync(tarOf([{ name: layerPath, data: EMPTY_LAYER }, { name: configName, data: config }, { name: 'manifest.json', data: manifest }]));
@@ -133,7 +133,7 @@ export function repeatedLayerImage(listings) {
  */
 export function repeatedManifestImage({ copies, manifestBytes = 0, names = false }) {
   const layer = Buffer.concat([ustarHeader({ name: 'hello', type: 'file', size: 3, mtime: MTIME }), Buffer.from('hi\n'), Buffer.alloc(BLOCK - 3), Buffer.alloc(2 * BLOCK)]);
-  const config = json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } });
+  const config = json({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } });
   const body = JSON.stringify({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -157,7 +157,7 @@ export function repeatedManifestImage({ copies, manifestBytes = 0, names = false
  */
 export function writeDistinctManifestsLayout(dir, { count, manifestBytes = 0 }) {
   const layer = Buffer.concat([ustarHeader({ name: 'hello', type: 'file', size: 3, mtime: MTIME }), Buffer.from('hi\n'), Buffer.alloc(BLOCK - 3), Buffer.alloc(2 * BLOCK)]);
-  const config = json({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } });
+  const config = json({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } });
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
   const put = (b) => {
     const digest = sha256(b);

@@ -146,7 +146,7 @@ export class DirectorySource implements ImageSource {
     const full = join(this.root, clean);
     let real: string;
     try {
-      real = realpathSync(full);
+      real = realpathSync.native(full);
     } catch {
       return undefined;
     }
