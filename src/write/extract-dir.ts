@@ -155,7 +155,7 @@ function checkPathLengths(flat: FlattenedImage, root: string): void {
     const length = name.endsWith('/') ? name.length - 1 : name.length;
     if (length > room) {
       const over = length - room;
-      throw new LayerfoldError('IO', `entry ${showName(name)}: as ${root}/NAME it would be ${length + PATH_MAX + 1 - room} bytes, past the kernel's PATH_MAX (4096 with its NUL); extract into a directory whose path is at least ${over} byte${over === 1 ? '' : 's'} shorter`);
+      throw new LayerfoldError('IO', `entry ${showName(name)}: as DIR/NAME it would be ${length + PATH_MAX + 1 - room} bytes, past the kernel's PATH_MAX (4096 with its NUL); extract into a directory whose path is at least ${over} byte${over === 1 ? '' : 's'} shorter than ${root}`);
     }
   }
 }
