@@ -250,6 +250,7 @@ class DirWriter {
   private stagingCount = 0;
   private entries = 0;
   private bytes = 0;
+  private sinceTurn = 0;
   /** Copy buffers, page-aligned (io/aligned.ts says why), reused: at most one per writer. */
   private readonly chunks: Buffer[] = [];
 
@@ -278,6 +279,13 @@ class DirWriter {
           dirs.push({ rel, node });
         } else if (entry.linkTo !== undefined) {
           this.hardlink(rel, entry.linkTo, node);
+        } else if (node.type === 'file' && node.size === 0 && !node.capability) {
+          this.writeEmptyFile(rel, node);
+          // no await otherwise: give the event loop a turn now and then (signals, progress)
+          if (++this.sinceTurn >= 1024) {
+            this.sinceTurn = 0;
+            await new Promise((resolveTurn) => setImmediate(resolveTurn));
+          }
         } else if (node.type === 'file') {
           await this.room();
           this.schedule(rel, node);
@@ -322,6 +330,23 @@ class DirWriter {
     const path = this.root.leaf(rel);
     const done = this.track(this.limit(() => this.writeFile(rel, path, node)));
     if (node.linked) this.linkReady.set(rel, done);
+  }
+
+  /**
+   * An empty file, with synchronous calls: there is no data to overlap, and a FileHandle and five
+   * thread-pool round trips a file cost 3.6× the user CPU and 1.4× the system time (200,000 empty
+   * files in one directory: 4.3 s + 52 s against 15.4 s + 74 s).
+   */
+  private writeEmptyFile(rel: string, node: Inode): void {
+    const fd = openSync(this.root.leaf(rel), FILE_FLAGS, 0o600);
+    try {
+      if (this.privileged) fchownSync(fd, node.uid, node.gid);
+      fchmodSync(fd, node.mode & 0o7777);
+      if (!this.privileged) this.checkUnprivileged(rel, 'file', node, fstatSync(fd).mode);
+      futimesSync(fd, timeOf(node), timeOf(node));
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private async writeFile(rel: string, path: Buffer, node: Inode): Promise<void> {
