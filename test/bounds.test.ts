@@ -170,6 +170,9 @@ describe('big trees', () => {
     const { out, tmp } = sandbox();
     expect((await runCli(['export', image, '-o', join(out, 'rootfs.tar'), '--tmpdir', tmp])).code).toBe(0);
     expect((await runCli(['ls', image])).code).toBe(0);
+    const why = await runCli(['why', image, `${'d/'.repeat(1000)}file`]);
+    expect(why.code, why.stderr).toBe(0);
+    expect(why.stdout).toMatch(/final: file, 5 B/);
     // a short DIR: the deep file is written (and removed again with DIR afterwards)
     const short = sandbox();
     expect((await runCli(['extract', image, join(short.out, 'r')])).code).toBe(0);
