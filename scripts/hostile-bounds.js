@@ -47,7 +47,8 @@ const COMMANDS = {
 };
 
 function measure(argv, tmp) {
-  const run = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, ...argv, '--tmpdir', tmp], { encoding: 'latin1', maxBuffer: 1 << 30, timeout: (LIMIT_S + 60) * 1000 });
+  // timeout(1) inside time(1): a run past the bound is killed itself, not only time(1) above it
+  const run = spawnSync('/usr/bin/time', ['-v', 'timeout', '-s', 'KILL', String(LIMIT_S * 3), process.execPath, BIN, ...argv, '--tmpdir', tmp], { encoding: 'latin1', maxBuffer: 1 << 30 });
   const stderr = run.stderr ?? '';
   const timeAt = stderr.lastIndexOf('\tCommand being timed');
   const own = (timeAt < 0 ? stderr : stderr.slice(0, timeAt)).replace(/^Command (exited with non-zero status|terminated by signal) \d+\n/m, '');
