@@ -19,6 +19,7 @@ import { pack as tarPack } from 'tar-stream';
 // zstd-napi where installed (the committed corpus was made with it), else node:zlib (Node 22.15+)
 const zstdCompress = await import('zstd-napi').then((m) => m.compress, () => zlib.zstdCompressSync);
 const { gzipSync } = zlib;
+import { repeatedLayerImage, repeatedManifestImage } from './bench/shapes.js';
 
 const OUT = process.argv[2] ?? new URL('../fixtures/hostile/', import.meta.url).pathname;
 const T0 = 1_600_000_000;
@@ -781,6 +782,21 @@ add('zstd-window-1gib', 'a zstd layer whose first frame asks for a 1 GiB window'
   storedImage('zstd', (b) => Buffer.concat([emptyFrameWithWindow(20 << 3), b])));
 add('zstd-window-512mib', 'a zstd layer whose first frame asks for a 512 MiB window (docker\'s limit)', accept(['bin/sh']), () =>
   storedImage('zstd', (b) => Buffer.concat([emptyFrameWithWindow(19 << 3), b])));
+
+// ----------------------------------------------------------------------------------------------
+// Issue 20: counts that amplify (small archives, large work). Docker 26.1 (overlay2) loads an image of
+// 125 layers, the same blob listed 125 times included, and refuses a 126th: "max depth exceeded"
+// (moby layer/layer_store.go, maxLayerDepth). Shapes from scripts/bench/shapes.js; the full sizes
+// (300,000 listings, a 30 MB manifest listed 3,000 times, 100,000 names, a million files, 2,040
+// directories deep) are measured by scripts/hostile-bounds.js.
+
+add('layers-listed-30k', 'manifest.json lists one empty layer 30,000 times (docker: "max depth exceeded" past 125)', refuse('LIMIT'), async () => repeatedLayerImage(30_000), 'tar.gz');
+add('layers-listed-126', 'one empty layer listed 126 times: one past docker\'s 125', refuse('LIMIT'), async () => repeatedLayerImage(126), 'tar.gz');
+add('layers-listed-125', 'one empty layer listed 125 times: docker loads it; the blob is prepared once', accept(), async () => repeatedLayerImage(125), 'tar.gz');
+add('oci-manifest-listed-3000', 'index.json lists one 1 MiB manifest 3,000 times (read, hashed and parsed once)', accept(['hello']), async () =>
+  repeatedManifestImage({ copies: 3000, manifestBytes: 1 << 20 }), 'tar.gz');
+add('oci-manifest-20k-names', 'index.json lists one manifest under 20,000 names (merged in linear time)', accept(['hello']), async () =>
+  repeatedManifestImage({ copies: 20_000, names: true }), 'tar.gz');
 
 // ----------------------------------------------------------------------------------------------
 

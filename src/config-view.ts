@@ -57,7 +57,7 @@ export async function readImageConfig(input: string, options: FlattenOptions = {
   try {
     const open = openOptionsOf(options); // --creds, --insecure and --max-size included
     source = await openSource(input, temp, open);
-    return findImage(source, open).config;
+    return (await findImage(source, open)).config;
   } catch (e) {
     if (e instanceof LayerfoldError) throw e;
     throw new LayerfoldError('IO', `${input}: ${(e as Error).message}`, { cause: e });

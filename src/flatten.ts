@@ -114,7 +114,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
   try {
     const open = openOptionsOf(options);
     source = await openSource(input, temp, open);
-    const image = findImage(source, open);
+    const image = await findImage(source, open);
     const layers = await prepareLayers(image, temp, {
       verify: options.verify ?? true,
       hashPool,

@@ -12,12 +12,15 @@
  * prints fast-check's seed and path: FUZZ_SEED=<seed> FUZZ_PATH=<path> npx vitest run test/fuzz.test.ts.
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isLayerfoldError } from '../src/index.js';
 import { e, imageArchive, layerTar, scratchDir, type EntrySpec, type ImageSpec } from './support/build.js';
 import { COMMANDS, isContainedName, listTree, PARTIAL } from './support/hostile.js';
+// @ts-expect-error plain-JS helper without type declarations
+import { repeatedManifestImage } from '../scripts/bench/shapes.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 const TIME_BOUND_MS = Number(process.env.FUZZ_TIME_BOUND_MS ?? 10_000);
@@ -233,7 +236,80 @@ async function runOne(input: Input): Promise<void> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Hostile shapes (issue 20): counts and trees that amplify — a layer listed past docker's 125, an
+// index listing one manifest many times under many names, one wide directory, one deep chain —
+// each possibly damaged further by the mutations above (then read with verify off).
+
+const SHAPE_RUNS = Number(process.env.FUZZ_SHAPE_RUNS ?? 12);
+
+type Shape =
+  | { kind: 'listings'; count: number; layout: 'legacy' | 'oci' }
+  | { kind: 'wide'; files: number }
+  | { kind: 'deep'; depth: number }
+  | { kind: 'index'; copies: number; names: boolean };
+
+const shapeArb: fc.Arbitrary<{ shape: Shape; mutations: Mutation[] }> = fc.record({
+  shape: fc.oneof(
+    fc.record({ kind: fc.constant('listings' as const), count: fc.integer({ min: 1, max: 140 }), layout: fc.constantFrom('legacy' as const, 'oci' as const) }),
+    fc.record({ kind: fc.constant('wide' as const), files: fc.integer({ min: 1, max: 3000 }) }),
+    fc.record({ kind: fc.constant('deep' as const), depth: fc.integer({ min: 1, max: 400 }) }),
+    fc.record({ kind: fc.constant('index' as const), copies: fc.integer({ min: 1, max: 3000 }), names: fc.boolean() }),
+  ),
+  mutations: fc.array(mutationArb, { maxLength: 2 }),
+});
+
+async function buildShape(shape: Shape): Promise<Buffer> {
+  switch (shape.kind) {
+    case 'listings':
+      return imageArchive(Array(shape.count).fill(seedLayers[0]!), { layout: shape.layout });
+    case 'wide':
+      return imageArchive([await layerTar([e('wide/'), ...Array.from({ length: shape.files }, (_, i) => e(`wide/f${i}`, { content: '' }))])]);
+    case 'deep': {
+      const dirs = Array.from({ length: shape.depth }, (_, i) => e(`${'d/'.repeat(i + 1)}`));
+      return imageArchive([await layerTar([...dirs, e(`${'d/'.repeat(shape.depth)}file`)])]);
+    }
+    case 'index':
+      return gunzipSync(repeatedManifestImage({ copies: shape.copies, names: shape.names }) as Buffer);
+  }
+}
+
+async function runShape({ shape, mutations }: { shape: Shape; mutations: Mutation[] }): Promise<void> {
+  const bytes = mutations.reduce(mutate, await buildShape(shape));
+  const verify = mutations.length === 0;
+  for (const command of COMMANDS) {
+    const root = scratchDir();
+    const [out, tmp] = ['out', 'tmp'].map((d) => join(root, d)) as [string, string];
+    for (const d of [out, tmp]) mkdirSync(d);
+    const image = join(root, 'image.tar');
+    writeFileSync(image, bytes);
+    let ok = false;
+    try {
+      await withinBound(command.library(image, out, tmp, { verify }), TIME_BOUND_MS);
+      ok = true;
+    } catch (e) {
+      if (!isLayerfoldError(e)) throw new Error(`${command.name} on ${JSON.stringify(shape)}: not a LayerfoldError: ${(e as Error)?.stack ?? String(e)}`);
+      expect(e.message).not.toContain('\n');
+    }
+    if (shape.kind === 'listings' && mutations.length === 0) expect(ok, `${command.name}: ${shape.count} listings`).toBe(shape.count <= 125);
+    expect(readdirSync(tmp)).toEqual([]);
+    const written = listTree(out);
+    expect(written.filter((n) => PARTIAL.test(n))).toEqual([]);
+    if (!ok) expect(written).toEqual([]);
+  }
+}
+
 describe('fuzz', () => {
+  it(`${SHAPE_RUNS} hostile shapes (layers listed past 125, repeated index entries, wide and deep trees): a result or one clean error`, async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 20261203);
+    await fc.assert(fc.asyncProperty(shapeArb, runShape), {
+      numRuns: SHAPE_RUNS,
+      seed,
+      ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
+      endOnFailure: true,
+    });
+  }, Math.max(60_000, SHAPE_RUNS * 5_000));
+
   it('the mutations are not no-ops: most damaged layers are refused, some still pass', async () => {
     const outcomes = { ok: 0, refused: 0 };
     const samples = fc.sample(inputArb, { numRuns: 40, seed: 1 });

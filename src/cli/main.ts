@@ -77,28 +77,43 @@ export function buildParser(argv: string[], ctx: CommandContext) {
     .exitProcess(false);
 }
 
+/** A usage error found by yargs (unknown option, missing argument): raised before any handler runs. */
+class UsageFailure extends Error {}
+
+/** The help of the command that failed to parse, as yargs would have shown it. */
+async function usageOf(parser: ReturnType<typeof buildParser> | undefined): Promise<string> {
+  if (!parser) return '';
+  try {
+    return await parser.getHelp();
+  } catch {
+    return '';
+  }
+}
+
 /** Run the CLI; resolves to the exit code. */
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const ctx: CommandContext = { io, exitCode: 0 };
-  let usageError: string | undefined;
   let output = '';
   const debug = argv.includes('--debug');
   argv = argv.map((a) => (a === '-' ? DASH_MARKER : a));
+  let parser: ReturnType<typeof buildParser> | undefined;
   try {
-    const parser = buildParser(argv, ctx).fail((msg, err) => {
-      if (err) throw err;
-      usageError = msg;
+    // A usage failure must throw: a fail handler that returns lets yargs go on and run the command's
+    // handler (`bundle IMG DIR --bogus` wrote the whole bundle, then exited 2 with the output left).
+    parser = buildParser(argv, ctx).fail((msg, err) => {
+      throw err ?? new UsageFailure(msg);
     });
     await parser.parseAsync(argv, {}, (_err, _argv, text) => {
       output = text;
     });
-    if (usageError !== undefined) {
-      io.stderr.write(`${output ? `${output}\n\n` : ''}layerfold: ${usageError}\n`);
-      return 2;
-    }
     if (output) io.stdout.write(`${output}\n`);
     return ctx.exitCode;
   } catch (e) {
+    if (e instanceof UsageFailure) {
+      const help = await usageOf(parser);
+      io.stderr.write(`${help ? `${help}\n\n` : ''}layerfold: ${e.message}\n`);
+      return 2;
+    }
     runAllCleanups();
     if (e instanceof LayerfoldError) {
       io.stderr.write(`layerfold: ${oneLine(e.message)}\n`);

@@ -19,7 +19,7 @@
 import type { Compression } from '../io/compression.js';
 import { INIT_PARENT_NAMES, INIT_PATH_NAMES } from '../tree/docker-create.js';
 import { xattrAddonProblem } from '../io/xattr.js';
-import type { DiffEntry, EntryType, InitFootprint, SideEntries, SideKind } from './entries.js';
+import { mergeWalkOrder, type DiffEntry, type EntryType, type InitFootprint, type SideEntries, type SideKind } from './entries.js';
 
 export const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'digest', 'link', 'device', 'mtime', 'xattrs', 'hardlinks'] as const;
 export type FieldName = (typeof FIELDS)[number];
@@ -134,7 +134,7 @@ const APPLIES: Record<FieldName, (type: EntryType) => boolean> = {
   hardlinks: (t) => t !== 'dir',
 };
 
-function xattrValue(xattrs: Map<string, string>): Record<string, string> {
+function xattrValue(xattrs: ReadonlyMap<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of [...xattrs.keys()].sort()) out[display(key)] = Buffer.from(xattrs.get(key)!, 'latin1').toString('hex');
   return out;
@@ -171,12 +171,6 @@ function sameValue(x: FieldValue, y: FieldValue): boolean {
   return typeof x === 'object' || typeof y === 'object' ? JSON.stringify(x) === JSON.stringify(y) : x === y;
 }
 
-/** docker export order: each directory's names byte-wise, a directory before its children. */
-function walkOrder(x: string, y: string): number {
-  const a = x.replaceAll('/', '\0');
-  const b = y.replaceAll('/', '\0');
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 class Comparison {
   private readonly ignore: Set<FieldName>;
@@ -278,7 +272,7 @@ export function compareSides(sideA: SideEntries, sideB: SideEntries, options: Co
     notes: notesFor(sideA, sideB, cmp.compareXattrs, new Set(options.ignore ?? [])),
   };
   const both = new Set<string>();
-  const paths = [...new Set([...a.order, ...b.order])].sort(walkOrder);
+  const paths = mergeWalkOrder(a.order, b.order);
   for (const path of paths) {
     const x = a.byPath.get(path);
     const y = b.byPath.get(path);
@@ -289,7 +283,7 @@ export function compareSides(sideA: SideEntries, sideB: SideEntries, options: Co
     } else if (x === undefined) {
       result.onlyInB.push({ path: display(path), type: y.type });
     } else {
-      both.add(path);
+      if (options.order) both.add(path);
       const fields = cmp.fields(path, x, y);
       if (fields.length === 0) result.same++;
       else result.differ.push({ path: display(path), type: x.type, fields });

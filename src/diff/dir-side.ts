@@ -65,7 +65,8 @@ class DirectoryWalker {
       if (/not supported|os error 95\b/i.test((e as Error).message)) return; // no xattrs on this filesystem: none
       throw new LayerfoldError('IO', `entry ${showName(entry.path)}: cannot read security.capability: ${(e as Error).message}`, { cause: e });
     }
-    if (value !== null) entry.xattrs.set('security.capability', value.toString('latin1'));
+    // the entry's map is the shared empty one: replace it, never set into it
+    if (value !== null) entry.xattrs = new Map([['security.capability', value.toString('latin1')]]);
   }
 
   private full(rel: string): Buffer {

@@ -82,7 +82,7 @@ export async function readImageSide(input: string, options: ImageSideOptions): P
       if (node instanceof Dir) {
         const entry = blankEntry(path, 'dir');
         Object.assign(entry, { mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, standInMtime: standIn && node.implied });
-        if (node.capability) entry.xattrs.set('security.capability', node.capability.toString('latin1'));
+        if (node.capability) entry.xattrs = new Map([['security.capability', node.capability.toString('latin1')]]);
         list.add(entry);
         continue;
       }
@@ -110,6 +110,6 @@ function inodeEntry(path: string, node: Inode, layers: Array<{ fd: number }>): D
     entry.devmajor = node.devmajor;
     entry.devminor = node.devminor;
   }
-  if (node.capability) entry.xattrs.set('security.capability', node.capability.toString('latin1'));
+  if (node.capability) entry.xattrs = new Map([['security.capability', node.capability.toString('latin1')]]);
   return entry;
 }

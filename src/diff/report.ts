@@ -9,6 +9,7 @@
 import { displayText, jsonText, printable } from '../escape.js';
 import type { BytesDiffResult, BytesSide, DiffOutcome } from './diff.js';
 import type { DiffResult, FieldDifference, FieldValue, SideSummary } from './compare.js';
+import { walkCompare } from './entries.js';
 
 export interface RenderOptions {
   json?: boolean;
@@ -86,9 +87,10 @@ function renderEntries(result: DiffResult, options: RenderOptions): string {
       return [e.path, `${paint('yellow', `~ ${displayText(e.path)}${dirMark(e.type)}`)}  ${fields.join(', ')}`];
     }),
   ];
-  const order = (p: string) => p.replaceAll('/', '\0');
-  rows.sort((x, y) => (order(x[0]) < order(y[0]) ? -1 : order(x[0]) > order(y[0]) ? 1 : 0));
-  lines.push(...rows.map((r) => r[1]));
+  // compared in place (no strings made per comparison), never spread into a call (a million rows
+  // overflowed the stack)
+  rows.sort((x, y) => walkCompare(x[0], y[0]));
+  for (const r of rows) lines.push(r[1]);
   if (result.order) lines.push(paint('yellow', `order: the paths both hold part at #${result.order.index}: ${jsonText(result.order.a)} in A, ${jsonText(result.order.b)} in B`));
   lines.push(statLine(result));
   return `${lines.join('\n')}\n`;

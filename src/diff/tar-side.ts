@@ -35,14 +35,14 @@ function entryOf(fd: number, tar: TarEntry, path: string, byPath: Map<string, Di
     if (target === undefined || target.type === 'dir') {
       throw entryError(path, `is a hard link to ${showName(tar.linkname)}, which is not an earlier non-directory entry of the tar`);
     }
-    return { ...target, path, xattrs: new Map(target.xattrs) };
+    return { ...target, path };
   }
   const entry = blankEntry(path, TYPES[tar.type]);
   entry.mode = tar.mode & 0o7777;
   entry.uid = tar.uid;
   entry.gid = tar.gid;
   entry.mtime = tar.mtime;
-  if (tar.xattrs) for (const [k, v] of tar.xattrs) entry.xattrs.set(k, v);
+  if (tar.xattrs && tar.xattrs.size > 0) entry.xattrs = new Map(tar.xattrs);
   if (tar.type === 'file') {
     entry.size = tar.size;
     entry.digest = hashRange(fd, tar.dataOffset, tar.size, `entry ${showName(path)}`, tar.sparse);

@@ -9,7 +9,7 @@ import { alignedBuffer } from './aligned.js';
 const WINDOW = 256 * 1024;
 
 export class PositionalReader {
-  private window = alignedBuffer(WINDOW);
+  private window: Buffer;
   private windowStart = 0;
   private windowEnd = 0; // exclusive
 
@@ -17,7 +17,11 @@ export class PositionalReader {
     readonly fd: number,
     /** Bytes past this absolute offset do not belong to the stream (the end of a layer member). */
     readonly limit: number,
-  ) {}
+    /** The window of a reader that is done, to reuse (readers one after another share one). */
+    previous?: PositionalReader,
+  ) {
+    this.window = previous?.window ?? alignedBuffer(WINDOW);
+  }
 
   /**
    * The bytes [pos, pos+len) as a buffer that stays valid only until the next call.

@@ -7,7 +7,7 @@ import { LayerfoldError } from '../errors.js';
 import { cleanPath } from '../tree/paths.js';
 import { parseImageConfig } from './config.js';
 import { checkDigest } from './digest.js';
-import { pickByName, readBlobVerified, type LayerRef, type OpenedImage } from './image-support.js';
+import { checkLayerCount, pickByName, readBlobVerified, type LayerRef, type OpenedImage } from './image-support.js';
 import type { ImageSource } from './source.js';
 
 interface ManifestEntry {
@@ -52,6 +52,7 @@ function digestOfPath(path: string): string | undefined {
 export function readDockerManifest(source: ImageSource, manifestJson: unknown, wanted: string | undefined): OpenedImage {
   const entries = parseManifest(manifestJson);
   const entry = pickByName(entries, (e) => e.RepoTags, wanted, 'image');
+  checkLayerCount(entry.Layers.length, 'manifest.json');
   const configPath = memberPath(entry.Config, 'config');
   const legacy = LEGACY_CONFIG.exec(configPath);
   const configDigest = digestOfPath(configPath) ?? (legacy ? `sha256:${legacy[1]}` : undefined);

@@ -52,6 +52,20 @@ export function verifyBlobBytes(label: string, bytes: Buffer, digest: string, si
   }
 }
 
+/**
+ * moby's layer store chains at most 125 layers (`maxLayerDepth`: the 127 lower directories some graph
+ * drivers take, less a container's init and read-write layers); `docker load` of an image with a
+ * 126th fails with "max depth exceeded" (Docker 26.1, overlay2). More listings than that are refused
+ * before anything is read for them (a 84 KiB archive listing one empty layer 300,000 times hung).
+ */
+export const MAX_LAYERS = 125;
+
+export function checkLayerCount(count: number, where: string): void {
+  if (count > MAX_LAYERS) {
+    throw new LayerfoldError('LIMIT', `${where}: the image has ${count} layers; docker refuses more than ${MAX_LAYERS} ("max depth exceeded": its layer store chains at most ${MAX_LAYERS})`);
+  }
+}
+
 /** Docker's short forms: `alpine` is `alpine:latest`, `docker.io/library/alpine` is `alpine`. */
 export function normaliseRef(ref: string): string {
   let r = ref.replace(/^(docker\.io|index\.docker\.io)\//, '').replace(/^library\//, '');

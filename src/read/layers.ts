@@ -207,15 +207,29 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
   // would leave the wait below pending and the process to exit 13 with nothing said.
   const limit = pLimit({ concurrency: options.concurrency ?? Math.max(1, availableParallelism()), rejectOnClear: true });
   const budget = new SizeBudget(options.maxSize ?? Number.MAX_SAFE_INTEGER);
-  const kinds = image.layers.map((ref) => detectCompression(head(ref)));
+  // A blob listed again (same bytes, same digests to meet) is read, hashed and decompressed once; the
+  // listings share its file and each keeps its own index (tree nodes name their layer by index).
+  const firsts = new Map<string, number>();
+  const firstOf = image.layers.map((ref, i) => {
+    const key = [ref.blob.fd, ref.blob.offset, ref.blob.size, ref.diffId, ref.blobDigest ?? '', ref.blobSize ?? ''].join(' ');
+    const first = firsts.get(key) ?? i;
+    firsts.set(key, first);
+    return first;
+  });
+  const kinds = image.layers.map((ref, i) => (firstOf[i] === i ? detectCompression(head(ref)) : 'none'));
   const compressedBytes = image.layers.reduce((sum, ref, i) => (kinds[i] === 'none' ? sum : sum + ref.blob.size), 0);
   const counter = new ReadCounter(compressedBytes, compressedBytes > 0 ? options.onUnpack : undefined);
-  const tasks = image.layers.map((ref, i) =>
-    limit(() => {
-      const kind = kinds[i]!;
-      return kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget, counter);
-    }),
-  );
+  const tasks: Array<Promise<LayerData>> = [];
+  image.layers.forEach((ref, i) => {
+    const first = firstOf[i]!;
+    if (first !== i) {
+      // the size budget counts every listing: a layer applied twice is unpacked twice by docker
+      tasks.push(tasks[first]!.then((data) => (budget.add(data.size, ref), { ...data, index: ref.index })));
+      return;
+    }
+    const kind = kinds[i]!;
+    tasks.push(limit(() => (kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget, counter))));
+  });
   try {
     return await Promise.all(tasks);
   } catch (e) {

@@ -196,15 +196,20 @@ const LAYOUT_FILE = /^(manifest\.json|index\.json|version|[a-f0-9]{64}\.manifest
  * expected a non-empty list of images", "oci layout: blobs/sha256/…: content is…"); codes are kept.
  */
 function inLayout<T>(layout: string, read: () => T): T {
-  try {
-    return read();
-  } catch (e) {
+  const name = (e: unknown): never => {
     if (!(e instanceof LayerfoldError) || e.code === 'USAGE') throw e;
     const file = LAYOUT_FILE.exec(e.message);
     const message = file ? `${layout} (${file[1]}): ${e.message.slice(file[0].length)}` : `${layout}: ${e.message}`;
     const wrapped = new LayerfoldError(e.code, message, { cause: e.cause, exitCode: e.exitCode });
     wrapped.stack = e.stack;
     throw wrapped;
+  };
+  try {
+    const result = read();
+    // an async reader (the OCI walk yields to the event loop) fails later: name its layout too
+    return (result instanceof Promise ? result.catch(name) : result) as T;
+  } catch (e) {
+    return name(e);
   }
 }
 
@@ -227,7 +232,7 @@ function checkSelection(source: ImageSource, selection: Selection): void {
 }
 
 /** Find the image in a source. */
-export function findImage(source: ImageSource, options: OpenOptions = {}): OpenedImage {
+export async function findImage(source: ImageSource, options: OpenOptions = {}): Promise<OpenedImage> {
   if (source instanceof StoreImageSource) {
     if (options.image !== undefined) throw new LayerfoldError('USAGE', `containers-storage: names its image after the store; --image ${options.image} cannot pick another`);
     return source.opened(options.platform);

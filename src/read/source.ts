@@ -131,7 +131,7 @@ export class TarArchiveSource implements ImageSource {
 export class DirectorySource implements ImageSource {
   readonly kind = 'directory';
   private readonly root: string;
-  private readonly fds: number[] = [];
+  private readonly fds = new Map<string, number>();
 
   constructor(dir: string) {
     this.root = realpathSync(dir);
@@ -147,7 +147,7 @@ export class DirectorySource implements ImageSource {
     const full = join(this.root, clean);
     let real: string;
     try {
-      real = realpathSync(full);
+      real = realpathSync.native(full);
     } catch {
       return undefined;
     }
@@ -164,12 +164,17 @@ export class DirectorySource implements ImageSource {
   open(path: string): Blob {
     const real = this.locate(path);
     if (real === undefined) throw new LayerfoldError('NOT_FOUND', `${path}: missing from the layout directory`);
-    const fd = openSync(real, fsc.O_RDONLY);
-    this.fds.push(fd);
+    // one fd per file, however often it is opened (a layout listing one blob many times)
+    let fd = this.fds.get(real);
+    if (fd === undefined) {
+      fd = openSync(real, fsc.O_RDONLY);
+      this.fds.set(real, fd);
+    }
     return { fd, offset: 0, size: fstatSync(fd).size, label: path };
   }
 
   close(): void {
-    for (const fd of this.fds.splice(0)) closeSync(fd);
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
   }
 }

@@ -238,6 +238,7 @@ class LayerApplier {
     let dir = this.root;
     if (path === '') return dir;
     const parts = path.split('/');
+    let at = '';
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i]!;
       const child = dir.children.get(part);
@@ -245,13 +246,16 @@ class LayerApplier {
         // rare: a symlink this layer made, which the kernel follows (rule 4b); resolve the rest part by part
         return this.resolve(parts.slice(i), this.stackTo(parts, i), true, forEntry)!;
       }
-      dir = this.stepInto(dir, part, child, forEntry, path, i);
+      // built part by part (a rope, not a copy per step: paths may be thousands of parts deep)
+      if (this.listening) at = at === '' ? part : `${at}/${part}`;
+      dir = this.stepInto(dir, part, child, forEntry, path, at);
     }
     return dir;
   }
 
   /** One step of rule 4: `part` of `dir` as a directory of this layer, taken over or made if need be. */
-  private stepInto(dir: Dir, part: string, child: Node | undefined, forEntry: string, path: string, depth: number, realPath?: string): Dir {
+  /** `at`: the path this step makes, as the kernel would name it (only needed by a listener; else ''). */
+  private stepInto(dir: Dir, part: string, child: Node | undefined, forEntry: string, path: string, at: string): Dir {
     if (child === undefined && this.whiteoutIn(dir, part)) {
       throw entryError(this.layer, forEntry, `its parent ${showName(part)} is a whiteout earlier in this layer; docker refuses such a layer ("not a directory")`);
     }
@@ -261,8 +265,6 @@ class LayerApplier {
     // to 0755 if that changed its permissions, and the setgid bit goes.  [acl-default, acl-setgid-implied]
     const acl = this.aclIn(dir);
     const mode = dockerDirMode(createdMode(dir.layer === this.index && (dir.mode & 0o2000) !== 0 ? 0o2755 : 0o755, acl));
-    // only for the listener: the path of what this step makes, as the kernel would name it
-    const at = this.listening ? (realPath ?? path.split('/').slice(0, depth + 1).join('/')) : '';
     if (isDir(child)) {
       if (child.layer !== this.index) {
         const before = this.listening ? stateOf(child) : undefined;
@@ -346,7 +348,7 @@ class LayerApplier {
         fromLinks += target.length;
       } else if (!mustExist) {
         names.push(part);
-        stack.push(this.stepInto(dir, part, child, forEntry, part, 0, names.join('/')));
+        stack.push(this.stepInto(dir, part, child, forEntry, part, this.listening ? names.join('/') : ''));
       } else if (isDir(child) && child.layer === this.index) {
         names.push(part);
         stack.push(child);
@@ -643,10 +645,13 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
   let total = 0;
   // a sparse file unpacks to its full size in docker: a few KiB of tar may claim petabytes of holes
   let unpacked = layers.reduce((sum, l) => sum + l.size, 0);
+  let reader: PositionalReader | undefined;
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
     const left = max - total;
-    const entries = tarEntries(new PositionalReader(layer.fd, layer.base + layer.size), layer.base);
+    // one read window for all layers, each read to its end before the next (no window per layer)
+    reader = new PositionalReader(layer.fd, layer.base + layer.size, reader);
+    const entries = tarEntries(reader, layer.base);
     for (;;) {
       let next: IteratorResult<TarEntry>;
       try {

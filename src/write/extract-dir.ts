@@ -131,6 +131,7 @@ export async function extractRootfs(input: string, dir: string, options: Extract
 export async function extractTree(flat: FlattenedImage, dir: string, options: ExtractDirOptions = {}): Promise<ExtractDirResult> {
   const target = prepareTarget(dir, options.force ?? false);
   try {
+    checkPathLengths(flat, target.root);
     const writer = new DirWriter(target.root, flat, options);
     const result = await writer.run();
     target.done();
@@ -140,6 +141,26 @@ export async function extractTree(flat: FlattenedImage, dir: string, options: Ex
     const err = e instanceof LayerfoldError ? e : new LayerfoldError('IO', `extracting into ${dir}: ${(e as Error).message}`, { cause: e });
     if (!kept) throw err;
     throw new LayerfoldError(err.code, `${err.message} (what was written into ${dir} before the error is left there)`, { cause: e });
+  }
+}
+
+/** PATH_MAX less its NUL: the longest path a syscall takes (ENAMETOOLONG past it). */
+const PATH_MAX = 4095;
+
+/**
+ * Every name is written as DIR/NAME, one path per syscall: a name the image may hold (up to 4095
+ * bytes) can be too long once DIR is put in front. Such an image is refused before anything is
+ * written, in one line, rather than met half-way by the kernel (a 2,040-deep file left the tree
+ * behind: removing it failed the same way).
+ */
+function checkPathLengths(flat: FlattenedImage, root: string): void {
+  const room = PATH_MAX - Buffer.byteLength(root.endsWith('/') ? root : `${root}/`);
+  for (const { name } of walkTree(flat.tree)) {
+    const length = name.endsWith('/') ? name.length - 1 : name.length;
+    if (length > room) {
+      const over = length - room;
+      throw new LayerfoldError('IO', `entry ${showName(name)}: as DIR/NAME it would be ${length + PATH_MAX + 1 - room} bytes, past the kernel's PATH_MAX (4096 with its NUL); extract into a directory whose path is at least ${over} byte${over === 1 ? '' : 's'} shorter than ${root}`);
+    }
   }
 }
 
@@ -235,6 +256,7 @@ class DirWriter {
   private stagingCount = 0;
   private entries = 0;
   private bytes = 0;
+  private sinceTurn = 0;
   /** Copy buffers, page-aligned (io/aligned.ts says why), reused: at most one per writer. */
   private readonly chunks: Buffer[] = [];
 
@@ -263,6 +285,13 @@ class DirWriter {
           dirs.push({ rel, node });
         } else if (entry.linkTo !== undefined) {
           this.hardlink(rel, entry.linkTo, node);
+        } else if (node.type === 'file' && node.size === 0 && !node.capability) {
+          this.writeEmptyFile(rel, node);
+          // no await otherwise: give the event loop a turn now and then (signals, progress)
+          if (++this.sinceTurn >= 1024) {
+            this.sinceTurn = 0;
+            await new Promise((resolveTurn) => setImmediate(resolveTurn));
+          }
         } else if (node.type === 'file') {
           await this.room();
           this.schedule(rel, node);
@@ -307,6 +336,23 @@ class DirWriter {
     const path = this.root.leaf(rel);
     const done = this.track(this.limit(() => this.writeFile(rel, path, node)));
     if (node.linked) this.linkReady.set(rel, done);
+  }
+
+  /**
+   * An empty file, with synchronous calls: there is no data to overlap, and a FileHandle and five
+   * thread-pool round trips a file cost 3.6× the user CPU and 1.4× the system time (200,000 empty
+   * files in one directory: 4.3 s + 52 s against 15.4 s + 74 s).
+   */
+  private writeEmptyFile(rel: string, node: Inode): void {
+    const fd = openSync(this.root.leaf(rel), FILE_FLAGS, 0o600);
+    try {
+      if (this.privileged) fchownSync(fd, node.uid, node.gid);
+      fchmodSync(fd, node.mode & 0o7777);
+      if (!this.privileged) this.checkUnprivileged(rel, 'file', node, fstatSync(fd).mode);
+      futimesSync(fd, timeOf(node), timeOf(node));
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private async writeFile(rel: string, path: Buffer, node: Inode): Promise<void> {
