@@ -8,7 +8,7 @@ import { LayerfoldError } from '../errors.js';
 import { parseImageConfig } from './config.js';
 import { isDigest, whyNotDigest } from './digest.js';
 import { filterByName, pickByName, readBlobVerified, type LayerRef, type Layout, type OpenedImage } from './image-support.js';
-import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+import { choosePlatforms, formatPlatform, platformOfConfig, type Platform } from './platform.js';
 import type { ImageSource } from './source.js';
 
 /** An OCI content descriptor, as layouts and registries give them. */
@@ -139,10 +139,8 @@ export function readOciLayout(source: ImageSource, layout: Layout, indexJson: un
     if (!c.platform) {
       const cfg = body.config;
       if (cfg) {
-        const cfgJson = readJsonBlob(source, asDescriptor(cfg, blobPath(c.manifest.digest)));
-        if (typeof cfgJson.os === 'string' && typeof cfgJson.architecture === 'string') {
-          c.platform = { os: cfgJson.os, architecture: cfgJson.architecture, ...(typeof cfgJson.variant === 'string' ? { variant: cfgJson.variant } : {}) };
-        }
+        const platform = platformOfConfig(readJsonBlob(source, asDescriptor(cfg, blobPath(c.manifest.digest))));
+        if (platform) c.platform = platform;
       }
     }
   }
@@ -152,20 +150,9 @@ export function readOciLayout(source: ImageSource, layout: Layout, indexJson: un
     // a multi-platform image is one name over several manifests: the platform picks among them
     pool = filterByName(candidates, (c) => c.names, wanted.image);
   }
-  const platforms = [...new Set(pool.map((c) => (c.platform ? formatPlatform(c.platform) : 'unknown')))];
-  let chosen: Candidate;
-  if (pool.length === 1 && wanted.platform === undefined) {
-    chosen = pool[0]!;
-  } else {
-    const want = wanted.platform ?? hostPlatform();
-    const hits = pool.filter((c) => c.platform && platformMatches(want, c.platform));
-    if (hits.length === 0) {
-      throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(want)}; the archive has: ${platforms.join(', ')} (choose with --platform)`);
-    }
-    if (wanted.image === undefined && new Set(hits.map((h) => h.names.join(' '))).size > 1) {
-      chosen = pickByName(hits, (c) => c.names, undefined, 'image');
-    } else chosen = hits[0]!;
-  }
+  const hits = choosePlatforms(pool, (c) => c.platform, wanted.platform, 'the archive');
+  // several images for the platform under different names (and no --image): the name picks, or says which
+  const chosen = hits.length > 1 && wanted.image === undefined && new Set(hits.map((h) => h.names.join(' '))).size > 1 ? pickByName(hits, (c) => c.names, undefined, 'image') : hits[0]!;
 
   const body = manifests.get(chosen)!;
   const where = blobPath(chosen.manifest.digest);
