@@ -63,6 +63,23 @@ interface Candidate {
   platform?: Platform;
 }
 
+/**
+ * An image manifest's `layers` (OCI or docker v2s2, in an OCI layout or a skopeo dir: copy): one per
+ * diff_id of the config, each descriptor checked and its blob present at `pathOf(digest)`.
+ */
+export function manifestLayers(source: ImageSource, body: Record<string, unknown>, where: string, diffIds: readonly string[], pathOf: (digest: string) => string): LayerRef[] {
+  if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
+  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
+  if (layerDescs.length !== diffIds.length) {
+    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${diffIds.length} diff_ids`);
+  }
+  return layerDescs.map((d, index) => {
+    const path = pathOf(d.digest);
+    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
+    return { index, blob: source.open(path), diffId: diffIds[index]!, blobDigest: d.digest, blobSize: d.size, ...(d.mediaType ? { mediaType: d.mediaType } : {}) };
+  });
+}
+
 /** Attestation manifests (buildkit provenance, SBOMs) are not images. */
 export function isAttestation(d: Descriptor): boolean {
   return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.platform?.os === 'unknown';
@@ -159,18 +176,7 @@ export function readOciLayout(source: ImageSource, layout: Layout, indexJson: un
   const configDesc = asDescriptor(body.config, where);
   const configJson = readJsonBlob(source, configDesc);
   const config = parseImageConfig(configJson, blobPath(configDesc.digest));
-  if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
-  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
-  if (layerDescs.length !== config.diffIds.length) {
-    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${config.diffIds.length} diff_ids`);
-  }
-  const layers: LayerRef[] = layerDescs.map((d, index) => {
-    const path = blobPath(d.digest);
-    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
-    const ref: LayerRef = { index, blob: source.open(path), diffId: config.diffIds[index]!, blobDigest: d.digest, blobSize: d.size };
-    if (d.mediaType) ref.mediaType = d.mediaType;
-    return ref;
-  });
+  const layers = manifestLayers(source, body, where, config.diffIds, blobPath);
   return {
     layout,
     source,

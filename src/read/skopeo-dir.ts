@@ -8,8 +8,8 @@
  */
 import { LayerfoldError } from '../errors.js';
 import { parseImageConfig } from './config.js';
-import { readBlobVerified, type LayerRef, type OpenedImage } from './image-support.js';
-import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from './oci.js';
+import { readBlobVerified, type OpenedImage } from './image-support.js';
+import { asDescriptor, INDEX_TYPES, isAttestation, manifestLayers, type Descriptor } from './oci.js';
 import { choosePlatforms, confirmPlatform, formatPlatform, platformOfConfig, type Platform } from './platform.js';
 import { readBlob, type ImageSource } from './source.js';
 
@@ -77,16 +77,7 @@ export function readSkopeoDir(source: ImageSource, manifestJson: unknown, wanted
   const configDesc = asDescriptor(body.config, where);
   const configPath = dirBlobPath(configDesc.digest);
   const config = parseImageConfig(readObject(source, configPath, configDesc.digest, configDesc.size), configPath);
-  if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
-  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
-  if (layerDescs.length !== config.diffIds.length) {
-    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${config.diffIds.length} diff_ids`);
-  }
-  const layers: LayerRef[] = layerDescs.map((d, index) => {
-    const path = dirBlobPath(d.digest);
-    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
-    return { index, blob: source.open(path), diffId: config.diffIds[index]!, blobDigest: d.digest, blobSize: d.size, ...(d.mediaType ? { mediaType: d.mediaType } : {}) };
-  });
+  const layers = manifestLayers(source, body, where, config.diffIds, dirBlobPath);
   if (!platform) {
     platform = platformOfConfig(config);
     // one image manifest holds one platform: --platform only confirms it
