@@ -12,6 +12,8 @@ import { walkTree } from '../src/tree/walk.js';
 import { e, imageArchive, layerTar, scratchDir, T0, writeTemp, type EntrySpec } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
 import { encodeExportHeader } from '../src/tar/header.js';
+import type { TreeChange } from '../src/tree/changes.js';
+import { treeOf } from './support/tree.js';
 
 async function image(layers: EntrySpec[][], options: Parameters<typeof imageArchive>[1] = {}): Promise<string> {
   return writeTemp(await imageArchive(await Promise.all(layers.map((l) => layerTar(l))), options));
@@ -343,3 +345,42 @@ describe('a layer of many entries', () => {
   });
 });
 
+
+describe('apply alone: layers built in memory, applyLayers called directly (no archive, no reader)', () => {
+  // tree/apply.ts reads layers through tree/node.ts's LayerSource; test/support/tree.ts writes each
+  // layer with tar-stream to a file and hands it over. Cases: ARCHITECTURE.md, "Layers".
+  const dirOf = (tree: Awaited<ReturnType<typeof treeOf>>, path: string) => lookup(tree.root, path) as Dir;
+
+  it('a whiteout hides the lower path and its subtree, and apply reports it as a whiteout of that path (whiteout-nested)', async () => {
+    const changes: TreeChange[] = [];
+    const tree = await treeOf([[e('a/'), e('a/b/'), e('a/b/c')], [e('a/.wh.b')]], { onChange: (c) => changes.push(c) });
+    expect(lookup(tree.root, 'a/b')).toBeUndefined();
+    expect(lookup(tree.root, 'a/b/c')).toBeUndefined();
+    expect(changes.filter((c) => c.layer === 1 && c.kind === 'whiteout').map((c) => c.path)).toEqual(['a/b']);
+  });
+
+  it('an opaque marker at a layer root hides nothing: overlayfs ignores it there (opaque-toplevel)', async () => {
+    const tree = await treeOf([[e('x'), e('d/'), e('d/y')], [e('.wh..wh..opq'), e('d/'), e('d/.wh..wh..opq')]]);
+    expect(lookup(tree.root, 'x')).toBeInstanceOf(Inode);
+    expect([...dirOf(tree, 'd').children.keys()]).toEqual([]);
+  });
+
+  it('an implied directory is 0755 0:0 at the unpack time, replacing the lower one\'s metadata, children kept (implicit-parents)', async () => {
+    const tree = await treeOf([[e('d/', { mode: 0o700, uid: 5, gid: 6, mtime: T0 }), e('d/old')], [e('d/new')]]);
+    const d = dirOf(tree, 'd');
+    expect([d.mode & 0o7777, d.uid, d.gid, d.mtime, d.implied]).toEqual([0o755, 0, 0, T0 + 1, true]);
+    expect([...d.children.keys()].sort()).toEqual(['new', 'old']);
+  });
+
+  it('an implied directory in a setgid directory of its layer takes the setgid bit, not the group (setgid-implied)', async () => {
+    const tree = await treeOf([[e('s/', { mode: 0o2775, gid: 50 }), e('s/sub/f')]]);
+    const sub = dirOf(tree, 's/sub');
+    expect([sub.mode & 0o7777, sub.uid, sub.gid]).toEqual([0o2755, 0, 0]);
+  });
+
+  it('the same path twice in one layer is refused with docker\'s reason (duplicate-path)', async () => {
+    const err = await treeOf([[e('f', { content: '1' }), e('./f', { content: '2' })]]).catch((x: unknown) => x);
+    expect(isLayerfoldError(err) && err.code).toBe('BAD_ENTRY');
+    expect((err as Error).message).toContain('duplicates of file paths not supported');
+  });
+});

@@ -90,10 +90,17 @@ describe('config.json', () => {
   });
 
   it('refuses an image with nothing to run and an unknown user, leaving nothing behind', async () => {
-    for (const config of [{ Cmd: null }, { User: 'nobody-here' }]) {
+    // docker's reasons: "No command specified" (moby#34187); "unable to find user nobody-here: no
+    // matching entries in passwd file" (moby/sys/user, as `docker run` reports it)
+    const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+      [{ Cmd: null }, 'BAD_LAYOUT', /neither Entrypoint nor Cmd: nothing to run/],
+      [{ User: 'nobody-here' }, 'NOT_FOUND', /no user "nobody-here" in the image's \/etc\/passwd/],
+    ];
+    for (const [config, code, reason] of cases) {
       const base = scratchDir();
       const err = await makeBundle(await busyboxImage(config), join(base, 'bundle')).catch((x: unknown) => x);
-      expect(isLayerfoldError(err)).toBe(true);
+      expect(isLayerfoldError(err) && err.code).toBe(code);
+      expect((err as Error).message).toMatch(reason);
       expect(readdirSync(base)).toEqual([]);
     }
   });

@@ -8,9 +8,22 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportRootfs, isLayerfoldError } from '../src/index.js';
+import type { LayerfoldError } from '../src/errors.js';
 import { compareBytes, dockerPairs, impliedDirs, refusedCases } from './support/pairs.js';
 import { scratchDir } from './support/build.js';
 import { gnuLongListing, hasCommand, listWith, readWithNodeTar } from './support/read.js';
+
+/**
+ * The words of docker's refusal (fixtures/docker/<case>/load-error.txt or create-error.txt) that our
+ * message must carry: the errno text or Go error after the last path, without the daemon's paths.
+ */
+function dockerReason(why: string): string {
+  const known = ['cannot mount volume over existing file', 'too many links', 'Cannot mkdir', 'duplicates of file paths not supported', 'unhandled tar header type 83'];
+  const hit = known.find((k) => why.includes(k));
+  if (hit) return hit;
+  const last = why.slice(why.lastIndexOf(': ') + 2);
+  return last.replace(/^archive\/tar: /, '');
+}
 
 describe.each(dockerPairs())('docker pair $id', (pair) => {
   const docker26 = !pair.engine.startsWith('20.');
@@ -51,9 +64,14 @@ describe.each(dockerPairs())('docker pair $id', (pair) => {
 });
 
 describe('archives docker refuses', () => {
-  it.each(refusedCases().map((r) => [r.name, r]))('%s is refused with one clear error', async (_name, r) => {
+  it.each(refusedCases().map((r) => [r.name, r]))('%s is refused with one clear error giving docker\'s reason', async (name, r) => {
     const err = await exportRootfs(r.image, { output: join(scratchDir(), 'out.tar'), dockerInit: 0 }).catch((e: unknown) => e);
     expect(isLayerfoldError(err)).toBe(true);
-    expect((err as Error).message).not.toContain('\n');
+    const { code, message } = err as LayerfoldError;
+    expect(message).not.toContain('\n');
+    // docker refused at load (a layer: BAD_ENTRY, the old GNU sparse type UNSUPPORTED) or at create (the image: BAD_LAYOUT)
+    expect(code).toBe(name === 'sparse-gnu-old' ? 'UNSUPPORTED' : r.why.startsWith('Error response from daemon') ? 'BAD_LAYOUT' : 'BAD_ENTRY');
+    const reason = dockerReason(r.why);
+    expect(message.toLowerCase()).toContain(reason.toLowerCase());
   });
 });

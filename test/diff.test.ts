@@ -485,6 +485,8 @@ describe('sides', () => {
     const refused = await cli(['diff', 'fixtures/docker/duplicate-path/image.tar', 'fixtures/conformance/natural-docker26/export.tar']);
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    // docker's reason, fixtures/docker/duplicate-path/load-error.txt
+    expect(refused.stderr).toContain(`("${readFileSync('fixtures/docker/duplicate-path/load-error.txt', 'utf8').trim()}")`);
     expect((await cli(['diff', '--bytes', scratchDir(), 'fixtures/conformance/natural-docker26/export.tar'])).code).toBe(2);
   });
 

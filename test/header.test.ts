@@ -4,12 +4,38 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checksums, decodeHeader, encodeExportHeader, encodeUstarInto, formatPaxRecord, paxHeaderName, parseNumeric, parsePaxRecords, splitUstarPath, type ExportHeader } from '../src/tar/header.js';
+import { checksums, decodeHeader, HEADER_FIELDS, encodeExportHeader, encodeUstarInto, formatPaxRecord, paxHeaderName, parseNumeric, parsePaxRecords, splitUstarPath, type ExportHeader } from '../src/tar/header.js';
 import { layerTar } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
 
 const file = (over: Partial<ExportHeader> = {}): ExportHeader => ({ name: 'etc/passwd', typeflag: '0', mode: 0o644, uid: 0, gid: 0, size: 30, mtime: 1_600_000_000, linkname: '', devmajor: 0, devminor: 0, ...over });
 const field = (b: Buffer, off: number, len: number) => b.toString('latin1', off, off + len);
+
+describe('the field table (what diff --bytes names fields by)', () => {
+  it('is the POSIX ustar header layout: each field at its offset and length, the 512 bytes covered once', () => {
+    // POSIX.1-2001 pax "ustar Header Block" table (offsets and lengths), GNU tar's tar.h struct posix_header
+    const posix: Array<[string, number, number]> = [
+      ['name', 0, 100], ['mode', 100, 8], ['uid', 108, 8], ['gid', 116, 8], ['size', 124, 12], ['mtime', 136, 12],
+      ['chksum', 148, 8], ['typeflag', 156, 1], ['linkname', 157, 100], ['magic', 257, 6], ['version', 263, 2],
+      ['uname', 265, 32], ['gname', 297, 32], ['devmajor', 329, 8], ['devminor', 337, 8], ['prefix', 345, 155], ['padding', 500, 12],
+    ];
+    expect(HEADER_FIELDS.map((f) => [f.name, f.offset, f.length])).toEqual(posix);
+    let next = 0;
+    for (const f of HEADER_FIELDS) {
+      expect(f.offset).toBe(next);
+      next = f.offset + f.length;
+    }
+    expect(next).toBe(512);
+  });
+
+  it('the fields it calls numeric are where the codec writes numbers', () => {
+    const block = encodeExportHeader(file({ mode: 0o755, uid: 1000, gid: 1001, size: 7, mtime: 1234567 }));
+    const at = (name: string) => HEADER_FIELDS.find((f) => f.name === name)!;
+    expect(HEADER_FIELDS.filter((f) => f.numeric).map((f) => f.name)).toEqual(['mode', 'uid', 'gid', 'size', 'mtime', 'chksum', 'devmajor', 'devminor']);
+    expect(field(block, at('uid').offset, at('uid').length)).toBe('0001750\0');
+    expect(field(block, at('mtime').offset, at('mtime').length)).toBe('00004553207\0');
+  });
+});
 
 describe('numbers', () => {
   it('reads octal padded with spaces and NULs, and base-256 both signs', () => {

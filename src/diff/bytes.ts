@@ -10,7 +10,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, constants as fsc } from 'node:fs';
 import { PositionalReader } from '../io/positional-reader.js';
-import { BLOCK, paddingFor, parsePaxRecords } from '../tar/header.js';
+import { BLOCK, flagAndSize, HEADER_FIELDS, paddingFor, parsePaxRecords, type HeaderField } from '../tar/header.js';
 import { tarEntries } from '../tar/entries.js';
 import { display } from './compare.js';
 import { alignedBuffer } from '../io/aligned.js';
@@ -40,28 +40,11 @@ export interface BytesResult {
   difference?: BytesDifference;
 }
 
-const HEADER_FIELDS: Array<[name: string, offset: number, size: number, numeric: boolean]> = [
-  ['name', 0, 100, false],
-  ['mode', 100, 8, true],
-  ['uid', 108, 8, true],
-  ['gid', 116, 8, true],
-  ['size', 124, 12, true],
-  ['mtime', 136, 12, true],
-  ['typeflag', 156, 1, false],
-  ['linkname', 157, 100, false],
-  ['magic', 257, 6, false],
-  ['version', 263, 2, false],
-  ['uname', 265, 32, false],
-  ['gname', 297, 32, false],
-  ['devmajor', 329, 8, true],
-  ['devminor', 337, 8, true],
-  ['prefix', 345, 155, false],
-  ['padding', 500, 12, false],
-  ['chksum', 148, 8, true],
-];
+/** The codec's field table, the checksum last: it follows from the others, so any other change is named first. */
+const FIELDS_IN_ORDER: readonly HeaderField[] = [...HEADER_FIELDS.filter((f) => f.name !== 'chksum'), ...HEADER_FIELDS.filter((f) => f.name === 'chksum')];
 
-function fieldText(block: Buffer, offset: number, size: number, numeric: boolean): string {
-  const raw = block.subarray(offset, offset + size);
+function fieldText(block: Buffer, { offset, length, numeric }: HeaderField): string {
+  const raw = block.subarray(offset, offset + length);
   const text = JSON.stringify(raw.toString('latin1'));
   if (!numeric) return JSON.stringify(display(raw.toString('latin1').replace(/\0+$/, '')));
   const digits = raw.toString('latin1').replace(/[\0 ]+$/, '').replace(/^[\0 ]+/, '');
@@ -95,9 +78,9 @@ function readBlock(fd: number, offset: number): Buffer {
 function headerDifference(fdA: number, fdB: number, headerOffset: number, entry: string, offset: number): BytesDifference {
   const x = readBlock(fdA, headerOffset);
   const y = readBlock(fdB, headerOffset);
-  for (const [name, off, size, numeric] of HEADER_FIELDS) {
-    if (x.subarray(off, off + size).equals(y.subarray(off, off + size))) continue;
-    return { offset, entry, region: 'header', field: name, a: fieldText(x, off, size, numeric), b: fieldText(y, off, size, numeric) };
+  for (const f of FIELDS_IN_ORDER) {
+    if (x.subarray(f.offset, f.offset + f.length).equals(y.subarray(f.offset, f.offset + f.length))) continue;
+    return { offset, entry, region: 'header', field: f.name, a: fieldText(x, f), b: fieldText(y, f) };
   }
   return { offset, entry, region: 'header', a: '', b: '' };
 }
@@ -108,8 +91,7 @@ function extendedDifference(fdA: number, fdB: number, start: number, end: number
     const out = new Map<string, string>();
     for (let pos = start; pos < end; ) {
       const header = readBlock(fd, pos);
-      const flag = String.fromCharCode(header[156]!);
-      const size = parseInt(header.toString('latin1', 124, 136).replace(/[\0 ]/g, '') || '0', 8) || 0;
+      const { typeflag: flag, size } = flagAndSize(header);
       const data = Buffer.alloc(Math.min(size, 1 << 20));
       readSync(fd, data, 0, data.length, pos + BLOCK);
       if (flag === 'x' || flag === 'g') {

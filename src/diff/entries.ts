@@ -14,10 +14,9 @@
  *   compared, only the set.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { readSync } from 'node:fs';
 import { LayerfoldError, showName } from '../errors.js';
 import type { Compression } from '../io/compression.js';
-import { alignedBuffer } from '../io/aligned.js';
+import { hashRangeInto } from '../io/hash-pool.js';
 import { sparseRuns, type SparseSegment } from '../tar/sparse.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
@@ -76,12 +75,10 @@ export interface InitFootprint {
 export const EMPTY_DIGEST = createHash('sha256').digest('hex');
 
 const HASH_CHUNK = 1 << 20;
-let hashBuffer: Buffer | undefined;
 
-/** sha256 of [offset, offset+size) of fd, read in 1 MiB chunks. */
+/** sha256 of [offset, offset+size) of fd (its full bytes when sparse), by io/hash-pool's range hash. */
 export function hashRange(fd: number, offset: number, size: number, what: string, sparse?: readonly SparseSegment[]): string {
   if (size === 0) return EMPTY_DIGEST;
-  hashBuffer ??= alignedBuffer(HASH_CHUNK);
   const hash = createHash('sha256');
   if (!sparse) hashData(hash, fd, offset, size, what);
   else {
@@ -95,15 +92,8 @@ export function hashRange(fd: number, offset: number, size: number, what: string
 }
 
 function hashData(hash: Hash, fd: number, offset: number, size: number, what: string): void {
-  let pos = offset;
-  let left = size;
-  while (left > 0) {
-    const n = readSync(fd, hashBuffer!, 0, Math.min(left, HASH_CHUNK), pos);
-    if (n === 0) throw new LayerfoldError('BAD_ARCHIVE', `${what}: data ends early (${left} of ${size} bytes missing)`);
-    hash.update(hashBuffer!.subarray(0, n));
-    pos += n;
-    left -= n;
-  }
+  const missing = hashRangeInto([hash], fd, offset, size);
+  if (missing > 0) throw new LayerfoldError('BAD_ARCHIVE', `${what}: data ends early (${missing} of ${size} bytes missing)`);
 }
 
 let zeroChunk: Buffer | undefined;

@@ -4,39 +4,41 @@
  * reads on the same file descriptor (descriptors are shared by all threads of a process).
  * The worker is inline source (eval) so it runs the same from dist/ and under the test runner.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { alignedBuffer } from './aligned.js';
 
 /**
- * Hex digests of a file range, one per algorithm (node:crypto names, e.g. sha256, sha512), with one
- * pass of positional reads. Self-contained (its tools are parameters) so that the worker runs this
- * very function, from its source text.
+ * The one range hash: feeds [offset, offset+size) of fd to every hash in one pass of positional reads
+ * into buf, and returns how many bytes the file lacks (0 when it holds the whole range).
+ * Self-contained (its tools are parameters) so that the worker runs this very function, from its
+ * source text; on this thread it is hashRangeInto.
  */
-function hashRangeSync(fd: number, offset: number, size: number, algorithms: readonly string[], read: typeof readSync, hasher: typeof createHash, buf: Buffer): string[] {
-  const hashes = algorithms.map((a) => hasher(a));
+function feedRange(hashes: readonly Hash[], fd: number, offset: number, size: number, read: typeof readSync, buf: Buffer): number {
   let pos = offset;
   let left = size;
   while (left > 0) {
     const n = read(fd, buf, 0, Math.min(left, buf.length), pos);
-    if (n === 0) throw new Error('the file ends early');
+    if (n === 0) return left;
     for (const hash of hashes) hash.update(buf.subarray(0, n));
     pos += n;
     left -= n;
   }
-  return hashes.map((h) => h.digest('hex'));
+  return 0;
 }
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-const hashRangeSync = ${hashRangeSync.toString()};
+const feedRange = ${feedRange.toString()};
 const buf = (${alignedBuffer.toString()})(4 << 20);
 parentPort.on('message', ({ id, fd, offset, size, algorithms }) => {
   try {
-    parentPort.postMessage({ id, hex: hashRangeSync(fd, offset, size, algorithms, readSync, createHash, buf) });
+    const hashes = algorithms.map((a) => createHash(a));
+    if (feedRange(hashes, fd, offset, size, readSync, buf) > 0) throw new Error('the file ends early');
+    parentPort.postMessage({ id, hex: hashes.map((h) => h.digest('hex')) });
   } catch (e) {
     parentPort.postMessage({ id, error: String((e && e.message) || e) });
   }
@@ -45,9 +47,23 @@ parentPort.on('message', ({ id, fd, offset, size, algorithms }) => {
 
 const INLINE_LIMIT = 8 * 1024 * 1024;
 
-/** hashRangeSync on this thread, for ranges too small to be worth a worker. */
+let inlineBuffer: Buffer | undefined;
+
+/**
+ * The range hash on this thread (diff's entry digests, small layers): feeds the range to `hashes` and
+ * returns how many bytes the file lacks (0 when whole), for the caller to name in its own message.
+ */
+export function hashRangeInto(hashes: readonly Hash[], fd: number, offset: number, size: number): number {
+  if (size === 0) return 0;
+  inlineBuffer ??= alignedBuffer(1 << 20); // synchronous: one buffer serves every call
+  return feedRange(hashes, fd, offset, size, readSync, inlineBuffer);
+}
+
+/** Hex digests of a range on this thread, one per algorithm, for ranges too small to be worth a worker. */
 export function hashInline(fd: number, offset: number, size: number, algorithms: readonly string[]): string[] {
-  return hashRangeSync(fd, offset, size, algorithms, readSync, createHash, Buffer.allocUnsafe(Math.max(1, Math.min(size, 1 << 20))));
+  const hashes = algorithms.map((a) => createHash(a));
+  if (hashRangeInto(hashes, fd, offset, size) > 0) throw new Error('the file ends early');
+  return hashes.map((h) => h.digest('hex'));
 }
 
 interface Job {

@@ -29,7 +29,7 @@ import { cleanPath } from '../tree/paths.js';
 import { parseImageConfig } from './config.js';
 import { isDigest, whyNotDigest } from './digest.js';
 import { normaliseRef, verifyBlobBytes, type LayerRef, type OpenedImage } from './image-support.js';
-import { formatPlatform, platformMatches, type Platform } from './platform.js';
+import { confirmPlatform, formatPlatform, platformOfConfig, type Platform } from './platform.js';
 import type { Blob, ImageSource } from './source.js';
 
 export const STORE_DRIVERS = ['overlay', 'vfs'] as const;
@@ -358,13 +358,7 @@ export class StoreImageSource implements ImageSource {
   }
   /** The image, checked against --platform. */
   opened(platform: Platform | undefined): OpenedImage {
-    const have = this.image.platform;
-    if (platform && have) {
-      const [os, architecture, variant] = have.split('/');
-      if (!platformMatches(platform, { os: os!, architecture: architecture!, ...(variant ? { variant } : {}) })) {
-        throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(platform)}; the store's image is ${have}`);
-      }
-    }
+    confirmPlatform(platform, this.image.platform, "the store's image is");
     return { ...this.image, source: this };
   }
 }
@@ -446,7 +440,8 @@ export async function openContainersStorage(ref: StoreReference, label: string, 
     const ref: LayerRef = { index, blob: { fd, offset: 0, size, label: layerLabel }, diffId: config.diffIds[index]! };
     layers.push(ref);
   }
-  const platform = config.os && config.architecture ? formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }) : undefined;
+  const stated = platformOfConfig(config);
+  const platform = stated ? formatPlatform(stated) : undefined;
   Object.assign(source.image, { layers, ...(image.names?.[0] ? { name: image.names[0] } : {}), ...(platform ? { platform } : {}) });
   return source;
 }

@@ -7,6 +7,7 @@ import { LayerfoldError } from '../errors.js';
 import { cleanPath } from '../tree/paths.js';
 import { parseImageConfig } from './config.js';
 import { checkDigest } from './digest.js';
+import { formatPlatform, platformOfConfig } from './platform.js';
 import { checkLayerCount, pickByName, readBlobVerified, type LayerRef, type OpenedImage } from './image-support.js';
 import type { ImageSource } from './source.js';
 
@@ -73,7 +74,8 @@ export function readDockerManifest(source: ImageSource, manifestJson: unknown, w
     return { index, blob: source.open(path), diffId: config.diffIds[index]!, ...(blobDigest ? { blobDigest } : {}) };
   });
   const isOci = source.has('oci-layout') || configPath.startsWith('blobs/');
-  const platform = config.os && config.architecture ? [config.os, config.architecture, config.variant].filter(Boolean).join('/') : undefined;
+  const stated = platformOfConfig(config);
+  const platform = stated ? formatPlatform(stated) : undefined;
   return {
     layout: isOci ? 'docker-oci' : 'docker-legacy',
     source,

@@ -8,7 +8,7 @@ import { LayerfoldError } from '../errors.js';
 import { parseImageConfig } from './config.js';
 import { isDigest, whyNotDigest } from './digest.js';
 import { checkLayerCount, filterByName, pickByName, readBlobVerified, type LayerRef, type Layout, type OpenedImage } from './image-support.js';
-import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+import { choosePlatforms, formatPlatform, platformOfConfig, type Platform } from './platform.js';
 import type { ImageSource } from './source.js';
 
 /** An OCI content descriptor, as layouts and registries give them. */
@@ -102,6 +102,24 @@ interface Candidate {
   names: string[];
   nameSet: Set<string>;
   platform?: Platform;
+}
+
+/**
+ * An image manifest's `layers` (OCI or docker v2s2, in an OCI layout or a skopeo dir: copy): one per
+ * diff_id of the config, each descriptor checked and its blob present at `pathOf(digest)`.
+ */
+export function manifestLayers(source: ImageSource, body: Record<string, unknown>, where: string, diffIds: readonly string[], pathOf: (digest: string) => string): LayerRef[] {
+  if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
+  checkLayerCount(body.layers.length, where);
+  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
+  if (layerDescs.length !== diffIds.length) {
+    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${diffIds.length} diff_ids`);
+  }
+  return layerDescs.map((d, index) => {
+    const path = pathOf(d.digest);
+    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
+    return { index, blob: source.open(path), diffId: diffIds[index]!, blobDigest: d.digest, blobSize: d.size, ...(d.mediaType ? { mediaType: d.mediaType } : {}) };
+  });
 }
 
 /** Attestation manifests (buildkit provenance, SBOMs) are not images. */
@@ -198,10 +216,8 @@ export async function readOciLayout(source: ImageSource, layout: Layout, indexJs
     if (!c.platform) {
       const cfg = body.config;
       if (cfg) {
-        const cfgJson = blobs.get(asDescriptor(cfg, blobPath(c.manifest.digest)));
-        if (typeof cfgJson.os === 'string' && typeof cfgJson.architecture === 'string') {
-          c.platform = { os: cfgJson.os, architecture: cfgJson.architecture, ...(typeof cfgJson.variant === 'string' ? { variant: cfgJson.variant } : {}) };
-        }
+        const platform = platformOfConfig(blobs.get(asDescriptor(cfg, blobPath(c.manifest.digest))));
+        if (platform) c.platform = platform;
       }
     }
   }
@@ -211,20 +227,9 @@ export async function readOciLayout(source: ImageSource, layout: Layout, indexJs
     // a multi-platform image is one name over several manifests: the platform picks among them
     pool = filterByName(candidates, (c) => c.names, wanted.image);
   }
-  const platforms = [...new Set(pool.map((c) => (c.platform ? formatPlatform(c.platform) : 'unknown')))];
-  let chosen: Candidate;
-  if (pool.length === 1 && wanted.platform === undefined) {
-    chosen = pool[0]!;
-  } else {
-    const want = wanted.platform ?? hostPlatform();
-    const hits = pool.filter((c) => c.platform && platformMatches(want, c.platform));
-    if (hits.length === 0) {
-      throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(want)}; the archive has: ${platforms.join(', ')} (choose with --platform)`);
-    }
-    if (wanted.image === undefined && new Set(hits.map((h) => h.names.join(' '))).size > 1) {
-      chosen = pickByName(hits, (c) => c.names, undefined, 'image');
-    } else chosen = hits[0]!;
-  }
+  const hits = choosePlatforms(pool, (c) => c.platform, wanted.platform, 'the archive');
+  // several images for the platform under different names (and no --image): the name picks, or says which
+  const chosen = hits.length > 1 && wanted.image === undefined && new Set(hits.map((h) => h.names.join(' '))).size > 1 ? pickByName(hits, (c) => c.names, undefined, 'image') : hits[0]!;
 
   const body = manifests.get(chosen)!;
   const where = blobPath(chosen.manifest.digest);
@@ -233,17 +238,7 @@ export async function readOciLayout(source: ImageSource, layout: Layout, indexJs
   const configDesc = asDescriptor(body.config, where);
   const configJson = blobs.get(configDesc);
   const config = parseImageConfig(configJson, blobPath(configDesc.digest));
-  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
-  if (layerDescs.length !== config.diffIds.length) {
-    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${config.diffIds.length} diff_ids`);
-  }
-  const layers: LayerRef[] = layerDescs.map((d, index) => {
-    const path = blobPath(d.digest);
-    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
-    const ref: LayerRef = { index, blob: source.open(path), diffId: config.diffIds[index]!, blobDigest: d.digest, blobSize: d.size };
-    if (d.mediaType) ref.mediaType = d.mediaType;
-    return ref;
-  });
+  const layers = manifestLayers(source, body, where, config.diffIds, blobPath);
   return {
     layout,
     source,

@@ -21,7 +21,7 @@ import type { OpenedImage, UnpackProgress } from './image-support.js';
 import { readOciLayout } from './oci.js';
 import { isSkopeoDirManifest, readSkopeoDir } from './skopeo-dir.js';
 import { openContainersStorage, StoreImageSource } from './containers-storage.js';
-import { platformMatches as platformMatchesLoose, type Platform } from './platform.js';
+import { confirmPlatform, type Platform } from './platform.js';
 import { DirectorySource, readJson, TarArchiveSource, type ImageSource } from './source.js';
 import { describeReference, parseImageReference, type ImageReference } from './transports.js';
 
@@ -255,14 +255,8 @@ export async function findImage(source: ImageSource, options: OpenOptions = {}):
     }
     if (selection?.layout === 'dir') throw new LayerfoldError('BAD_LAYOUT', `${selection.label}: manifest.json is docker save's list of images, not one image manifest (a docker save archive? use docker-archive:)`);
     const image = inLayout('docker-archive', () => readDockerManifest(source, manifest, options.image));
-    if (options.platform && image.platform) {
-      const [os, architecture, variant] = image.platform.split('/');
-      const have = { os: os!, architecture: architecture!, ...(variant ? { variant } : {}) };
-      // A manifest.json save holds one platform per image; --platform only confirms it.
-      if (!platformMatchesLoose(options.platform, have)) {
-        throw new LayerfoldError('NOT_FOUND', `no image for platform ${[options.platform.os, options.platform.architecture, options.platform.variant].filter(Boolean).join('/')}; the archive has: ${image.platform}`);
-      }
-    }
+    // A manifest.json save holds one platform per image; --platform only confirms it.
+    confirmPlatform(options.platform, image.platform, 'the archive has:');
     return image;
   }
   if (source.has('index.json')) {

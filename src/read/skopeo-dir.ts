@@ -8,9 +8,9 @@
  */
 import { LayerfoldError } from '../errors.js';
 import { parseImageConfig } from './config.js';
-import { readBlobVerified, type LayerRef, type OpenedImage } from './image-support.js';
-import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from './oci.js';
-import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
+import { readBlobVerified, type OpenedImage } from './image-support.js';
+import { asDescriptor, INDEX_TYPES, isAttestation, manifestLayers, type Descriptor } from './oci.js';
+import { choosePlatforms, confirmPlatform, formatPlatform, platformOfConfig, type Platform } from './platform.js';
 import { readBlob, type ImageSource } from './source.js';
 
 const VERSION_PREFIX = 'Directory Transport Version: ';
@@ -54,12 +54,7 @@ function isList(body: Record<string, unknown>): boolean {
 function chooseInstance(list: Record<string, unknown>, wanted: Platform | undefined): Descriptor {
   if (!Array.isArray(list.manifests)) throw new LayerfoldError('BAD_LAYOUT', 'manifest.json: the manifest list has no manifests');
   const images = list.manifests.map((m) => asDescriptor(m, 'manifest.json')).filter((d) => !isAttestation(d));
-  if (images.length === 1 && wanted === undefined) return images[0]!;
-  const want = wanted ?? hostPlatform();
-  const hit = images.find((d) => d.platform && platformMatches(want, d.platform));
-  if (hit) return hit;
-  const present = images.map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown')).join(', ');
-  throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(want)}; the directory has: ${present || 'none'} (choose with --platform)`);
+  return choosePlatforms(images, (d) => d.platform, wanted, 'the directory')[0]!;
 }
 
 export function readSkopeoDir(source: ImageSource, manifestJson: unknown, wanted: { image?: string; platform?: Platform }): OpenedImage {
@@ -82,22 +77,11 @@ export function readSkopeoDir(source: ImageSource, manifestJson: unknown, wanted
   const configDesc = asDescriptor(body.config, where);
   const configPath = dirBlobPath(configDesc.digest);
   const config = parseImageConfig(readObject(source, configPath, configDesc.digest, configDesc.size), configPath);
-  if (!Array.isArray(body.layers)) throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest has no layers list`);
-  const layerDescs = body.layers.map((l) => asDescriptor(l, where));
-  if (layerDescs.length !== config.diffIds.length) {
-    throw new LayerfoldError('BAD_LAYOUT', `${where}: the manifest lists ${layerDescs.length} layers but the config has ${config.diffIds.length} diff_ids`);
-  }
-  const layers: LayerRef[] = layerDescs.map((d, index) => {
-    const path = dirBlobPath(d.digest);
-    if (!source.has(path)) throw new LayerfoldError('NOT_FOUND', `${path}: layer ${index} blob is referenced but missing`);
-    return { index, blob: source.open(path), diffId: config.diffIds[index]!, blobDigest: d.digest, blobSize: d.size, ...(d.mediaType ? { mediaType: d.mediaType } : {}) };
-  });
-  if (!platform && config.os && config.architecture) {
-    platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+  const layers = manifestLayers(source, body, where, config.diffIds, dirBlobPath);
+  if (!platform) {
+    platform = platformOfConfig(config);
     // one image manifest holds one platform: --platform only confirms it
-    if (wanted.platform && !platformMatches(wanted.platform, platform)) {
-      throw new LayerfoldError('NOT_FOUND', `no image for platform ${formatPlatform(wanted.platform)}; the directory has: ${formatPlatform(platform)}`);
-    }
+    confirmPlatform(wanted.platform, platform, 'the directory has:');
   }
   return {
     layout: 'skopeo-dir',

@@ -34,6 +34,52 @@ const DEVMINOR = [337, 8] as const;
 const PREFIX = [345, 155] as const;
 const STAR_PREFIX_SIZE = 131;
 const STAR_TRAILER = [508, 4] as const;
+const PADDING = [500, 12] as const; // after the prefix: unused by USTAR (star's trailer, GNU's extras)
+
+/** One field of the header block: its name (as the POSIX spec names it), where it is, how long, and whether it holds a number. */
+export interface HeaderField {
+  readonly name: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly numeric: boolean;
+}
+
+const field = (name: string, [offset, length]: readonly [number, number], numeric: boolean): HeaderField => ({ name, offset, length, numeric });
+
+/**
+ * The header's fields in block order, from the same offsets the codec reads and writes: the table
+ * `diff --bytes` names a differing header byte by.
+ */
+export const HEADER_FIELDS: readonly HeaderField[] = [
+  field('name', NAME, false),
+  field('mode', MODE, true),
+  field('uid', UID, true),
+  field('gid', GID, true),
+  field('size', SIZE, true),
+  field('mtime', MTIME, true),
+  field('chksum', CHKSUM, true),
+  field('typeflag', [TYPEFLAG, 1], false),
+  field('linkname', LINKNAME, false),
+  field('magic', MAGIC, false),
+  field('version', VERSION, false),
+  field('uname', UNAME, false),
+  field('gname', GNAME, false),
+  field('devmajor', DEVMAJOR, true),
+  field('devminor', DEVMINOR, true),
+  field('prefix', PREFIX, false),
+  field('padding', PADDING, false),
+];
+
+/** A header's type flag and stored size (the size 0 when the field is not a number), for walking extended headers by hand. */
+export function flagAndSize(buf: Buffer, off = 0): { typeflag: string; size: number } {
+  let size = 0;
+  try {
+    size = parseNumeric(buf, off + SIZE[0], SIZE[1], 'size');
+  } catch {
+    // a corrupt size is shown, not fatal, where this is used (diff --bytes)
+  }
+  return { typeflag: String.fromCharCode(buf[off + TYPEFLAG]!), size: Math.max(0, size) };
+}
 
 export type TarFormat = 'ustar' | 'gnu' | 'star' | 'v7';
 

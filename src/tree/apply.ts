@@ -164,7 +164,7 @@ function capabilityOf(entry: TarEntry, layer: LayerSource): Buffer | undefined {
     v2[3] = 2;
     return v2;
   }
-  throw entryError(layer, entry.name, `invalid security.capability xattr (${value.length} bytes); the kernel, and so docker, refuses it`);
+  throw entryError(layer, entry.name, `invalid security.capability xattr (${value.length} bytes); the kernel, and so docker, refuses it ("invalid argument")`);
 }
 
 class LayerApplier {
@@ -463,7 +463,7 @@ class LayerApplier {
     if (base.startsWith(WHITEOUT_PREFIX)) {
       // `.wh.`, `.wh..`, `.wh...` name the directory itself or its parent: docker's mknod fails (EEXIST).
       if (base === WHITEOUT_PREFIX || base === '.wh..' || base === '.wh...') {
-        throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer');
+        throw entryError(this.layer, entry.name, 'a whiteout that names no file; docker refuses such a layer ("file exists": its mknod meets the directory itself)');
       }
       const parent = parentOf(path);
       if (base === OPAQUE_MARKER && this.isWhiteout(parent, entry.name)) {
@@ -567,7 +567,7 @@ class LayerApplier {
   }
 
   private checkSymlink(entry: TarEntry): void {
-    if (entry.linkname === '') throw entryError(this.layer, entry.name, 'a symlink with an empty target; symlink(2), and so docker, refuses it');
+    if (entry.linkname === '') throw entryError(this.layer, entry.name, 'a symlink with an empty target; symlink(2), and so docker, refuses it ("no such file or directory")');
     if (entry.linkname.length > SYMLINK_MAX) {
       throw entryError(this.layer, entry.name, `a symlink target of ${entry.linkname.length} bytes (at most ${SYMLINK_MAX}); docker refuses such a layer ("file name too long")`);
     }

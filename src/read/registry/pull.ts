@@ -22,7 +22,7 @@ import { LayerfoldError } from '../../errors.js';
 import { algorithmOf } from '../digest.js';
 import { NetTimeoutError } from '../net-guard.js';
 import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from '../oci.js';
-import { formatPlatform, hostPlatform, platformMatches, type Platform } from '../platform.js';
+import { choosePlatforms, type Platform } from '../platform.js';
 import { RegistryClient, type ClientOptions, type FetchedManifest } from './client.js';
 import { isTransientStreamError, TransientError } from './http.js';
 import { manifestReference, type DockerReference } from './reference.js';
@@ -51,12 +51,7 @@ function isIndex(m: FetchedManifest, body: Record<string, unknown>): boolean {
 /** Pick the image manifest for the wanted platform from an index (the only one when none is wanted). */
 export function choosePlatform(entries: Descriptor[], wanted: Platform | undefined, label: string): Descriptor {
   const images = entries.filter((d) => !isAttestation(d));
-  if (images.length === 1 && wanted === undefined) return images[0]!;
-  const want = wanted ?? hostPlatform();
-  const hit = images.find((d) => d.platform && platformMatches(want, d.platform));
-  if (hit) return hit;
-  const present = images.map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown')).join(', ');
-  throw new LayerfoldError('NOT_FOUND', `${label}: no image for platform ${formatPlatform(want)}; the registry has: ${present || 'none'} (choose with --platform)`);
+  return choosePlatforms(images, (d) => d.platform, wanted, 'the registry', label)[0]!;
 }
 
 /** Resolve tag/digest → (index →) image manifest. */
