@@ -7,8 +7,9 @@
  * after a placeholder header that is rewritten in place once the digest and size are known (no
  * second copy of the layer), into a directory as a temporary file renamed to its digest.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, write, writeSync, constants as fsc } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, write, writeSync, constants as fsc } from 'node:fs';
+import { join } from 'node:path';
+import { OutputFile, tempNameBeside, writeError } from '../io/output-file.js';
 import { LayerfoldError } from '../errors.js';
 import { onCleanup } from '../io/cleanup.js';
 import { BLOCK, encodeExportHeader, END_OF_ARCHIVE, paddingFor, type ExportHeader } from '../tar/header.js';
@@ -30,11 +31,7 @@ export interface ImageTarget {
   abort(): void;
 }
 
-function ioError(target: string, e: unknown): LayerfoldError {
-  const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EACCES' ? 'permission denied' : err.message;
-  return new LayerfoldError('IO', `${target}: cannot write: ${why}`, { cause: e });
-}
+const ioError = writeError;
 
 function pwrite(fd: number, bytes: Buffer, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -58,28 +55,19 @@ function memberHeader(name: string, size: number, dir = false): ExportHeader {
   return { name, typeflag: dir ? '5' : '0', mode: dir ? 0o755 : 0o644, uid: 0, gid: 0, size, mtime: 0, linkname: '', devmajor: 0, devminor: 0 };
 }
 
-let tempCounter = 0;
-function tempNameBeside(target: string): string {
-  return join(dirname(target), `.${basename(target)}.layerfold-${process.pid}-${tempCounter++}.tmp`);
-}
 
 /** A tar archive: members in the order written, mtimes 0, owner 0:0, two zero blocks at the end. */
 export class TarImageTarget implements ImageTarget {
-  private readonly fd: number;
-  private readonly temp: string;
-  private readonly unregister: () => void;
+  private readonly out: OutputFile;
   private position = 0;
   private readonly written = new Set<string>();
-  private done = false;
 
   constructor(readonly label: string) {
-    this.temp = tempNameBeside(label);
-    try {
-      this.fd = openSync(this.temp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o644);
-    } catch (e) {
-      throw ioError(label, e);
-    }
-    this.unregister = onCleanup(() => this.abort());
+    this.out = new OutputFile(label);
+  }
+
+  private get fd(): number {
+    return this.out.fd;
   }
 
   private async append(bytes: Buffer): Promise<void> {
@@ -146,30 +134,14 @@ export class TarImageTarget implements ImageTarget {
 
   async finish(): Promise<void> {
     await this.append(END_OF_ARCHIVE);
-    try {
-      // a blob dropped as a duplicate may have left bytes past the end
-      const { size } = statSync(this.temp);
-      if (size > this.position) ftruncateSync(this.fd, this.position);
-      closeSync(this.fd);
-      renameSync(this.temp, this.label);
-    } catch (e) {
-      this.abort();
-      throw ioError(this.label, e);
-    }
-    this.done = true;
-    this.unregister();
+    // a blob dropped as a duplicate may have left bytes past the end
+    this.out.finish(() => {
+      if (fstatSync(this.fd).size > this.position) ftruncateSync(this.fd, this.position);
+    });
   }
 
   abort(): void {
-    if (this.done) return;
-    this.done = true;
-    try {
-      closeSync(this.fd);
-    } catch {
-      // closed already
-    }
-    rmSync(this.temp, { force: true });
-    this.unregister();
+    this.out.abort();
   }
 }
 

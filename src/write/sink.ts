@@ -3,13 +3,12 @@
  * with positional reads) and hand it over whole; while one buffer is being written the next is
  * filled, so reading and writing overlap and every byte is copied once in user space.
  */
-import { closeSync, openSync, renameSync, rmSync, statSync, write, constants as fsc } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { write } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { LayerfoldError } from '../errors.js';
 import { compressor, type Compression } from '../io/compression.js';
-import { onCleanup } from '../io/cleanup.js';
+import { OutputFile, writeError } from '../io/output-file.js';
 
 function writeAsync(fd: number, buffer: Buffer, offset: number, length: number): Promise<number> {
   return new Promise((resolve, reject) => write(fd, buffer, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
@@ -24,48 +23,25 @@ export interface ByteSink {
   abort(): void;
 }
 
-function ioError(target: string, e: unknown): LayerfoldError {
-  const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EACCES' ? 'permission denied' : err.message;
-  return new LayerfoldError('IO', `${target}: cannot write: ${why}`, { cause: e });
-}
+const ioError = writeError;
 
 /**
- * A file written as `.<name>.layerfold-<pid>.tmp` beside the target and renamed into place at the
- * end, so that an error or a signal never leaves a partial output under the real name. A target that
- * exists and is not a regular file (/dev/null, a fifo, a terminal) is written in place: renaming over
- * it would replace the device with a file.
+ * A file (io/output-file.ts): written as `.<name>.layerfold-<pid>.tmp` beside the target and renamed
+ * into place at the end; a target that exists and is not a regular file (/dev/null, a fifo, a
+ * terminal) is written in place, since renaming over it would replace the device with a file.
  */
-let tempCounter = 0;
-
 export class FileSink implements ByteSink {
-  private readonly fd: number;
-  private readonly temp: string | undefined;
-  private readonly unregister: () => void;
-  private done = false;
+  private readonly out: OutputFile;
 
   constructor(readonly target: string) {
-    let special = false;
-    try {
-      special = !statSync(target).isFile();
-    } catch {
-      // absent: made through a temporary file
-    }
-    // pid plus a counter: two exports in one process to the same name never share a temporary
-    this.temp = special ? undefined : join(dirname(target), `.${basename(target)}.layerfold-${process.pid}${tempCounter++ ? `-${tempCounter}` : ''}.tmp`);
-    try {
-      this.fd = special ? openSync(target, fsc.O_WRONLY) : openSync(this.temp!, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o644);
-    } catch (e) {
-      throw ioError(target, e);
-    }
-    this.unregister = onCleanup(() => this.abort());
+    this.out = new OutputFile(target, { inPlaceIfSpecial: true });
   }
 
   async write(bytes: Buffer): Promise<void> {
     let off = 0;
     while (off < bytes.length) {
       try {
-        off += await writeAsync(this.fd, bytes, off, bytes.length - off);
+        off += await writeAsync(this.out.fd, bytes, off, bytes.length - off);
       } catch (e) {
         throw ioError(this.target, e);
       }
@@ -73,27 +49,11 @@ export class FileSink implements ByteSink {
   }
 
   async finish(): Promise<void> {
-    try {
-      closeSync(this.fd);
-      if (this.temp !== undefined) renameSync(this.temp, this.target);
-    } catch (e) {
-      this.abort();
-      throw ioError(this.target, e);
-    }
-    this.done = true;
-    this.unregister();
+    this.out.finish();
   }
 
   abort(): void {
-    if (this.done) return;
-    this.done = true;
-    try {
-      closeSync(this.fd);
-    } catch {
-      // already closed
-    }
-    if (this.temp !== undefined) rmSync(this.temp, { force: true });
-    this.unregister();
+    this.out.abort();
   }
 }
 

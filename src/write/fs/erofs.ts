@@ -15,7 +15,7 @@ import type { LayerData } from '../../read/layers.js';
 import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
 import type { FsSummary } from './ext4.js';
 import { ImageFile, Stager } from './image-file.js';
-import { planTree, type FsInode } from './tree-plan.js';
+import { planTree } from './tree-plan.js';
 
 const BS = 4096;
 const META_START = 2048;

@@ -4,50 +4,28 @@
  * zeros and take no disk) and renamed into place at the end; an error or a signal removes it. A target
  * that exists and is not a regular file (a block device, /dev/null) is written in place.
  */
-import { closeSync, ftruncateSync, openSync, renameSync, rmSync, statSync, write, constants as fsc } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { ftruncateSync, write } from 'node:fs';
 import { LayerfoldError } from '../../errors.js';
-import { onCleanup } from '../../io/cleanup.js';
+import { OutputFile, writeError } from '../../io/output-file.js';
 import { alignedBuffer } from '../../io/aligned.js';
 import { LayerReads, SMALL_FILE } from '../export-tar.js';
 import { readSync } from 'node:fs';
 import type { LayerData } from '../../read/layers.js';
 
-function ioError(target: string, e: unknown): LayerfoldError {
-  const err = e as NodeJS.ErrnoException;
-  const why = err.code === 'ENOSPC' ? 'no space left on device' : err.code === 'EACCES' ? 'permission denied' : err.message;
-  return new LayerfoldError('IO', `${target}: cannot write: ${why}`, { cause: e });
-}
-
-let tempCounter = 0;
+const ioError = writeError;
 
 export class ImageFile {
-  private readonly fd: number;
-  private readonly temp: string | undefined;
-  private readonly unregister: () => void;
-  private done = false;
+  private readonly out: OutputFile;
 
   constructor(
     readonly target: string,
     size: number,
   ) {
-    let special = false;
+    this.out = new OutputFile(target, { inPlaceIfSpecial: true });
     try {
-      special = !statSync(target).isFile();
-    } catch {
-      // absent: made through a temporary file
-    }
-    this.temp = special ? undefined : join(dirname(target), `.${basename(target)}.layerfold-${process.pid}-${tempCounter++}.tmp`);
-    try {
-      this.fd = special ? openSync(target, fsc.O_WRONLY) : openSync(this.temp!, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o644);
+      if (this.out.temp !== undefined && size > 0) ftruncateSync(this.out.fd, size);
     } catch (e) {
-      throw ioError(target, e);
-    }
-    this.unregister = onCleanup(() => this.abort());
-    try {
-      if (!special && size > 0) ftruncateSync(this.fd, size);
-    } catch (e) {
-      this.abort();
+      this.out.abort();
       throw ioError(target, e);
     }
   }
@@ -56,7 +34,7 @@ export class ImageFile {
     let off = 0;
     while (off < bytes.length) {
       const n = await new Promise<number>((resolve, reject) =>
-        write(this.fd, bytes, off, bytes.length - off, position + off, (err, written) => (err ? reject(ioError(this.target, err)) : resolve(written))),
+        write(this.out.fd, bytes, off, bytes.length - off, position + off, (err, written) => (err ? reject(ioError(this.target, err)) : resolve(written))),
       );
       off += n;
     }
@@ -64,36 +42,20 @@ export class ImageFile {
 
   /** Set the final length (a writer that learns its size at the end). */
   setLength(size: number): void {
-    if (this.temp === undefined) return; // a device keeps its size
+    if (this.out.temp === undefined) return; // a device keeps its size
     try {
-      ftruncateSync(this.fd, size);
+      ftruncateSync(this.out.fd, size);
     } catch (e) {
       throw ioError(this.target, e);
     }
   }
 
   finish(): void {
-    try {
-      closeSync(this.fd);
-      if (this.temp !== undefined) renameSync(this.temp, this.target);
-    } catch (e) {
-      this.abort();
-      throw ioError(this.target, e);
-    }
-    this.done = true;
-    this.unregister();
+    this.out.finish();
   }
 
   abort(): void {
-    if (this.done) return;
-    this.done = true;
-    try {
-      closeSync(this.fd);
-    } catch {
-      // already closed
-    }
-    if (this.temp !== undefined) rmSync(this.temp, { force: true });
-    this.unregister();
+    this.out.abort();
   }
 }
 

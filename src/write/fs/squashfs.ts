@@ -109,10 +109,6 @@ class MetaStream {
 const BASIC_TYPE: Record<string, number> = { dir: 1, file: 2, symlink: 3, block: 4, char: 5, fifo: 6 };
 const EXTENDED = 7;
 
-function kindOf(node: Dir | Inode): string {
-  return node instanceof Dir ? 'dir' : node.type;
-}
-
 /** Where a file's data went. */
 interface FileData {
   start: number;
