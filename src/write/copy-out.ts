@@ -13,7 +13,7 @@
  * written by extract's writer (owners, devices and capabilities when root); a new name is made in a
  * temporary directory beside it and renamed into place, so a failure leaves nothing behind.
  */
-import { existsSync, lstatSync, mkdtempSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -25,6 +25,7 @@ import { Dir, type Inode, type MergedTree, type Node } from '../tree/node.js';
 import { resolvePath } from '../tree/resolve.js';
 import { writeExportTar } from './export-tar.js';
 import { extractTree, type ExtractDirOptions, type ExtractDirResult } from './extract-dir.js';
+import { readFileBytes } from './file-data.js';
 import { StreamSink } from './sink.js';
 
 const CHUNK = 1024 * 1024;
@@ -73,10 +74,10 @@ export async function streamInode(flat: FlattenedImage, inode: Inode, name: stri
   let done = 0;
   while (done < inode.size) {
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, inode.size - done));
-    const n = readSync(layer.fd, buf, 0, buf.length, inode.dataOffset + done);
-    if (n === 0) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(name)}: data ends early`);
-    await write(out, n === buf.length ? buf : buf.subarray(0, n));
-    done += n;
+    // a sparse file's holes are zeros made here, never read
+    if (!readFileBytes(layer.fd, inode, done, buf, 0, buf.length)) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(name)}: data ends early`);
+    await write(out, buf);
+    done += buf.length;
   }
   return done;
 }

@@ -146,7 +146,7 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
         let done = 0;
         while (done < node.size) {
           const n = Math.min(node.size - done, 1024 * 1024);
-          await stage.copyFrom(node.layer, node.dataOffset + done, n, () => `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}`);
+          await stage.copyInode(node, done, n, () => `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}`);
           done += n;
         }
       }

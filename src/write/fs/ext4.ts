@@ -636,14 +636,14 @@ async function writeData(stage: Stager, rec: FsInode, plan: TreePlan, p: Placeme
     block.write(node.linkname, 0, 'latin1');
     await writeRuns(stage, p.runs, block);
   } else {
-    let pos = node.dataOffset;
+    let pos = 0; // in the file
     let left = node.size;
     const layer = layers[node.layer]!;
     const what = () => `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}`;
     for (let i = 0; i < p.runs.length; i += 2) {
       await stage.seek(p.runs[i]! * BS);
       const bytes = Math.min(left, p.runs[i + 1]! * BS);
-      await stage.copyFrom(node.layer, pos, bytes, what);
+      await stage.copyInode(node, pos, bytes, what);
       await stage.zeros(p.runs[i + 1]! * BS - bytes);
       pos += bytes;
       left -= bytes;

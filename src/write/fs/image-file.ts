@@ -6,6 +6,8 @@
  */
 import { ftruncateSync, write } from 'node:fs';
 import { LayerfoldError } from '../../errors.js';
+import type { Inode } from '../../tree/node.js';
+import { readFileBytes } from '../file-data.js';
 import { OutputFile, writeError } from '../../io/output-file.js';
 import { alignedBuffer } from '../../io/aligned.js';
 import { LayerReads, SMALL_FILE } from '../export-tar.js';
@@ -123,6 +125,19 @@ export class Stager {
       const { buf, off } = await this.room(step);
       buf.fill(0, off, off + step);
       n -= step;
+    }
+  }
+
+  /** Bytes [from, from + size) of a regular file to the current position: a sparse file's holes as zeros, never read. */
+  async copyInode(node: Inode, from: number, size: number, what: () => string): Promise<void> {
+    if (node.sparse === undefined) return this.copyFrom(node.layer, node.dataOffset + from, size, what);
+    const { fd } = this.layers[node.layer]!;
+    for (let done = 0; done < size; ) {
+      if (this.used === this.buf.length) await this.flush();
+      const n = Math.min(size - done, this.buf.length - this.used);
+      if (!readFileBytes(fd, node, from + done, this.buf, this.used, n)) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
+      this.used += n;
+      done += n;
     }
   }
 

@@ -12,6 +12,7 @@
  * into the id table. Inode numbers are walk order from 1 (the root), so the same tree gives the
  * same bytes.
  */
+import { readFileBytes } from '../file-data.js';
 import { deflate, deflateSync } from 'node:zlib';
 import { Compressor } from 'zstd-napi';
 import { LayerfoldError, showName } from '../../errors.js';
@@ -174,7 +175,7 @@ async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, co
       if (queue.length >= IN_FLIGHT) await settle();
       const n = Math.min(BLOCK, node.size - done);
       const buf = spare.pop() ?? alignedBuffer(BLOCK);
-      const ok = n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, 0, node.dataOffset + done, n) : readFully(layer.fd, buf, 0, n, node.dataOffset + done);
+      const ok = node.sparse !== undefined ? readFileBytes(layer.fd, node, done, buf, 0, n) : n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, 0, node.dataOffset + done, n) : readFully(layer.fd, buf, 0, n, node.dataOffset + done);
       if (!ok) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}: data ends early`);
       const raw = buf.subarray(0, n);
       const packed = compress(raw);
