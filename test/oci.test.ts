@@ -18,11 +18,11 @@ const saves = readdirSync('fixtures/docker')
   .filter((path) => existsSync(path));
 
 describe("index.json names what docker's own manifest.json names", () => {
-  it.each(saves)('%s', (path) => {
+  it.each(saves)('%s', async (path) => {
     const fd = openSync(path, 'r');
     try {
       const source = new TarArchiveSource(fd, path);
-      const oci = readOciLayout(source, 'oci-archive', readJson(source, 'index.json'), {});
+      const oci = await readOciLayout(source, 'oci-archive', readJson(source, 'index.json'), {});
       const docker = readDockerManifest(source, readJson(source, 'manifest.json'), undefined);
       expect(oci.configDigest).toBe(docker.configDigest);
       expect(oci.layers.map((l) => [l.diffId, l.blobDigest, l.blob.offset, l.blob.size])).toEqual(docker.layers.map((l) => [l.diffId, l.blobDigest, l.blob.offset, l.blob.size]));
