@@ -183,6 +183,9 @@ async function runScenario(name, opts) {
     const cmd = `${LF} extract ${img} ${target}`;
     try {
       add('layerfold extract DIR', cmd, measure(cmd, { ...slow, prepare: `rm -rf ${target}` }));
+      // the target of issue 16: GNU tar unpacking the same export, as root, with its xattrs
+      const tarCmd = `mkdir -p ${target} && tar --xattrs -xpf ${out} -C ${target}`;
+      add('tar --xattrs -xpf of the export', tarCmd, measure(tarCmd, { ...slow, prepare: `rm -rf ${target}` }));
     } catch (e) {
       log(`  extract failed: ${e.message.split('\n')[0]}`);
       extras.extractError = e.message.split('\n').slice(0, 3).join(' ');
@@ -400,6 +403,14 @@ function targetsMarkdown(results) {
     lines.push(`| small: \`--help\` within 1.3× \`node -e 0\` | ${ratio(help)} | ${verdict(start && help && help.wall <= 1.3 * start.wall)} |`);
     lines.push(`| small: peak RSS ≤ 64 MiB | ${fmtMiB(small.self.rss)} MiB | ${verdict(small.self.rss <= 64 * MiB)} |`);
     if (crane) lines.push(`| small: (beside crane export - FILE < image) | ${fmtS(small.self.wall)} s vs ${fmtS(crane.wall)} s: ${fmtRatio(small.self.wall / crane.wall)}; ${fmtMiB(small.self.rss)} / ${fmtMiB(crane.rss)} MiB | – |`);
+  }
+  for (const r of results) {
+    const extract = find(r.rows, 'layerfold extract DIR');
+    const tar = find(r.rows, 'tar --xattrs -xpf');
+    if (extract && tar) {
+      lines.push(`| ${r.name}: extract within 1.2× of \`tar --xattrs -xpf\` of its export | ${fmtS(extract.wall)} s vs ${fmtS(tar.wall)} s: ${fmtRatio(extract.wall / tar.wall)} | ${verdict(extract.wall <= 1.2 * tar.wall)} |`);
+      lines.push(`| ${r.name}: extract peak RSS ≤ 150 MiB | ${fmtMiB(extract.rss)} MiB | ${verdict(extract.rss <= 150 * MiB)} |`);
+    }
   }
   const gz = by['main-gzip'];
   if (gz) {
