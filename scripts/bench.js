@@ -14,6 +14,8 @@
  *   --runs N             timed runs per measurement (default 5)
  *   --peer-runs N        timed runs of the slow ones: extract, umoci, docker (default: --runs; no warm-up)
  *   --dir DIR            image cache and scratch space (default /tmp/layerfold-bench)
+ *   --peers              also crane (google/go-containerregistry), built once into --dir from Debian
+ *                        trixie's packages (scripts/bench/crane.js); adds crane rows to every scenario
  *   --no-write           print only; leave BENCHMARKS.md alone
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -22,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureImage } from './bench/generator.js';
 import { ensureDebianImage } from './bench/debian.js';
+import { ensureCrane } from './bench/crane.js';
 import { hasCommand, machine, measure, median, processCpu, sh, timeOnce } from './bench/measure.js';
 import { removeEngineRoot, startEngine } from './fixtures/engine.js';
 import { summarizeCpuProfile, summarizeHeapProfile } from './bench/profile.js';
@@ -41,12 +44,14 @@ const SCENARIOS = {
   'main-zstd': { files: 100_000, bytes: GiB, layers: 5, compression: 'zstd', layout: 'oci' },
   'entries-1m': { files: 1_000_000, bytes: 256 * MiB, layers: 5, only: ['export'] },
   debian: { real: true },
+  // the busybox-sized image most runs look like: start-up is most of the time (issue 16)
+  small: { fixture: 'fixtures/conformance/natural-docker26/image.tar' },
 };
 const DEFAULT_SCENARIOS = ['main', 'main-gzip', 'debian'];
 const PARTS = ['export', 'extract', 'squash', 'mkfs', 'floor', 'decompress', 'umoci', 'registry', 'docker', 'ttfb', 'profile'];
 
 function parseArgs(argv) {
-  const opts = { runs: 5, peerRuns: undefined, dir: '/tmp/layerfold-bench', write: true, docker: false, scenarios: DEFAULT_SCENARIOS, only: PARTS };
+  const opts = { runs: 5, peerRuns: undefined, dir: '/tmp/layerfold-bench', write: true, docker: false, peers: false, scenarios: DEFAULT_SCENARIOS, only: PARTS };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => argv[++i] ?? usage(`${a} needs a value`);
@@ -55,6 +60,7 @@ function parseArgs(argv) {
     else if (a === '--scenario') opts.scenarios = value().split(',');
     else if (a === '--only') opts.only = value().split(',');
     else if (a === '--docker') opts.docker = true;
+    else if (a === '--peers') opts.peers = true;
     else if (a === '--runs') opts.runs = Number(value());
     else if (a === '--peer-runs') opts.peerRuns = Number(value());
     else if (a === '--dir') opts.dir = value();
@@ -70,7 +76,7 @@ function parseArgs(argv) {
 }
 
 function usage(message) {
-  console.error(`bench: ${message}\nusage: npm run bench -- [--quick | --all | --scenario a,b] [--only ${PARTS.join(',')}] [--docker] [--runs N] [--dir DIR] [--no-write]`);
+  console.error(`bench: ${message}\nusage: npm run bench -- [--quick | --all | --scenario a,b] [--only ${PARTS.join(',')}] [--docker] [--peers] [--runs N] [--dir DIR] [--no-write]`);
   process.exit(2);
 }
 
@@ -126,10 +132,12 @@ function countEntries(tarFile) {
 /** All measurements of one scenario. Returns rows, basis and extras for the report. */
 async function runScenario(name, opts) {
   const spec = SCENARIOS[name];
-  const { only: _only, real, ...params } = spec;
-  const summary = real ? ensureDebianImage(opts.dir, log) : await ensureImage({ name, ...params }, opts.dir, log);
+  const { only: _only, real, fixture, ...params } = spec;
+  const summary = fixture ? fixtureImage(fixture) : real ? ensureDebianImage(opts.dir, log) : await ensureImage({ name, ...params }, opts.dir, log);
   const parts = new Set(opts.only.filter((p) => !spec.only || spec.only.includes(p)));
   const dir = join(opts.dir, spec.real ? 'debian-image' : summary.key);
+  mkdirSync(dir, { recursive: true });
+  const crane = opts.peers ? ensureCrane(opts.dir, log) : undefined;
   const work = join(opts.dir, 'work');
   mkdirSync(work, { recursive: true });
   const img = summary.image;
@@ -157,12 +165,27 @@ async function runScenario(name, opts) {
     add('layerfold export -o - > /dev/null', nullCmd, measure(nullCmd, { runs }));
     const nvCmd = `${LF} export ${img} --no-verify -o ${out}`;
     add('layerfold export --no-verify -o FILE', nvCmd, measure(nvCmd, { runs, prepare: `rm -f ${out}` }));
+    if (crane) {
+      // crane copies stdin to a temporary file, then flattens; it checks no digest of a tarball's layers
+      const craneCmd = `${crane} export - ${out}.crane < ${img}`;
+      add('crane export - FILE < image', craneCmd, measure(craneCmd, { runs, prepare: `rm -f ${out}.crane` }));
+      sh(`rm -f ${out}.crane`);
+    }
+  }
+  if (fixture && parts.has('export')) {
+    // what start-up costs, beside Node's own
+    add('node start-up (node -e 0)', 'node -e 0', measure('node -e 0', { runs }));
+    add('layerfold --version', `${LF} --version`, measure(`${LF} --version`, { runs }));
+    add('layerfold --help', `${LF} --help`, measure(`${LF} --help`, { runs }));
   }
   if (parts.has('extract') && existsSync(join(ROOT, 'src/cli/extract-command.ts'))) {
     const target = join(work, `${name}-extract`);
     const cmd = `${LF} extract ${img} ${target}`;
     try {
       add('layerfold extract DIR', cmd, measure(cmd, { ...slow, prepare: `rm -rf ${target}` }));
+      // the target of issue 16: GNU tar unpacking the same export, as root, with its xattrs
+      const tarCmd = `mkdir -p ${target} && tar --xattrs -xpf ${out} -C ${target}`;
+      add('tar --xattrs -xpf of the export', tarCmd, measure(tarCmd, { ...slow, prepare: `rm -rf ${target}` }));
     } catch (e) {
       log(`  extract failed: ${e.message.split('\n')[0]}`);
       extras.extractError = e.message.split('\n').slice(0, 3).join(' ');
@@ -230,7 +253,7 @@ async function runScenario(name, opts) {
     sh(`rm -f ${copy}`);
     // What any export that checks digests must spend, whatever its design: starting Node, and sha256
     // over every byte of the input, split over both cores (an export cannot split one layer).
-    add('node start-up (node -e 0)', 'node -e 0', measure('node -e 0', { runs }));
+    if (!find(rows, 'node start-up')) add('node start-up (node -e 0)', 'node -e 0', measure('node -e 0', { runs }));
     const hashCmd = `node ${join(ROOT, 'scripts/bench/hash.js')} 2 ${img}`;
     add('sha256 of the whole input, both cores', hashCmd, measure(hashCmd, { runs }));
   }
@@ -279,6 +302,11 @@ async function runScenario(name, opts) {
         const twoStep = `skopeo copy -q --src-tls-verify=false docker://${ref} docker-archive:${pulled} && ${LF} export ${pulled} -o ${out}`;
         add('skopeo copy + layerfold export', twoStep, measure(twoStep, { runs, prepare: `rm -f ${out} ${pulled}` }));
         sh(`rm -f ${pulled}`);
+        if (crane) {
+          const craneCmd = `${crane} export ${ref} ${out}.crane --insecure`;
+          add('crane export REGISTRY/… (registry)', craneCmd, measure(craneCmd, { runs, prepare: `rm -f ${out}.crane` }));
+          sh(`rm -f ${out}.crane`);
+        }
       } catch (e) {
         extras.registrySkipped = `failed: ${e.message.split('\n')[0]}`;
         log(`  registry: ${extras.registrySkipped}`);
@@ -331,6 +359,14 @@ function profileExport(name, img, out, opts) {
   };
 }
 
+/** A checked-in image as a scenario's input (the shape ensureImage returns). */
+function fixtureImage(path) {
+  const image = join(ROOT, path);
+  const manifest = JSON.parse(sh(`tar -xOf ${image} manifest.json`));
+  const key = `fixture-${path.split('/').slice(-2, -1)[0]}`;
+  return { image, key, imageBytes: statSync(image).size, layers: [], params: { fixture: path, layers: manifest[0].Layers.length, layout: 'legacy', compression: 'none' } };
+}
+
 function find(rows, prefix) {
   return rows.find((r) => r.label.startsWith(prefix));
 }
@@ -340,7 +376,9 @@ function scenarioMarkdown(result) {
   const s = extras.summary;
   const p = s.params;
   const floor = find(rows, 'dd bs=1M FILE → FILE');
-  const shape = p.real
+  const shape = p.fixture
+    ? `\`${p.fixture}\` (${p.layers} layers, a Docker 26 \`docker save\`)`
+    : p.real
     ? `${p.real}; ${p.layers} layers, legacy \`docker save\`, uncompressed`
     : `${p.files.toLocaleString('en-US')} files, ${(p.bytes / MiB).toFixed(0)} MiB of file data, ${p.layers} layers, ${p.compression} layers, ${p.layout} layout; overwritten ${p.overwritten}, whited out ${p.whiteout}, opaque dirs ${p.opaque}, hard-linked ${p.hardlinked}, seed ${p.seed}`;
   const lines = [
@@ -403,6 +441,27 @@ function targetsMarkdown(results) {
     const limit = 100 * MB + 300 * many.extras.entries;
     lines.push(`| 1M entries: peak RSS ≤ 100 MB + 300 B/entry (${many.extras.entries.toLocaleString('en-US')} entries → ${(limit / MB).toFixed(0)} MB) | ${(many.self.rss / MB).toFixed(0)} MB | ${verdict(many.self.rss <= limit)} |`);
   }
+  const small = by.small;
+  if (small) {
+    const start = find(small.rows, 'node start-up');
+    const version = find(small.rows, 'layerfold --version');
+    const help = find(small.rows, 'layerfold --help');
+    const crane = find(small.rows, 'crane export');
+    const ratio = (r) => (r && start ? `${fmtS(r.wall)} s vs ${fmtS(start.wall)} s: ${fmtRatio(r.wall / start.wall)}` : '–');
+    lines.push(`| small (2 MB): export within 2× \`node -e 0\` | ${ratio(small.self)} | ${verdict(start && small.self.wall <= 2 * start.wall)} |`);
+    lines.push(`| small: \`--version\` within 1.3× \`node -e 0\` | ${ratio(version)} | ${verdict(start && version && version.wall <= 1.3 * start.wall)} |`);
+    lines.push(`| small: \`--help\` within 1.3× \`node -e 0\` | ${ratio(help)} | ${verdict(start && help && help.wall <= 1.3 * start.wall)} |`);
+    lines.push(`| small: peak RSS ≤ 64 MiB | ${fmtMiB(small.self.rss)} MiB | ${verdict(small.self.rss <= 64 * MiB)} |`);
+    if (crane) lines.push(`| small: (beside crane export - FILE < image) | ${fmtS(small.self.wall)} s vs ${fmtS(crane.wall)} s: ${fmtRatio(small.self.wall / crane.wall)}; ${fmtMiB(small.self.rss)} / ${fmtMiB(crane.rss)} MiB | – |`);
+  }
+  for (const r of results) {
+    const extract = find(r.rows, 'layerfold extract DIR');
+    const tar = find(r.rows, 'tar --xattrs -xpf');
+    if (extract && tar) {
+      lines.push(`| ${r.name}: extract within 1.2× of \`tar --xattrs -xpf\` of its export | ${fmtS(extract.wall)} s vs ${fmtS(tar.wall)} s: ${fmtRatio(extract.wall / tar.wall)} | ${verdict(extract.wall <= 1.2 * tar.wall)} |`);
+      lines.push(`| ${r.name}: extract peak RSS ≤ 150 MiB | ${fmtMiB(extract.rss)} MiB | ${verdict(extract.rss <= 150 * MiB)} |`);
+    }
+  }
   const gz = by['main-gzip'];
   if (gz) {
     const alone = find(gz.rows, 'node zlib alone, 2 at a time');
@@ -424,7 +483,7 @@ async function main() {
   ].join('\n');
   const sections = {};
   for (const r of results) sections[`scenario-${r.name}`] = `${machineText}\n\n${scenarioMarkdown(r)}`;
-  for (const r of results) if (['main', 'main-gzip', 'entries-1m'].includes(r.name)) sections[`targets-${r.name}`] = targetsMarkdown([r]);
+  for (const r of results) if (['main', 'main-gzip', 'entries-1m', 'small'].includes(r.name)) sections[`targets-${r.name}`] = targetsMarkdown([r]);
   console.log(`\n${Object.values(sections).join('\n\n')}`);
   if (opts.write) {
     updateMarkdown(join(ROOT, 'BENCHMARKS.md'), sections);

@@ -5,7 +5,7 @@ import { compressionForName, type Compression } from './io/compression.js';
 import { flattenImage, type FlattenOptions } from './flatten.js';
 import { CompressingSink, FileSink, StreamSink, type ByteSink } from './write/sink.js';
 import { writeExportTar, type WriteProgress } from './write/export-tar.js';
-import { addWslFiles, type WslFiles } from './write/wsl.js';
+import type { WslFiles } from './write/wsl.js';
 import { Dir, type Inode, type MergedTree } from './tree/node.js';
 
 export interface ExportOptions extends FlattenOptions {
@@ -61,7 +61,8 @@ export async function exportRootfs(input: string, options: ExportOptions = {}): 
   let sink: ByteSink | undefined;
   let wsl: WslFiles | undefined;
   try {
-    if (options.wsl) wsl = addWslFiles(flat, options.dockerInit ?? flat.impliedMtime);
+    // loaded only when asked for: its graph (the image's user, config views) is not the export's
+    if (options.wsl) wsl = (await import('./write/wsl.js')).addWslFiles(flat, options.dockerInit ?? flat.impliedMtime);
     options.onWriteStart?.(exportTotals(flat.tree));
     sink = openSink(options);
     // Digests are checked while the tar is written; the end of the archive waits for them.

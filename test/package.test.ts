@@ -20,13 +20,14 @@ describe('npm pack → npm install ./layerfold-*.tgz → layerfold', () => {
     // a copy without dist: `prepare` must build it (and the checkout's dist, used by other tests, stays as it is)
     const source = join(work, 'source');
     mkdirSync(source);
-    for (const name of ['package.json', 'tsconfig.json', 'README.md', 'bin', 'src']) cpSync(name, join(source, name), { recursive: true });
+    for (const name of ['package.json', 'tsconfig.json', 'README.md', 'bin', 'src', 'scripts/bundle.js']) cpSync(name, join(source, name), { recursive: true });
     symlinkSync(resolve('node_modules'), join(source, 'node_modules'));
     npm(['pack', '--pack-destination', work, '--silent'], source);
     const tarball = readdirSync(work).find((n) => n.endsWith('.tgz'))!;
     expect(tarball).toBe(`layerfold-${pkg.version}.tgz`);
     const listing = execFileSync('tar', ['-tzf', join(work, tarball)], { encoding: 'utf8' }).split('\n');
     expect(listing).toContain('package/dist/cli/main.js');
+    expect(listing).toContain('package/dist/bundle/cli.js');
     expect(listing).toContain('package/bin/layerfold.js');
     expect(listing.filter((n) => n.startsWith('package/test/') || n.startsWith('package/src/'))).toEqual([]);
 
