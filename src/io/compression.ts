@@ -117,7 +117,7 @@ export function useZstdBackend(backend: ZstdBackend | undefined): void {
   forced = backend;
 }
 
-/** Whole-buffer zstd for tests and scripts, through the backend in use. */
+/** Whole-buffer zstd at its default level (3), through the backend in use (squashfs blocks, tests, scripts). */
 export const zstdSync = {
   compress: (data: Buffer): Buffer => (zstdBackend() === 'node:zlib' ? nodeZstd().zstdCompressSync(data) : zstdNapi().compress(data)),
   decompress: (data: Buffer): Buffer => (zstdBackend() === 'node:zlib' ? nodeZstd().zstdDecompressSync(data) : zstdNapi().decompress(data)),

@@ -14,7 +14,7 @@
  */
 import { readFileBytes } from '../file-data.js';
 import { deflate, deflateSync } from 'node:zlib';
-import { Compressor } from 'zstd-napi';
+import { zstdSync } from '../../io/compression.js';
 import { LayerfoldError, showName } from '../../errors.js';
 import { alignedBuffer } from '../../io/aligned.js';
 import type { LayerData } from '../../read/layers.js';
@@ -46,7 +46,6 @@ type AsyncCompress = (input: Buffer) => Promise<Buffer>;
 
 /** gzip at zlib's default level 6, zstd at its default 3: mksquashfs's 9 and 15 cost 2–5× the time for a few % of size. */
 const GZIP_LEVEL = 6;
-const ZSTD_LEVEL = 3;
 
 function compressorFor(kind: SquashCompression): { sync: Compress; async: AsyncCompress } {
   if (kind === 'gzip') {
@@ -55,9 +54,8 @@ function compressorFor(kind: SquashCompression): { sync: Compress; async: AsyncC
       async: (input) => new Promise((resolve, reject) => deflate(input, { level: GZIP_LEVEL }, (err, out) => (err ? reject(err) : resolve(out)))),
     };
   }
-  const z = new Compressor();
-  z.setParameters({ compressionLevel: ZSTD_LEVEL });
-  const sync = (input: Buffer) => z.compress(input);
+  // zstd's default level (3), through whichever backend this Node has (io/compression.ts)
+  const sync = (input: Buffer) => zstdSync.compress(input);
   return { sync, async: (input) => Promise.resolve(sync(input)) };
 }
 
