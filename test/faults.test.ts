@@ -99,12 +99,7 @@ describe('--max-size', () => {
   for (const [kind, backend] of bombs) {
     it(`a ${kind} layer${backend ? ` (${backend})` : ''} inflating to 2 GiB of zeros is refused under --max-size 100MB, in bounded memory`, async () => {
       const size = 2 ** 31;
-      const head = (await layerTar([e('zeros', { content: 'x' })])).subarray(0, 512);
-      head.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-      head.fill(0x20, 148, 156);
-      let sum = 0;
-      for (const b of head) sum += b;
-      head.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      const head = await zerosHeader(size);
       const z = kind === 'gzip' ? gzipSync : (b: Buffer) => zstdCompress(b);
       const zeros = z(Buffer.alloc(64 << 20));
       const bomb = Buffer.concat([z(head), ...Array.from({ length: size / (64 << 20) }, () => zeros), z(Buffer.alloc(1024))]);
@@ -136,12 +131,7 @@ describe('diff --max-size', () => {
   it('a gzip bomb given to diff as a rootfs side is refused in one line, the spool stopped at the limit', async () => {
     // 256 MiB of zeros under one tar header, gzip: about 250 KB
     const size = 256 << 20;
-    const head = (await layerTar([e('zeros', { content: 'x' })])).subarray(0, 512);
-    head.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-    head.fill(0x20, 148, 156);
-    let sum = 0;
-    for (const b of head) sum += b;
-    head.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    const head = await zerosHeader(size);
     const bomb = writeTemp(Buffer.concat([gzipSync(head), gzipSync(Buffer.alloc(size))]), 'bomb.tar.gz');
     const tmp = join(scratchDir(), 'tmp');
     mkdirSync(tmp);
@@ -152,6 +142,17 @@ describe('diff --max-size', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 });
+
+/** One tar header for a file `zeros` of `size` bytes, written by tar-stream then given the size by hand. */
+async function zerosHeader(size: number): Promise<Buffer> {
+  const head = (await layerTar([e('zeros', { content: 'x' })])).subarray(0, 512);
+  head.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  head.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of head) sum += b;
+  head.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return head;
+}
 
 /** An OCI archive whose one layer blob is `stored`: its descriptor matches; its diff_id is a stand-in, since the limit must stop the layer before the digest is known. */
 async function bombImage(stored: Buffer, kind: 'gzip' | 'zstd'): Promise<Buffer> {
