@@ -13,16 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { deepEntries, repeatedLayerImage, repeatedManifestImage, wideEntries, writeDistinctManifestsLayout, writeTreeImage } from '../scripts/bench/shapes.js';
 import { exportRootfs, inspectImage, isLayerfoldError, listImage } from '../src/index.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
-import { COMMANDS, isOneLineRefusal, listTree, runCli } from './support/hostile.js';
+import { COMMANDS, isOneLineRefusal, listTree, runCli, sandbox } from './support/hostile.js';
 
-function sandbox() {
-  const root = scratchDir();
-  const out = join(root, 'out');
-  const tmp = join(root, 'tmp');
-  mkdirSync(out);
-  mkdirSync(tmp);
-  return { out, tmp };
-}
 
 /** Every command refuses `image` with one line matching `message`, leaving OUT and TMP empty. */
 async function expectRefusedByAll(image: string, message: RegExp, extra: string[] = [], only?: string[]): Promise<void> {

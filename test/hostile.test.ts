@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isLayerfoldError, type ErrorCode } from '../src/index.js';
 import { scratchDir } from './support/build.js';
-import { COMMANDS, isContainedName, isOneLineRefusal, listTree, PARTIAL, runCli, type HostileCommand } from './support/hostile.js';
+import { COMMANDS, isContainedName, isOneLineRefusal, listTree, PARTIAL, runCli, sandbox, type HostileCommand } from './support/hostile.js';
 
 const DIR = 'fixtures/hostile';
 
@@ -26,15 +26,6 @@ interface Case {
 
 const cases = (JSON.parse(readFileSync(join(DIR, 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
 
-function sandbox() {
-  const root = scratchDir();
-  const out = join(root, 'out');
-  const tmp = join(root, 'tmp');
-  mkdirSync(out);
-  mkdirSync(tmp);
-  mkdirSync(join(root, 'outside'));
-  return { root, out, tmp };
-}
 
 /** Nothing may appear in the sandbox but what the command writes into OUT. */
 function expectContained(root: string, out: string, tmp: string): void {

@@ -428,7 +428,7 @@ describe('time-outs end a stalled transfer with one line naming the host and the
       }),
     );
     const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--idle-timeout', '0.3', '--min-speed', '1000', '--retries', '0');
-    expectOneLine(r, new RegExp(`: layer 0 \\(sha256:[0-9a-f]{12}…\\): ${reg.host}: the transfer stalled: \\d+ bytes in 0.3\\d* s, under --min-speed 1000 bytes/s \\(gave up after 1 attempt\\)$`, 'm'));
+    expectOneLine(r, new RegExp(`: layer 0 \\(sha256:[0-9a-f]{12}…\\): ${reg.host}: the transfer stalled: \\d+ bytes in \\d+(\\.\\d+)? s, under --min-speed 1000 bytes/s \\(gave up after 1 attempt\\)$`, 'm')); // the time is measured: a busy machine shows more
     expect(r.left).toEqual([]);
   });
 

@@ -5,12 +5,13 @@
  * has only names that stay inside the root.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, lstatSync, rmSync } from 'node:fs';
+import { readdirSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { run } from '../../src/cli/main.js';
 import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage, squashImage, makeFilesystem } from '../../src/index.js';
 import { hasCommand, readWithNodeTar } from './read.js';
+import { scratchDir } from './build.js';
 
 export interface HostileCommand {
   name: string;
@@ -156,3 +157,14 @@ export function isOneLineRefusal(stderr: string): boolean {
 
 /** Temporary outputs a writer might leave: `.NAME.layerfold-PID.tmp`. */
 export const PARTIAL = /\.layerfold-\d+\.tmp$/;
+
+/** A fresh root with an output directory, a --tmpdir and a directory beside them that nothing may touch. */
+export function sandbox(): { root: string; out: string; tmp: string } {
+  const root = scratchDir();
+  const out = join(root, 'out');
+  const tmp = join(root, 'tmp');
+  mkdirSync(out);
+  mkdirSync(tmp);
+  mkdirSync(join(root, 'outside'));
+  return { root, out, tmp };
+}
