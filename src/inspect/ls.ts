@@ -6,26 +6,15 @@
  */
 import { LayerfoldError, showName } from '../errors.js';
 import { flattenImage, type FlattenOptions } from '../flatten.js';
-import { Dir, lookup, type InodeType } from '../tree/node.js';
+import { Dir, lookup } from '../tree/node.js';
 import { cleanPath } from '../tree/paths.js';
-import { walkTree, type WalkEntry } from '../tree/walk.js';
+import { entryFields, walkTree, type EntryFields, type WalkEntry } from '../tree/walk.js';
 
-export type ListEntryType = 'dir' | 'hardlink' | InodeType;
-
-export interface ListEntry {
-  /** As in the export: relative, directories end in '/'. Raw bytes as latin1. */
-  name: string;
-  type: ListEntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  /** Bytes of a regular file (0 for the second and later names of a hard-linked file). */
-  size: number;
-  mtime: number;
-  /** Symlink target, or for a hardlink the name that carries the data. Raw bytes as latin1. */
-  linkname: string;
-  devmajor: number;
-  devminor: number;
+/**
+ * An entry as the export would write it (tree/walk.ts entryFields: a later name of a hard-linked
+ * file is a `hardlink` of size 0 whose linkname carries the data), with where it comes from.
+ */
+export interface ListEntry extends EntryFields {
   /** Index of the layer it comes from; `layerCount` means `docker create` (--docker-init). */
   layer: number;
   /** A directory docker made while unpacking because a layer needed it (mode 0755, owner 0:0). */
@@ -51,24 +40,7 @@ export function treePath(typed: string): string {
 
 export function listEntryOf(entry: WalkEntry): ListEntry {
   const node = entry.node;
-  if (node instanceof Dir) {
-    return { name: entry.name, type: 'dir', mode: node.mode, uid: node.uid, gid: node.gid, size: 0, mtime: node.mtime, linkname: '', devmajor: 0, devminor: 0, layer: node.layer, implied: node.implied };
-  }
-  const hardlink = entry.linkTo !== undefined;
-  return {
-    name: entry.name,
-    type: hardlink ? 'hardlink' : node.type,
-    mode: node.mode,
-    uid: node.uid,
-    gid: node.gid,
-    size: !hardlink && node.type === 'file' ? node.size : 0,
-    mtime: node.mtime,
-    linkname: entry.linkTo ?? node.linkname,
-    devmajor: node.devmajor,
-    devminor: node.devminor,
-    layer: node.layer,
-    implied: false,
-  };
+  return { ...entryFields(entry), layer: node.layer, implied: node instanceof Dir && node.implied };
 }
 
 function inSubtrees(name: string, roots: string[]): boolean {

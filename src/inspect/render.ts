@@ -15,7 +15,8 @@ import { displayName, displayText, jsonText } from '../escape.js';
 import { formatBytes } from '../progress.js';
 import type { HistoryStep } from './history.js';
 import type { InspectReport, LayerReport } from './inspect.js';
-import type { ListEntry, ListEntryType } from './ls.js';
+import type { ListEntry } from './ls.js';
+import type { EntryType } from '../tar/entries.js';
 import type { NodeState, WhyReport, WhyStep } from './why.js';
 
 export { displayName };
@@ -28,10 +29,10 @@ export function jsonName(latin1: string): { name: string; rawName?: string } {
   return { name: displayName(latin1), rawName: bytes.toString('base64') };
 }
 
-const TYPE_CHAR: Record<ListEntryType, string> = { file: '-', dir: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' };
+const TYPE_CHAR: Record<EntryType, string> = { file: '-', dir: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p' };
 
 /** `-rwsr-xr-t` as ls and tar show modes. */
-export function modeString(type: ListEntryType, mode: number): string {
+export function modeString(type: EntryType, mode: number): string {
   const bit = (m: number, c: string) => (mode & m ? c : '-');
   const special = (x: number, s: number, on: string, off: string) => (mode & s ? (mode & x ? on : off) : bit(x, 'x'));
   return (
@@ -54,7 +55,7 @@ export function layerLabel(layer: number, layerCount: number): string {
   return layer >= layerCount ? 'init' : String(layer);
 }
 
-function linkSuffix(e: { type: ListEntryType; linkname: string }): string {
+function linkSuffix(e: { type: EntryType; linkname: string }): string {
   if (e.type === 'symlink') return ` -> ${displayName(e.linkname)}`;
   if (e.type === 'hardlink') return ` link to ${displayName(e.linkname)}`;
   return '';

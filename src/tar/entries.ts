@@ -11,7 +11,7 @@
  */
 import { LayerfoldError } from '../errors.js';
 import type { PositionalReader } from '../io/positional-reader.js';
-import { BLOCK, decodeHeader, isZeroBlock, paddingFor, parsePaxRecords } from './header.js';
+import { BLOCK, decodeHeader, isZeroBlock, paddingFor, parsePaxRecords, type HeaderFields } from './header.js';
 import { readSparse, type SparseSegment } from './sparse.js';
 
 /** Go's maxSpecialFileSize: the largest PAX or GNU long-name record it reads. */
@@ -30,18 +30,9 @@ const TYPES: Record<string, EntryType> = {
   '6': 'fifo',
 };
 
-export interface TarEntry {
-  /** The name as stored (after PAX / GNU long names), raw bytes as latin1. */
-  name: string;
+/** An entry as a layer holds it: `name` and `linkname` after PAX and GNU long names. */
+export interface TarEntry extends HeaderFields {
   type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
   /** SCHILY.xattr.* records, key without the prefix, value raw bytes as latin1. */
   xattrs: Map<string, string> | undefined;
   headerOffset: number;

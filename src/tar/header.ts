@@ -15,27 +15,6 @@ import { LayerfoldError } from '../errors.js';
 
 export const BLOCK = 512;
 
-// Field offsets and sizes of the v7 / USTAR header.
-const NAME = [0, 100] as const;
-const MODE = [100, 8] as const;
-const UID = [108, 8] as const;
-const GID = [116, 8] as const;
-const SIZE = [124, 12] as const;
-const MTIME = [136, 12] as const;
-const CHKSUM = [148, 8] as const;
-const TYPEFLAG = 156;
-const LINKNAME = [157, 100] as const;
-const MAGIC = [257, 6] as const;
-const VERSION = [263, 2] as const;
-const UNAME = [265, 32] as const;
-const GNAME = [297, 32] as const;
-const DEVMAJOR = [329, 8] as const;
-const DEVMINOR = [337, 8] as const;
-const PREFIX = [345, 155] as const;
-const STAR_PREFIX_SIZE = 131;
-const STAR_TRAILER = [508, 4] as const;
-const PADDING = [500, 12] as const; // after the prefix: unused by USTAR (star's trailer, GNU's extras)
-
 /** One field of the header block: its name (as the POSIX spec names it), where it is, how long, and whether it holds a number. */
 export interface HeaderField {
   readonly name: string;
@@ -44,59 +23,80 @@ export interface HeaderField {
   readonly numeric: boolean;
 }
 
-const field = (name: string, [offset, length]: readonly [number, number], numeric: boolean): HeaderField => ({ name, offset, length, numeric });
-
 /**
- * The header's fields in block order, from the same offsets the codec reads and writes: the table
- * `diff --bytes` names a differing header byte by.
+ * The v7 / USTAR header block, field after field (each starts where the one before it ends): the one
+ * table the codec reads and writes by, and `diff --bytes` names a differing byte by.
  */
-export const HEADER_FIELDS: readonly HeaderField[] = [
-  field('name', NAME, false),
-  field('mode', MODE, true),
-  field('uid', UID, true),
-  field('gid', GID, true),
-  field('size', SIZE, true),
-  field('mtime', MTIME, true),
-  field('chksum', CHKSUM, true),
-  field('typeflag', [TYPEFLAG, 1], false),
-  field('linkname', LINKNAME, false),
-  field('magic', MAGIC, false),
-  field('version', VERSION, false),
-  field('uname', UNAME, false),
-  field('gname', GNAME, false),
-  field('devmajor', DEVMAJOR, true),
-  field('devminor', DEVMINOR, true),
-  field('prefix', PREFIX, false),
-  field('padding', PADDING, false),
-];
+const LAYOUT = [
+  // v7
+  ['name', 100, 'text'], ['mode', 8, 'number'], ['uid', 8, 'number'], ['gid', 8, 'number'], ['size', 12, 'number'],
+  ['mtime', 12, 'number'], ['chksum', 8, 'number'], ['typeflag', 1, 'text'], ['linkname', 100, 'text'],
+  // USTAR
+  ['magic', 6, 'text'], ['version', 2, 'text'], ['uname', 32, 'text'], ['gname', 32, 'text'],
+  ['devmajor', 8, 'number'], ['devminor', 8, 'number'], ['prefix', 155, 'text'],
+  // unused by USTAR (star's atime, ctime and trailer, GNU's extras)
+  ['padding', 12, 'text'],
+] as const;
+
+type FieldName = (typeof LAYOUT)[number][0];
+
+/** A field as the codec holds it: with the bound an octal number in it stays under (the hot path compares, never computes). */
+interface CodecField extends HeaderField {
+  readonly limit: number;
+}
+
+const codecField = (name: string, offset: number, length: number, numeric: boolean): CodecField => ({ name, offset, length, numeric, limit: 8 ** (length - 1) });
+
+const FIELDS: readonly CodecField[] = LAYOUT.map(([name, length, kind], i) => codecField(name, LAYOUT.slice(0, i).reduce((at, [, len]) => at + len, 0), length, kind === 'number'));
+
+export const HEADER_FIELDS: readonly HeaderField[] = FIELDS;
+
+/** The fields by name. */
+const F = Object.fromEntries(FIELDS.map((f) => [f.name, f])) as Record<FieldName, CodecField>;
+
+/** star keeps a shorter prefix (then atime and ctime) and a "tar\0" trailer in the last four bytes. */
+const STAR_PREFIX_SIZE = 131;
+const STAR_TRAILER_AT = BLOCK - 4;
 
 /** A header's type flag and stored size (the size 0 when the field is not a number), for walking extended headers by hand. */
 export function flagAndSize(buf: Buffer, off = 0): { typeflag: string; size: number } {
   let size = 0;
   try {
-    size = parseNumeric(buf, off + SIZE[0], SIZE[1], 'size');
+    size = numericField(buf, off, F.size);
   } catch {
     // a corrupt size is shown, not fatal, where this is used (diff --bytes)
   }
-  return { typeflag: String.fromCharCode(buf[off + TYPEFLAG]!), size: Math.max(0, size) };
+  return { typeflag: typeflagAt(buf, off), size: Math.max(0, size) };
 }
 
 export type TarFormat = 'ustar' | 'gnu' | 'star' | 'v7';
 
-/** One header block as stored, before PAX / GNU long-name records are merged in. */
-export interface RawHeader {
-  name: string; // latin1
+/**
+ * The fields every header has and every entry is told by: the codec's records, the tar reader's
+ * entries, the export's headers and ls's rows all extend this. Names are latin1 strings (raw bytes).
+ */
+export interface HeaderFields {
+  /** As stored: the export's directories end in '/'. */
+  name: string;
+  /** Permission bits plus setuid, setgid and sticky. */
   mode: number;
   uid: number;
   gid: number;
+  /** Bytes of data after the header: once read, a regular file's size and 0 for every other entry. */
   size: number;
-  mtime: number; // seconds
-  typeflag: string; // one char; '\0' kept as '\0'
-  linkname: string; // latin1
-  uname: string;
-  gname: string;
+  /** Whole seconds since the epoch. */
+  mtime: number;
+  /** A symlink's target; a hard link's, the name that carries the data. */
+  linkname: string;
   devmajor: number;
   devminor: number;
+}
+
+/** One header block as stored, before PAX / GNU long-name records are merged in (`size` is the field's value). */
+export interface RawHeader extends HeaderFields {
+  typeflag: string; // one char; '\0' kept as '\0'
+  uname: string;
+  gname: string;
   format: TarFormat;
 }
 
@@ -105,8 +105,9 @@ export function isZeroBlock(buf: Buffer, off = 0): boolean {
   return true;
 }
 
-/** Bytes of a field up to the first NUL, as latin1. */
-function cString(buf: Buffer, off: number, len: number): string {
+/** Bytes of a field (of the block at `off`) up to the first NUL, as latin1; `len` cuts it shorter. */
+function cString(buf: Buffer, off: number, field: HeaderField, len = field.length): string {
+  off += field.offset;
   let end = off;
   const limit = off + len;
   while (end < limit && buf[end] !== 0) end++;
@@ -115,6 +116,15 @@ function cString(buf: Buffer, off: number, len: number): string {
 
 function badField(field: string): LayerfoldError {
   return new LayerfoldError('BAD_LAYER', `invalid tar header: the ${field} field is not a number (is the tar corrupted?)`);
+}
+
+/** A numeric field of the block at `off`; `shown` names it in the error. */
+function numericField(buf: Buffer, off: number, field: HeaderField, shown = field.name): number {
+  return parseNumeric(buf, off + field.offset, field.length, shown);
+}
+
+function typeflagAt(buf: Buffer, off: number): string {
+  return String.fromCharCode(buf[off + F.typeflag.offset]!);
 }
 
 /** Go's parseNumeric: base-256 when the high bit is set, else octal padded with spaces or NULs. */
@@ -166,7 +176,7 @@ export function checksums(buf: Buffer, off: number): { unsigned: number; signed:
   const [sum, high] = byteSums(buf, off);
   let unsigned = sum;
   let highs = high;
-  for (let i = off + CHKSUM[0]; i < off + CHKSUM[0] + CHKSUM[1]; i++) {
+  for (let i = off + F.chksum.offset; i < off + F.chksum.offset + F.chksum.length; i++) {
     const c = buf[i]!;
     unsigned += 0x20 - c;
     highs -= c >> 7;
@@ -206,32 +216,32 @@ const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1'); // magic "ustar " + versio
 const STAR_TRAILER_BYTES = Buffer.from('tar\0', 'latin1');
 
 function detectFormat(buf: Buffer, off: number): TarFormat {
-  if (buf.compare(USTAR_MAGIC, 0, 6, off + MAGIC[0], off + MAGIC[0] + 6) === 0) {
-    return buf.compare(STAR_TRAILER_BYTES, 0, 4, off + STAR_TRAILER[0], off + STAR_TRAILER[0] + 4) === 0 ? 'star' : 'ustar';
+  const magic = off + F.magic.offset;
+  if (buf.compare(USTAR_MAGIC, 0, 6, magic, magic + 6) === 0) {
+    return buf.compare(STAR_TRAILER_BYTES, 0, 4, off + STAR_TRAILER_AT, off + STAR_TRAILER_AT + 4) === 0 ? 'star' : 'ustar';
   }
-  if (buf.compare(GNU_MAGIC, 0, 8, off + MAGIC[0], off + MAGIC[0] + 8) === 0) return 'gnu';
+  if (buf.compare(GNU_MAGIC, 0, 8, magic, magic + 8) === 0) return 'gnu';
   return 'v7';
 }
 
 /** Decode one non-zero header block. Throws BAD_LAYER on a bad checksum or a malformed number. */
 export function decodeHeader(buf: Buffer, off = 0): RawHeader {
-  const stored = parseNumeric(buf, off + CHKSUM[0], CHKSUM[1], 'checksum');
+  const stored = numericField(buf, off, F.chksum, 'checksum');
   const { unsigned, signed } = checksums(buf, off);
   if (stored !== unsigned && stored !== signed) {
     throw new LayerfoldError('BAD_LAYER', 'invalid tar header: checksum mismatch (the tar is corrupted, or not a tar at all)');
   }
   const format = detectFormat(buf, off);
-  const n = (f: readonly [number, number], name: string) => parseNumeric(buf, off + f[0], f[1], name);
-  let name = cString(buf, off + NAME[0], NAME[1]);
+  const n = (f: HeaderField) => numericField(buf, off, f);
   const header: RawHeader = {
-    name,
-    mode: n(MODE, 'mode'),
-    uid: n(UID, 'uid'),
-    gid: n(GID, 'gid'),
-    size: n(SIZE, 'size'),
-    mtime: n(MTIME, 'mtime'),
-    typeflag: String.fromCharCode(buf[off + TYPEFLAG]!),
-    linkname: cString(buf, off + LINKNAME[0], LINKNAME[1]),
+    name: cString(buf, off, F.name),
+    mode: n(F.mode),
+    uid: n(F.uid),
+    gid: n(F.gid),
+    size: n(F.size),
+    mtime: n(F.mtime),
+    typeflag: typeflagAt(buf, off),
+    linkname: cString(buf, off, F.linkname),
     uname: '',
     gname: '',
     devmajor: 0,
@@ -239,15 +249,14 @@ export function decodeHeader(buf: Buffer, off = 0): RawHeader {
     format,
   };
   if (format !== 'v7') {
-    header.uname = cString(buf, off + UNAME[0], UNAME[1]);
-    header.gname = cString(buf, off + GNAME[0], GNAME[1]);
-    header.devmajor = n(DEVMAJOR, 'devmajor');
-    header.devminor = n(DEVMINOR, 'devminor');
+    header.uname = cString(buf, off, F.uname);
+    header.gname = cString(buf, off, F.gname);
+    header.devmajor = n(F.devmajor);
+    header.devminor = n(F.devminor);
   }
   if (format === 'ustar' || format === 'star') {
-    const prefix = cString(buf, off + PREFIX[0], format === 'star' ? STAR_PREFIX_SIZE : PREFIX[1]);
-    if (prefix.length > 0) name = `${prefix}/${name}`;
-    header.name = name;
+    const prefix = cString(buf, off, F.prefix, format === 'star' ? STAR_PREFIX_SIZE : F.prefix.length);
+    if (prefix.length > 0) header.name = `${prefix}/${header.name}`;
   }
   if (header.size < 0) throw new LayerfoldError('BAD_LAYER', `invalid tar header: negative size ${header.size}`);
   return header;
@@ -323,24 +332,12 @@ export function formatPaxRecord(key: string, value: string): string {
 // ---------------------------------------------------------------------------------------------
 // Encoding, as Go's archive/tar writer does for `docker export`
 
-/** What `docker export` knows of one entry. Names are latin1 strings (raw bytes). */
-export interface ExportHeader {
-  name: string; // directories end in '/'
+/** What `docker export` knows of one entry. */
+export interface ExportHeader extends HeaderFields {
   typeflag: '0' | '1' | '2' | '3' | '4' | '5' | '6';
-  mode: number; // permission bits plus setuid/setgid/sticky
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number; // whole seconds
-  linkname: string;
-  devmajor: number;
-  devminor: number;
   /** `security.capability` as stored in the PAX record (already v2). */
   capability?: Buffer;
 }
-
-const MAX_OCTAL_8 = 0o7777777; // fits in an 8-byte field with its NUL
-const MAX_OCTAL_12 = 0o77777777777;
 
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
@@ -352,72 +349,85 @@ function toAscii(s: string): string {
   return isAscii(s) ? s : s.replace(/[\x80-\xff]/g, '');
 }
 
-function fitsOctal(size: number, value: number): boolean {
-  const max = size === 12 ? MAX_OCTAL_12 : size === 8 ? MAX_OCTAL_8 : 8 ** (size - 1) - 1;
-  return value >= 0 && value <= max;
+/** Whether a number fits its field in octal, with the field's NUL. */
+function fitsOctal(field: CodecField, value: number): boolean {
+  return value >= 0 && value < field.limit;
 }
 
 /**
  * Go's formatString: copy (cut to the field), NUL-terminate when there is room; and when the cut ends
  * in '/', put a NUL where the trailing slashes start, so no reader takes a cut file name for a directory.
  */
-function writeString(buf: Buffer, off: number, size: number, s: string): void {
-  buf.write(s.length > size ? s.slice(0, size) : s, off, 'latin1');
-  if (s.length > size && s[size - 1] === '/') {
-    buf[off + s.slice(0, size).replace(/\/+$/, '').length] = 0;
+function writeString(buf: Buffer, field: HeaderField, s: string): void {
+  const { offset, length } = field;
+  buf.write(s.length > length ? s.slice(0, length) : s, offset, 'latin1');
+  if (s.length > length && s[length - 1] === '/') {
+    buf[offset + s.slice(0, length).replace(/\/+$/, '').length] = 0;
   }
 }
 
-/** Go's formatOctal: size-1 zero-padded digits then NUL; a value that does not fit becomes 0. */
-function writeOctal(buf: Buffer, off: number, size: number, value: number): void {
-  const v = fitsOctal(size, value) ? value : 0;
-  const digits = v.toString(8).padStart(size - 1, '0');
-  buf.write(digits, off, 'latin1');
-  buf[off + size - 1] = 0;
+/**
+ * Go's formatOctal, digit by digit (no string: the writer's hot path): length-1 zero-padded digits
+ * then a NUL, a value that does not fit written as 0. Returns the sum of the bytes written.
+ */
+function putOctal(buf: Buffer, off: number, field: CodecField, value: number): number {
+  const start = off + field.offset;
+  let sum = 0;
+  let v = fitsOctal(field, value) ? value : 0;
+  for (let i = start + field.length - 2; i >= start; i--) {
+    const digit = 0x30 + (v % 8);
+    buf[i] = digit;
+    sum += digit;
+    v = Math.floor(v / 8);
+  }
+  buf[start + field.length - 1] = 0;
+  return sum;
 }
 
-function finishChecksum(buf: Buffer, off: number): void {
-  buf.write('ustar\u000000', off + MAGIC[0], 'latin1');
-  const { unsigned } = checksums(buf, off);
-  buf.write(unsigned.toString(8).padStart(6, '0'), off + CHKSUM[0], 'latin1');
-  buf[off + CHKSUM[0] + 6] = 0;
-  buf[off + CHKSUM[0] + 7] = 0x20;
+/** The fields Go's writer formats for a header block (strings cut to their field, numbers octal), then magic and checksum. */
+function formatBlock(buf: Buffer, fields: Partial<Record<FieldName, string | number>>): void {
+  for (const [name, value] of Object.entries(fields)) {
+    const field = F[name as FieldName];
+    if (typeof value === 'number') putOctal(buf, 0, field, value);
+    else writeString(buf, field, value);
+  }
+  buf.write(USTAR_MAGIC_VERSION, F.magic.offset, 'latin1');
+  const { unsigned } = checksums(buf, 0);
+  putOctal(buf, 0, CHKSUM_DIGITS, unsigned);
+  buf[F.chksum.offset + 7] = 0x20;
 }
 
 /** Go's splitUSTARPath. */
 export function splitUstarPath(name: string): [prefix: string, suffix: string] | null {
   let length = name.length;
-  if (length <= NAME[1] || !isAscii(name)) return null;
-  if (length > PREFIX[1] + 1) length = PREFIX[1] + 1;
+  if (length <= F.name.length || !isAscii(name)) return null;
+  if (length > F.prefix.length + 1) length = F.prefix.length + 1;
   else if (name[length - 1] === '/') length--;
   const i = name.lastIndexOf('/', length - 1);
   const nlen = name.length - i - 1;
-  if (i <= 0 || nlen > NAME[1] || nlen === 0 || i > PREFIX[1]) return null;
+  if (i <= 0 || nlen > F.name.length || nlen === 0 || i > F.prefix.length) return null;
   return [name.slice(0, i), name.slice(i + 1)];
 }
+
+/** The numbers a PAX record carries when they do not fit their field. */
+const PAX_NUMBERS = ['uid', 'gid', 'size', 'mtime'] as const;
 
 /** The PAX records Go would write for this entry, or null when a plain USTAR header holds it. */
 function paxRecordsFor(h: ExportHeader): Map<string, string> | null {
   const records = new Map<string, string>();
   let ustar = true;
-  if (!isAscii(h.name) || h.name.length > NAME[1]) {
+  if (!isAscii(h.name) || h.name.length > F.name.length) {
     if (splitUstarPath(h.name) === null) ustar = false;
     records.set('path', h.name);
   }
-  if (!isAscii(h.linkname) || h.linkname.length > LINKNAME[1]) {
+  if (!isAscii(h.linkname) || h.linkname.length > F.linkname.length) {
     ustar = false;
     records.set('linkpath', h.linkname);
   }
-  const numeric: Array<[number, number, string]> = [
-    [h.uid, 8, 'uid'],
-    [h.gid, 8, 'gid'],
-    [h.size, 12, 'size'],
-    [h.mtime, 12, 'mtime'],
-  ];
-  for (const [value, size, key] of numeric) {
-    if (!fitsOctal(size, value)) {
+  for (const key of PAX_NUMBERS) {
+    if (!fitsOctal(F[key], h[key])) {
       ustar = false;
-      records.set(key, String(value));
+      records.set(key, String(h[key]));
     }
   }
   if (h.capability) {
@@ -439,18 +449,8 @@ function encodeMain(h: ExportHeader, pax: boolean): Buffer {
     const split = splitUstarPath(name);
     if (split) [prefix, name] = split;
   }
-  writeString(buf, NAME[0], NAME[1], name);
-  writeString(buf, LINKNAME[0], LINKNAME[1], linkname);
-  writeOctal(buf, MODE[0], MODE[1], h.mode);
-  writeOctal(buf, UID[0], UID[1], h.uid);
-  writeOctal(buf, GID[0], GID[1], h.gid);
-  writeOctal(buf, SIZE[0], SIZE[1], h.size);
-  writeOctal(buf, MTIME[0], MTIME[1], h.mtime);
-  buf[TYPEFLAG] = h.typeflag.charCodeAt(0);
-  writeOctal(buf, DEVMAJOR[0], DEVMAJOR[1], h.devmajor);
-  writeOctal(buf, DEVMINOR[0], DEVMINOR[1], h.devminor);
-  if (prefix) writeString(buf, PREFIX[0], PREFIX[1], prefix);
-  finishChecksum(buf, 0);
+  const { mode, uid, gid, size, mtime, typeflag, devmajor, devminor } = h;
+  formatBlock(buf, { name, linkname, mode, uid, gid, size, mtime, typeflag, devmajor, devminor, prefix });
   return buf;
 }
 
@@ -461,57 +461,37 @@ export function paxHeaderName(name: string): string {
   const file = name.slice(slash + 1);
   let joined = [dir.replace(/\/+$/, ''), 'PaxHeaders.0', file].filter((p) => p !== '').join('/');
   joined = toAscii(joined);
-  if (joined.length > NAME[1]) joined = joined.slice(0, NAME[1]);
+  if (joined.length > F.name.length) joined = joined.slice(0, F.name.length);
   return joined.replace(/\/+$/, '');
 }
 
+/** Go's writeRawFile: a v7 block with only these fields, its data after it. */
 function encodePaxHeader(name: string, records: Map<string, string>): Buffer {
   const keys = [...records.keys()].sort();
   const data = Buffer.from(keys.map((k) => formatPaxRecord(k, records.get(k)!)).join(''), 'latin1');
   const padded = Math.ceil(data.length / BLOCK) * BLOCK;
   const buf = Buffer.alloc(BLOCK + padded);
-  writeString(buf, NAME[0], NAME[1], paxHeaderName(name));
-  writeOctal(buf, MODE[0], MODE[1], 0);
-  writeOctal(buf, UID[0], UID[1], 0);
-  writeOctal(buf, GID[0], GID[1], 0);
-  writeOctal(buf, SIZE[0], SIZE[1], data.length);
-  writeOctal(buf, MTIME[0], MTIME[1], 0);
-  buf[TYPEFLAG] = 0x78; // 'x'
-  finishChecksum(buf, 0);
+  formatBlock(buf, { name: paxHeaderName(name), mode: 0, uid: 0, gid: 0, size: data.length, mtime: 0, typeflag: 'x' });
   data.copy(buf, BLOCK);
   return buf;
 }
 
-/**
- * An octal field written digit by digit (no string): the hot path of the writer. Same bytes as
- * writeOctal for values that fit, which the caller has checked.
- */
-function putOctal(buf: Buffer, off: number, size: number, value: number): number {
-  let sum = 0;
-  let v = value;
-  for (let i = off + size - 2; i >= off; i--) {
-    const digit = 0x30 + (v % 8);
-    buf[i] = digit;
-    sum += digit;
-    v = Math.floor(v / 8);
-  }
-  buf[off + size - 1] = 0;
-  return sum;
-}
-
 /** A name field for a short ASCII string (checked by the caller); returns the sum of its bytes. */
-function putAscii(buf: Buffer, off: number, s: string): number {
+function putAscii(buf: Buffer, off: number, field: HeaderField, s: string): number {
   let sum = 0;
-  for (let i = 0; i < s.length; i++) {
+  for (let i = 0, at = off + field.offset; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    buf[off + i] = c;
+    buf[at + i] = c;
     sum += c;
   }
   return sum;
 }
 
+const USTAR_MAGIC_VERSION = 'ustar\u000000';
 /** Bytes of "ustar\0" "00" plus the checksum field counted as eight spaces. */
-const CONSTANT_SUM = [...'ustar\u000000'].reduce((a, c) => a + c.charCodeAt(0), 0) + 8 * 0x20;
+const CONSTANT_SUM = [...USTAR_MAGIC_VERSION].reduce((a, c) => a + c.charCodeAt(0), 0) + 8 * 0x20;
+/** The checksum as Go writes it: six digits, a NUL, then a space. */
+const CHKSUM_DIGITS = codecField('chksum', F.chksum.offset, 7, true);
 
 /**
  * Write the header of `h` straight into `buf` at `off` when it is a plain USTAR header (the common
@@ -521,25 +501,19 @@ const CONSTANT_SUM = [...'ustar\u000000'].reduce((a, c) => a + c.charCodeAt(0), 
  */
 export function encodeUstarInto(h: ExportHeader, buf: Buffer, off: number): number {
   // Only ASCII names of at most 100 bytes fit a plain USTAR header as they are.
-  if (h.capability || h.name.length > NAME[1] || h.linkname.length > LINKNAME[1] || !isAscii(h.name) || !isAscii(h.linkname)) return 0;
-  if (!fitsOctal(8, h.uid) || !fitsOctal(8, h.gid) || !fitsOctal(12, h.size) || !fitsOctal(12, h.mtime)) return 0;
+  if (h.capability || h.name.length > F.name.length || h.linkname.length > F.linkname.length || !isAscii(h.name) || !isAscii(h.linkname)) return 0;
+  if (!fitsOctal(F.uid, h.uid) || !fitsOctal(F.gid, h.gid) || !fitsOctal(F.size, h.size) || !fitsOctal(F.mtime, h.mtime)) return 0;
   buf.fill(0, off, off + BLOCK);
-  let sum = CONSTANT_SUM;
-  sum += putAscii(buf, off + NAME[0], h.name);
-  sum += putAscii(buf, off + LINKNAME[0], h.linkname);
-  sum += putOctal(buf, off + MODE[0], MODE[1], fitsOctal(8, h.mode) ? h.mode : 0);
-  sum += putOctal(buf, off + UID[0], UID[1], h.uid);
-  sum += putOctal(buf, off + GID[0], GID[1], h.gid);
-  sum += putOctal(buf, off + SIZE[0], SIZE[1], h.size);
-  sum += putOctal(buf, off + MTIME[0], MTIME[1], h.mtime);
   const typeflag = h.typeflag.charCodeAt(0);
-  buf[off + TYPEFLAG] = typeflag;
-  sum += typeflag;
-  sum += putOctal(buf, off + DEVMAJOR[0], DEVMAJOR[1], fitsOctal(8, h.devmajor) ? h.devmajor : 0);
-  sum += putOctal(buf, off + DEVMINOR[0], DEVMINOR[1], fitsOctal(8, h.devminor) ? h.devminor : 0);
-  buf.write('ustar\u000000', off + MAGIC[0], 'latin1');
-  putOctal(buf, off + CHKSUM[0], 7, sum);
-  buf[off + CHKSUM[0] + 7] = 0x20;
+  buf[off + F.typeflag.offset] = typeflag;
+  const sum =
+    CONSTANT_SUM + typeflag + putAscii(buf, off, F.name, h.name) + putAscii(buf, off, F.linkname, h.linkname) +
+    putOctal(buf, off, F.mode, h.mode) + putOctal(buf, off, F.uid, h.uid) + putOctal(buf, off, F.gid, h.gid) +
+    putOctal(buf, off, F.size, h.size) + putOctal(buf, off, F.mtime, h.mtime) +
+    putOctal(buf, off, F.devmajor, h.devmajor) + putOctal(buf, off, F.devminor, h.devminor);
+  buf.write(USTAR_MAGIC_VERSION, off + F.magic.offset, 'latin1');
+  putOctal(buf, off, CHKSUM_DIGITS, sum);
+  buf[off + F.chksum.offset + 7] = 0x20;
   return BLOCK;
 }
 

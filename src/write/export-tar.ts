@@ -2,43 +2,26 @@
  * Write the merged tree as the tar `docker export` writes: walk order from tree/walk.ts, header bytes
  * from tar/header.ts, file data copied once from the layer it lives in, two zero blocks at the end.
  */
-import { readSync } from 'node:fs';
-import { LayerfoldError, showName } from '../errors.js';
+import { showName } from '../errors.js';
 import type { LayerData } from '../read/layers.js';
 import { BLOCK, encodeExportHeader, encodeUstarInto, END_OF_ARCHIVE, paddingFor, type ExportHeader } from '../tar/header.js';
-import { Dir, type Inode, type MergedTree } from '../tree/node.js';
-import { walkTree, type WalkEntry } from '../tree/walk.js';
+import type { Inode, MergedTree } from '../tree/node.js';
+import { entryFields, walkTree, type EntryFields, type WalkEntry } from '../tree/walk.js';
+import type { EntryType } from '../tar/entries.js';
 import type { ByteSink } from './sink.js';
-import { alignedBuffer } from '../io/aligned.js';
+import { LayerReads, Stage, STAGE } from './stage.js';
 import { sparseRuns, type SparseSegment } from '../tar/sparse.js';
-
-const STAGE = 4 * 1024 * 1024;
 
 /** The zeros of every sparse file's holes: one buffer, handed to the sink as often as a hole needs. */
 let holeZeros: Buffer | undefined;
 
-const TYPEFLAG: Record<Inode['type'], ExportHeader['typeflag']> = { file: '0', symlink: '2', char: '3', block: '4', fifo: '6' };
+const TYPEFLAG: Record<EntryType, ExportHeader['typeflag']> = { file: '0', hardlink: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
 
+/** The header export writes for a walk entry: its fields (tree/walk.ts), and a capability in PAX. */
 export function exportHeaderOf(entry: WalkEntry): ExportHeader {
-  const node = entry.node;
-  if (node instanceof Dir) {
-    const dir: ExportHeader = { name: entry.name, typeflag: '5', mode: node.mode, uid: node.uid, gid: node.gid, size: 0, mtime: node.mtime, linkname: '', devmajor: 0, devminor: 0 };
-    if (node.capability) dir.capability = node.capability;
-    return dir;
-  }
-  const header: ExportHeader = {
-    name: entry.name,
-    typeflag: entry.linkTo !== undefined ? '1' : TYPEFLAG[node.type],
-    mode: node.mode,
-    uid: node.uid,
-    gid: node.gid,
-    size: entry.linkTo === undefined && node.type === 'file' ? node.size : 0,
-    mtime: node.mtime,
-    linkname: entry.linkTo ?? node.linkname,
-    devmajor: node.devmajor,
-    devminor: node.devminor,
-  };
-  if (node.capability) header.capability = node.capability;
+  const header = entryFields(entry) as EntryFields & ExportHeader;
+  header.typeflag = TYPEFLAG[header.type];
+  if (entry.node.capability) header.capability = entry.node.capability;
   return header;
 }
 
@@ -47,85 +30,16 @@ export interface WriteProgress {
   bytes: number;
 }
 
-/** Files up to this size are copied through a per-layer read window. */
-export const SMALL_FILE = 64 * 1024;
-const WINDOW = 1024 * 1024;
-/** A read that starts this close after the previous one is "sequential": worth a window. */
-const NEAR = 16 * 1024;
-
-/**
- * Reads of one layer's file data. Output order (sorted per directory) often follows a layer's own
- * order (docker writes layers in that walk order), so many small files sit one after another: those
- * are served from one 1 MiB read instead of a syscall each. Scattered reads go straight through.
- */
-export class LayerReads {
-  private readonly window = alignedBuffer(WINDOW);
-  private start = 0;
-  private end = 0;
-  private lastEnd = -1;
-  constructor(
-    private readonly fd: number,
-    private readonly limit: number,
-  ) {}
-
-  /** Copy [pos, pos+len) into target at off (len <= SMALL_FILE). Returns false if the data ends early. */
-  copySmall(target: Buffer, off: number, pos: number, len: number): boolean {
-    const sequential = pos >= this.lastEnd && pos - this.lastEnd <= NEAR;
-    this.lastEnd = pos + len;
-    if (pos < this.start || pos + len > this.end) {
-      if (!sequential) return readFully(this.fd, target, off, len, pos);
-      const want = Math.min(WINDOW, this.limit - pos);
-      if (want < len) return false;
-      if (!readFully(this.fd, this.window, 0, want, pos)) return false;
-      this.start = pos;
-      this.end = pos + want;
-    }
-    this.window.copy(target, off, pos - this.start, pos - this.start + len);
-    return true;
-  }
-}
-
-export function readFully(fd: number, target: Buffer, off: number, len: number, pos: number): boolean {
-  let done = 0;
-  while (done < len) {
-    const n = readSync(fd, target, off + done, len - done, pos + done);
-    if (n === 0) return false;
-    done += n;
-  }
-  return true;
-}
-
-/**
- * Accumulates output in a staging buffer and hands it to the sink when full. Two buffers alternate:
- * while the sink writes one, reads fill the other. Filling is synchronous; only a flush waits.
- */
-class Stager {
-  private buf = alignedBuffer(STAGE);
-  private spare = alignedBuffer(STAGE);
-  private used = 0;
-  private pending: Promise<void> = Promise.resolve();
+/** The export tar's stage: a byte stream to the sink, counting what it has written. */
+class Stager extends Stage {
   written = 0;
-  constructor(private readonly sink: ByteSink) {}
-
-  fits(n: number): boolean {
-    return this.used + n <= this.buf.length;
+  constructor(private readonly sink: ByteSink) {
+    super();
   }
 
-  async flush(): Promise<void> {
-    await this.pending;
-    if (this.used === 0) return;
-    const full = this.buf.subarray(0, this.used);
-    this.written += this.used;
-    this.pending = this.sink.write(full);
-    this.pending.catch(() => undefined); // surfaced by the next flush or drain
-    [this.buf, this.spare] = [this.spare, this.buf];
-    this.used = 0;
-  }
-
-  /** Wait until everything handed over has been written. */
-  async drain(): Promise<void> {
-    await this.flush();
-    await this.pending;
+  protected send(bytes: Buffer): Promise<void> {
+    this.written += bytes.length;
+    return this.sink.write(bytes);
   }
 
   /** Append bytes that fit (check with fits() first). */
@@ -152,10 +66,10 @@ class Stager {
   }
 
   /** A sparse file's data: its segments copied from the layer, its holes zeros (docker writes them). */
-  async copySparse(reads: LayerReads, fd: number, size: number, segments: readonly SparseSegment[], what: () => string): Promise<void> {
+  async copySparse(reads: LayerReads, size: number, segments: readonly SparseSegment[], what: () => string): Promise<void> {
     for (const run of sparseRuns(size, segments)) {
       if (run.at === null) await this.holes(run.length);
-      else await this.copyFile(reads, fd, run.at, run.length, what);
+      else await this.copyFile(reads, run.at, run.length, what);
     }
   }
 
@@ -167,32 +81,8 @@ class Stager {
     }
     await this.flush();
     holeZeros ??= Buffer.alloc(STAGE);
-    for (; n > holeZeros.length; n -= holeZeros.length) {
-      await this.pending;
-      this.pending = this.sink.write(holeZeros);
-      this.pending.catch(() => undefined); // surfaced by the next flush or drain
-      this.written += holeZeros.length;
-    }
+    for (; n > holeZeros.length; n -= holeZeros.length) await this.sendDirect(holeZeros);
     this.zeros(n); // the stage is empty after the flush, and n <= STAGE
-  }
-
-  /** Copy a file's data into the output: small files through the layer's window, large ones directly. */
-  async copyFile(reads: LayerReads, fd: number, pos: number, size: number, what: () => string): Promise<void> {
-    if (size <= SMALL_FILE) {
-      if (!this.fits(size)) await this.flush();
-      if (!reads.copySmall(this.buf, this.used, pos, size)) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
-      this.used += size;
-      return;
-    }
-    let left = size;
-    while (left > 0) {
-      if (this.used === this.buf.length) await this.flush();
-      const n = readSync(fd, this.buf, this.used, Math.min(left, this.buf.length - this.used), pos);
-      if (n === 0) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
-      this.used += n;
-      pos += n;
-      left -= n;
-    }
   }
 }
 
@@ -247,8 +137,8 @@ export async function writeTarItems(
       const inode = entry.node as Inode;
       const layer = layers[inode.layer]!;
       const what = (): string => `layer ${layer.index} (${layer.label}) entry ${showName(entry.name)}`;
-      if (inode.sparse) await stage.copySparse(reads[inode.layer]!, layer.fd, header.size, inode.sparse, what);
-      else await stage.copyFile(reads[inode.layer]!, layer.fd, inode.dataOffset, header.size, what);
+      if (inode.sparse) await stage.copySparse(reads[inode.layer]!, header.size, inode.sparse, what);
+      else await stage.copyFile(reads[inode.layer]!, inode.dataOffset, header.size, what);
       const pad = paddingFor(header.size);
       if (!stage.fits(pad)) await stage.flush();
       stage.zeros(pad);

@@ -5,7 +5,7 @@
  * caller's buffer.
  */
 import type { Inode } from '../tree/node.js';
-import { readFully } from './export-tar.js';
+import { readFully } from './stage.js';
 
 /** Bytes [from, from + len) of `inode` into buf at off; false when the layer's data ends early. */
 export function readFileBytes(fd: number, inode: Inode, from: number, buf: Buffer, off: number, len: number): boolean {

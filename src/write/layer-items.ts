@@ -19,32 +19,22 @@
  *                                                                        [whiteout-dir-component]
  * With no kept layers (`base` empty), this is exactly walkTree's order and entries.
  */
-import { Dir, type Inode, type MergedTree, type Node } from '../tree/node.js';
-import type { WalkEntry } from '../tree/walk.js';
+import { Dir, type MergedTree, type Node } from '../tree/node.js';
+import { LinkNames, SortedWalk, sortedNames, walkFrame, type WalkEntry, type WalkFrame } from '../tree/walk.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from '../tree/whiteouts.js';
 import type { ExportHeader } from '../tar/header.js';
 import type { TarItem } from './export-tar.js';
-
-const OPAQUE_MARKER = '.wh..wh..opq';
-const WHITEOUT_PREFIX = '.wh.';
 
 /** A whiteout or opaque marker as docker's layer writer makes them: an empty 0:0 file. */
 function markerHeader(name: string, mtime: number): ExportHeader {
   return { name, typeflag: '0', mode: 0, uid: 0, gid: 0, size: 0, mtime, linkname: '', devmajor: 0, devminor: 0 };
 }
 
-interface Frame {
-  prefix: string;
-  dir: Dir;
+interface Frame extends WalkFrame {
   /** The base directory at the same path, whose children this layer lies over (none under a marker). */
   base: Dir | undefined;
-  names: string[];
-  i: number;
   /** The directory's own entry, held back until something in it is written (or written already). */
   pending: WalkEntry | undefined;
-}
-
-function sortedNames(dir: Dir): string[] {
-  return [...dir.children.keys()].sort();
 }
 
 export interface LayerItemCounts {
@@ -58,8 +48,8 @@ export interface LayerItemCounts {
  * is the mtime written on whiteouts and markers (not exported by docker; fixed for reproducibility).
  */
 export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: number, markerMtime: number, counts?: LayerItemCounts): Generator<TarItem> {
-  const firstName = new Map<Inode, string>();
-  const stack: Frame[] = [];
+  const links = new LinkNames();
+  const walk = new SortedWalk<Frame>();
   const fresh = (node: Node) => node.layer >= keep;
   const freshTrees = new Map<Dir, boolean>();
   /**
@@ -78,7 +68,7 @@ export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: nu
 
   /** Yield the held-back entries of every open directory, outermost first. */
   function* flushPending(): Generator<TarItem> {
-    for (const frame of stack) {
+    for (const frame of walk.stack) {
       if (frame.pending) {
         yield frame.pending;
         if (counts) counts.entries++;
@@ -88,7 +78,7 @@ export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: nu
   }
 
   function* open(dir: Dir, prefix: string, baseDir: Dir | undefined, pending: WalkEntry | undefined, isRoot: boolean): Generator<TarItem> {
-    const names = sortedNames(dir);
+    const frame: Frame = { ...walkFrame(dir, prefix), base: undefined, pending };
     let lower = baseDir;
     const markers: TarItem[] = [];
     if (baseDir) {
@@ -102,7 +92,8 @@ export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: nu
         if (counts) counts.whiteouts += deleted.length;
       }
     }
-    stack.push({ prefix, dir, base: lower, names, i: 0, pending });
+    frame.base = lower;
+    walk.open(frame);
     if (markers.length > 0) {
       yield* flushPending();
       yield* markers;
@@ -110,15 +101,8 @@ export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: nu
   }
 
   yield* open(full.root, '', base.root, undefined, true);
-  while (stack.length > 0) {
-    const frame = stack[stack.length - 1]!;
-    if (frame.i >= frame.names.length) {
-      stack.pop();
-      continue;
-    }
-    const name = frame.names[frame.i++]!;
-    const node = frame.dir.children.get(name)!;
-    const path = frame.prefix + name;
+  while (walk.next()) {
+    const { frame, name, node, path } = walk;
     const lowerNode = frame.base?.children.get(name);
     if (node instanceof Dir) {
       const entry: WalkEntry = { name: `${path}/`, node };
@@ -146,15 +130,7 @@ export function* squashedLayerItems(full: MergedTree, base: MergedTree, keep: nu
     if (!fresh(node) && lowerNode !== undefined) continue;
     yield* flushPending();
     if (counts) counts.entries++;
-    if (node.linked) {
-      const first = firstName.get(node);
-      if (first !== undefined) {
-        yield { name: path, node, linkTo: first };
-        continue;
-      }
-      firstName.set(node, path);
-    }
-    yield { name: path, node };
+    yield links.entry(node, path);
   }
 }
 

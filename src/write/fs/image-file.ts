@@ -5,13 +5,10 @@
  * that exists and is not a regular file (a block device, /dev/null) is written in place.
  */
 import { ftruncateSync, write } from 'node:fs';
-import { LayerfoldError } from '../../errors.js';
 import type { Inode } from '../../tree/node.js';
 import { readFileBytes } from '../file-data.js';
 import { OutputFile, writeError } from '../../io/output-file.js';
-import { alignedBuffer } from '../../io/aligned.js';
-import { LayerReads, SMALL_FILE } from '../export-tar.js';
-import { readSync } from 'node:fs';
+import { dataEndsEarly, LayerReads, Stage, STAGE } from '../stage.js';
 import type { LayerData } from '../../read/layers.js';
 
 const ioError = writeError;
@@ -61,42 +58,27 @@ export class ImageFile {
   }
 }
 
-const STAGE = 4 * 1024 * 1024;
-
 /**
  * Runs of output at increasing positions, gathered in a staging buffer and written whole; two
  * buffers alternate so that the reads filling one overlap the write of the other. A jump to a
  * position that does not continue the run flushes first.
  */
-export class Stager {
-  private buf = alignedBuffer(STAGE);
-  private spare = alignedBuffer(STAGE);
-  private used = 0;
+export class Stager extends Stage {
   private start = 0;
-  private pending: Promise<void> = Promise.resolve();
   private readonly reads: LayerReads[];
 
   constructor(
     private readonly out: ImageFile,
     private readonly layers: LayerData[],
   ) {
+    super();
     this.reads = layers.map((l) => new LayerReads(l.fd, l.base + l.size));
   }
 
-  async flush(): Promise<void> {
-    await this.pending;
-    if (this.used > 0) {
-      this.pending = this.out.writeAt(this.buf.subarray(0, this.used), this.start);
-      this.pending.catch(() => undefined); // surfaced by the next flush
-      [this.buf, this.spare] = [this.spare, this.buf];
-      this.start += this.used;
-      this.used = 0;
-    }
-  }
-
-  async drain(): Promise<void> {
-    await this.flush();
-    await this.pending;
+  protected send(bytes: Buffer): Promise<void> {
+    const at = this.start;
+    this.start += bytes.length;
+    return this.out.writeAt(bytes, at);
   }
 
   /** Continue output at `position`. */
@@ -130,33 +112,14 @@ export class Stager {
 
   /** Bytes [from, from + size) of a regular file to the current position: a sparse file's holes as zeros, never read. */
   async copyInode(node: Inode, from: number, size: number, what: () => string): Promise<void> {
-    if (node.sparse === undefined) return this.copyFrom(node.layer, node.dataOffset + from, size, what);
+    if (node.sparse === undefined) return this.copyFile(this.reads[node.layer]!, node.dataOffset + from, size, what);
     const { fd } = this.layers[node.layer]!;
     for (let done = 0; done < size; ) {
       if (this.used === this.buf.length) await this.flush();
       const n = Math.min(size - done, this.buf.length - this.used);
-      if (!readFileBytes(fd, node, from + done, this.buf, this.used, n)) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
+      if (!readFileBytes(fd, node, from + done, this.buf, this.used, n)) throw dataEndsEarly(what);
       this.used += n;
       done += n;
-    }
-  }
-
-  /** Copy `size` bytes of a layer's file data to the current position. */
-  async copyFrom(layer: number, pos: number, size: number, what: () => string): Promise<void> {
-    const { fd } = this.layers[layer]!;
-    if (size <= SMALL_FILE) {
-      const { buf, off } = await this.room(size);
-      if (!this.reads[layer]!.copySmall(buf, off, pos, size)) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
-      return;
-    }
-    let left = size;
-    while (left > 0) {
-      if (this.used === this.buf.length) await this.flush();
-      const n = readSync(fd, this.buf, this.used, Math.min(left, this.buf.length - this.used), pos);
-      if (n === 0) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
-      this.used += n;
-      pos += n;
-      left -= n;
     }
   }
 }

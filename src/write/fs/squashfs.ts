@@ -19,7 +19,7 @@ import { LayerfoldError, showName } from '../../errors.js';
 import { alignedBuffer } from '../../io/aligned.js';
 import type { LayerData } from '../../read/layers.js';
 import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
-import { LayerReads, readFully, SMALL_FILE } from '../export-tar.js';
+import { LayerReads, readFully, SMALL_FILE } from '../stage.js';
 import type { FsSummary } from './ext4.js';
 import { ImageFile, Stager } from './image-file.js';
 import { planTree, type FsInode, type TreePlan } from './tree-plan.js';
