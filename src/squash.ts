@@ -199,18 +199,14 @@ function nameOf(tag: string): { short: string; full: string; tag: string } {
   return { short: `${repo}:${ref.tag!}`, full: ref.canonical, tag: ref.tag! };
 }
 
-export interface WriteImageOptions {
+/** What writing one squashed image takes: the squash options that shape it, and what the output decided. */
+export interface WriteImageOptions extends Pick<SquashOptions, 'tag' | 'created' | 'maxEntries' | 'onProgress' | 'onWriteStart'> {
   keep: number;
   /** How the manifest is written: OCI, or docker's schema 2 (registries only). */
   manifestFormat: 'oci' | 'docker';
   /** manifest.json for `docker load` beside the OCI layout. */
   dockerArchive: boolean;
   compression: Compression;
-  tag?: string;
-  created?: number;
-  maxEntries?: number;
-  onProgress?: (p: WriteProgress) => void;
-  onWriteStart?: (totals: WriteProgress) => void;
 }
 
 export interface WrittenImage {
@@ -363,16 +359,17 @@ export async function squashImage(input: string, options: SquashOptions): Promis
   let temp: TempSpace | undefined;
   try {
     const compression = options.compression ?? (out.kind === 'registry' ? 'gzip' : 'none');
+    const { tag, created, maxEntries, onProgress, onWriteStart } = options;
     const write: WriteImageOptions = {
-      keep: options.keep ?? 0,
+      keep,
       manifestFormat: out.kind === 'registry' ? out.format : 'oci',
       dockerArchive: out.kind === 'archive' && out.format === 'docker',
       compression,
-      ...(options.tag !== undefined ? { tag: options.tag } : {}),
-      ...(options.created !== undefined ? { created: options.created } : {}),
-      ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      ...(options.onWriteStart ? { onWriteStart: options.onWriteStart } : {}),
+      tag,
+      created,
+      maxEntries,
+      onProgress,
+      onWriteStart,
     };
     if (out.kind === 'registry') {
       temp = TempSpace.create(options.tmpDir);

@@ -27,12 +27,9 @@ export interface DefaultAcl {
   other: number;
 }
 
-const USER_OBJ = 0x01;
-const USER = 0x02;
-const GROUP_OBJ = 0x04;
-const GROUP = 0x08;
-const MASK = 0x10;
-const OTHER = 0x20;
+/** The kernel's ACL entry tags (ACL_USER_OBJ, …); an entry of any other tag is refused. */
+const TAG = { USER_OBJ: 0x01, USER: 0x02, GROUP_OBJ: 0x04, GROUP: 0x08, MASK: 0x10, OTHER: 0x20 } as const;
+const TAGS: readonly number[] = Object.values(TAG);
 const UNDEFINED_ID = 0xffffffff;
 /** The largest xattr value setxattr(2) takes (E2BIG past it); a filesystem may hold less (ext4: what fits a block). */
 const XATTR_SIZE_MAX = 65536;
@@ -56,8 +53,8 @@ function decodeAcl(value: string): AclEntries {
   const entries: AclEntries = [];
   for (let off = 4; off < blob.length; off += 8) {
     const tag = blob.readUInt16LE(off);
-    if (![USER_OBJ, USER, GROUP_OBJ, GROUP, MASK, OTHER].includes(tag)) throw new AclError('invalid argument');
-    if ((tag === USER || tag === GROUP) && blob.readUInt32LE(off + 4) === UNDEFINED_ID) throw new AclError('invalid argument');
+    if (!TAGS.includes(tag)) throw new AclError('invalid argument');
+    if ((tag === TAG.USER || tag === TAG.GROUP) && blob.readUInt32LE(off + 4) === UNDEFINED_ID) throw new AclError('invalid argument');
     entries.push([tag, blob.readUInt16LE(off + 2)]);
   }
   return entries;
@@ -69,15 +66,15 @@ function decodeAcl(value: string): AclEntries {
  */
 function validAcl(entries: AclEntries): DefaultAcl {
   const acl: DefaultAcl = { userObj: 0, groupObj: 0, mask: undefined, other: 0 };
-  let state = USER_OBJ;
+  let state: number = TAG.USER_OBJ;
   let needsMask = false;
   for (const [tag, perm] of entries) {
     if (perm & ~7) throw new AclError('invalid argument');
-    if (tag === USER_OBJ && state === USER_OBJ) [acl.userObj, state] = [perm, USER];
-    else if ((tag === USER && state === USER) || (tag === GROUP && state === GROUP)) needsMask = true;
-    else if (tag === GROUP_OBJ && state === USER) [acl.groupObj, state] = [perm, GROUP];
-    else if (tag === MASK && state === GROUP) [acl.mask, state] = [perm, OTHER];
-    else if (tag === OTHER && (state === OTHER || (state === GROUP && !needsMask))) [acl.other, state] = [perm, 0];
+    if (tag === TAG.USER_OBJ && state === TAG.USER_OBJ) [acl.userObj, state] = [perm, TAG.USER];
+    else if ((tag === TAG.USER && state === TAG.USER) || (tag === TAG.GROUP && state === TAG.GROUP)) needsMask = true;
+    else if (tag === TAG.GROUP_OBJ && state === TAG.USER) [acl.groupObj, state] = [perm, TAG.GROUP];
+    else if (tag === TAG.MASK && state === TAG.GROUP) [acl.mask, state] = [perm, TAG.OTHER];
+    else if (tag === TAG.OTHER && (state === TAG.OTHER || (state === TAG.GROUP && !needsMask))) [acl.other, state] = [perm, 0];
     else throw new AclError('invalid argument');
   }
   if (state !== 0) throw new AclError('invalid argument');

@@ -12,10 +12,10 @@
  */
 import { LayerfoldError, showName } from '../../errors.js';
 import type { LayerData } from '../../read/layers.js';
-import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
+import { Dir, type MergedTree } from '../../tree/node.js';
 import type { FsSummary } from './ext4.js';
 import { ImageFile, Stager } from './image-file.js';
-import { planTree } from './tree-plan.js';
+import { FILE_TYPE, kindOf, MODE_TYPE, planTree } from './tree-plan.js';
 
 const BS = 4096;
 const META_START = 2048;
@@ -33,12 +33,6 @@ export interface ErofsResult extends FsSummary {
   type: 'erofs';
 }
 
-const FILE_TYPE: Record<string, number> = { file: 1, dir: 2, char: 3, block: 4, fifo: 5, symlink: 7 };
-const MODE_TYPE: Record<string, number> = { file: 0o100000, dir: 0o040000, char: 0o020000, block: 0o060000, fifo: 0o010000, symlink: 0o120000 };
-
-function kindOf(node: Dir | Inode): string {
-  return node instanceof Dir ? 'dir' : node.type;
-}
 
 const CAP_NAME = Buffer.from('capability');
 

@@ -22,7 +22,7 @@ import type { LayerData } from '../../read/layers.js';
 import { Dir, type Inode } from '../../tree/node.js';
 import type { MergedTree } from '../../tree/node.js';
 import { ImageFile, Stager } from './image-file.js';
-import { planTree, type FsInode, type TreePlan } from './tree-plan.js';
+import { FILE_TYPE, kindOf, MODE_TYPE, planTree, type FsInode, type TreePlan } from './tree-plan.js';
 import { defaultInodes, freeBlocks, formatSize, type FreeSpec } from './sizing.js';
 
 const BS = 4096;
@@ -41,16 +41,12 @@ const FAST_SYMLINK_MAX = 59;
 const LINK_MAX = 65000;
 const EXTENTS_FL = 0x80000;
 
-const COMPAT_EXT_ATTR = 0x8;
-const COMPAT_DIR_INDEX = 0x20;
-const INCOMPAT_FILETYPE = 0x2;
-const INCOMPAT_EXTENTS = 0x40;
-const INCOMPAT_FLEX_BG = 0x200;
-const RO_SPARSE_SUPER = 0x1;
-const RO_LARGE_FILE = 0x2;
-const RO_HUGE_FILE = 0x8;
-const RO_DIR_NLINK = 0x20;
-const RO_EXTRA_ISIZE = 0x40;
+/** The superblock's three feature words, each bit by mke2fs's name for it: what the kernel and e2fsck are told the image uses. */
+const FEATURES = {
+  compat: 0x8 /* ext_attr */ | 0x20 /* dir_index */,
+  incompat: 0x2 /* filetype */ | 0x40 /* extents */ | 0x200 /* flex_bg */,
+  roCompat: 0x1 /* sparse_super */ | 0x2 /* large_file */ | 0x8 /* huge_file */ | 0x20 /* dir_nlink */ | 0x40 /* extra_isize */,
+};
 
 export interface Ext4Options {
   /** Fixed image size in bytes; default: the smallest that holds the tree plus `free`. */
@@ -189,12 +185,6 @@ function dirBlockCount(children: Array<{ name: string }>, minimum: number): numb
   return Math.max(blocks, minimum);
 }
 
-const FILE_TYPE: Record<string, number> = { file: 1, dir: 2, char: 3, block: 4, fifo: 5, symlink: 7 };
-const MODE_TYPE: Record<string, number> = { file: 0o100000, dir: 0o040000, char: 0o020000, block: 0o060000, fifo: 0o010000, symlink: 0o120000 };
-
-function kindOf(node: Dir | Inode): string {
-  return node instanceof Dir ? 'dir' : node.type;
-}
 
 interface Placement {
   /** Data blocks as start, length pairs. */
@@ -536,9 +526,9 @@ function superblock(layout: Layout, plan: TreePlan, options: Ext4Options, group:
   sb.writeUInt32LE(FIRST_INO, 84);
   sb.writeUInt16LE(INODE_SIZE, 88);
   sb.writeUInt16LE(group, 90);
-  sb.writeUInt32LE(COMPAT_EXT_ATTR | COMPAT_DIR_INDEX, 92);
-  sb.writeUInt32LE(INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_FLEX_BG, 96);
-  sb.writeUInt32LE(RO_SPARSE_SUPER | RO_LARGE_FILE | RO_HUGE_FILE | RO_DIR_NLINK | RO_EXTRA_ISIZE, 100);
+  sb.writeUInt32LE(FEATURES.compat, 92);
+  sb.writeUInt32LE(FEATURES.incompat, 96);
+  sb.writeUInt32LE(FEATURES.roCompat, 100);
   seed.copy(sb, 104, 0, 16);
   sb[104 + 6] = (sb[104 + 6]! & 0x0f) | 0x40; // a version-4-shaped UUID
   sb[104 + 8] = (sb[104 + 8]! & 0x3f) | 0x80;

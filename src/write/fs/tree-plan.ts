@@ -5,8 +5,19 @@
  * Nothing here reads file data; memory grows with the number of entries only.
  */
 import { LayerfoldError, showName } from '../../errors.js';
-import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
+import { Dir, type Inode, type InodeType, type MergedTree } from '../../tree/node.js';
 import { walkTree } from '../../tree/walk.js';
+
+export type NodeKind = 'dir' | InodeType;
+
+export function kindOf(node: Dir | Inode): NodeKind {
+  return node instanceof Dir ? 'dir' : node.type;
+}
+
+/** A directory entry's file type: the same numbers in ext4 (EXT4_FT_*) and EROFS (EROFS_FT_*). */
+export const FILE_TYPE: Record<NodeKind, number> = { file: 1, dir: 2, char: 3, block: 4, fifo: 5, symlink: 7 };
+/** The file type bits of an inode's mode (S_IFREG, S_IFDIR, …), as ext4 and EROFS store it beside the permissions. */
+export const MODE_TYPE: Record<NodeKind, number> = { file: 0o100000, dir: 0o040000, char: 0o020000, block: 0o060000, fifo: 0o010000, symlink: 0o120000 };
 
 export interface FsChild {
   /** One name component, raw bytes as latin1. */
