@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isLayerfoldError } from '../src/index.js';
 import { e, imageArchive, layerTar, scratchDir, type EntrySpec, type ImageSpec } from './support/build.js';
-import { COMMANDS, isContainedName, listTree, PARTIAL } from './support/hostile.js';
+import { COMMANDS, isContainedName, listTree, PARTIAL, type HostileCommand } from './support/hostile.js';
 // @ts-expect-error plain-JS helper without type declarations
 import { repeatedManifestImage } from '../scripts/bench/shapes.js';
 
@@ -205,31 +205,39 @@ async function withinBound<T>(work: Promise<T>, ms: number): Promise<T> {
   }
 }
 
+/**
+ * One command on `bytes` in a fresh root (in/, out/, tmp/): a result, or a clean one-line
+ * LayerfoldError (`what` names the case), within the time bound; either way nothing left in tmp,
+ * nothing beside the three, no partial output, and OUT empty after a refusal.
+ */
+async function runContained(command: HostileCommand, bytes: Buffer, verify: boolean, what: string): Promise<{ ok: boolean; out: string; image: string }> {
+  const root = scratchDir();
+  const [inDir, out, tmp] = ['in', 'out', 'tmp'].map((d) => join(root, d)) as [string, string, string];
+  for (const d of [inDir, out, tmp]) mkdirSync(d);
+  const image = join(inDir, 'image.tar');
+  writeFileSync(image, bytes);
+  let ok = false;
+  try {
+    await withinBound(command.library(image, out, tmp, { verify }), TIME_BOUND_MS);
+    ok = true;
+  } catch (e) {
+    if (!isLayerfoldError(e)) throw new Error(`${what}: not a LayerfoldError: ${(e as Error)?.stack ?? String(e)}`);
+    expect(e.message).not.toContain('\n');
+  }
+  expect(readdirSync(tmp)).toEqual([]);
+  expect(readdirSync(root).sort()).toEqual(['in', 'out', 'tmp']);
+  expect(readdirSync(inDir)).toEqual(['image.tar']);
+  const written = listTree(out);
+  expect(written.filter((n) => PARTIAL.test(n))).toEqual([]);
+  if (!ok) expect(written).toEqual([]);
+  return { ok, out, image };
+}
+
 async function runOne(input: Input): Promise<void> {
   const { bytes, verify } = await buildInput(input);
   for (const command of COMMANDS) {
-    const root = scratchDir();
-    const [inDir, out, tmp] = ['in', 'out', 'tmp'].map((d) => join(root, d)) as [string, string, string];
-    for (const d of [inDir, out, tmp]) mkdirSync(d);
-    const image = join(inDir, 'image.tar');
-    writeFileSync(image, bytes);
-    let ok = false;
-    try {
-      await withinBound(command.library(image, out, tmp, { verify }), TIME_BOUND_MS);
-      ok = true;
-    } catch (e) {
-      if (!isLayerfoldError(e)) throw new Error(`${command.name}: not a LayerfoldError: ${(e as Error)?.stack ?? String(e)}`);
-      expect(e.message).not.toContain('\n');
-    }
-    expect(readdirSync(tmp)).toEqual([]);
-    expect(readdirSync(root).sort()).toEqual(['in', 'out', 'tmp']);
-    expect(readdirSync(inDir)).toEqual(['image.tar']);
-    const written = listTree(out);
-    expect(written.filter((n) => PARTIAL.test(n))).toEqual([]);
-    if (!ok) {
-      expect(written).toEqual([]);
-      continue;
-    }
+    const { ok, out, image } = await runContained(command, bytes, verify, command.name);
+    if (!ok) continue;
     const names = await command.resultNames(out, '', image);
     if (names === null) continue;
     expect(names.filter((n) => !isContainedName(n))).toEqual([]);
@@ -278,36 +286,27 @@ async function runShape({ shape, mutations }: { shape: Shape; mutations: Mutatio
   const bytes = mutations.reduce(mutate, await buildShape(shape));
   const verify = mutations.length === 0;
   for (const command of COMMANDS) {
-    const root = scratchDir();
-    const [out, tmp] = ['out', 'tmp'].map((d) => join(root, d)) as [string, string];
-    for (const d of [out, tmp]) mkdirSync(d);
-    const image = join(root, 'image.tar');
-    writeFileSync(image, bytes);
-    let ok = false;
-    try {
-      await withinBound(command.library(image, out, tmp, { verify }), TIME_BOUND_MS);
-      ok = true;
-    } catch (e) {
-      if (!isLayerfoldError(e)) throw new Error(`${command.name} on ${JSON.stringify(shape)}: not a LayerfoldError: ${(e as Error)?.stack ?? String(e)}`);
-      expect(e.message).not.toContain('\n');
-    }
-    if (shape.kind === 'listings' && mutations.length === 0) expect(ok, `${command.name}: ${shape.count} listings`).toBe(shape.count <= 125);
-    expect(readdirSync(tmp)).toEqual([]);
-    const written = listTree(out);
-    expect(written.filter((n) => PARTIAL.test(n))).toEqual([]);
-    if (!ok) expect(written).toEqual([]);
+    const { ok } = await runContained(command, bytes, verify, `${command.name} on ${JSON.stringify(shape)}`);
+    if (shape.kind === 'listings' && verify) expect(ok, `${command.name}: ${shape.count} listings`).toBe(shape.count <= 125);
   }
+}
+
+/**
+ * One property run: a fixed seed in `npm test`, so CI checks the same cases every time (`npm run fuzz`
+ * draws new ones through FUZZ_SEED), FUZZ_PATH to replay a failure, stopping at the first.
+ */
+function checkProperty<T>(arb: fc.Arbitrary<T>, run: (value: T) => Promise<void>, numRuns: number, seed: number): Promise<void> {
+  return fc.assert(fc.asyncProperty(arb, run), {
+    numRuns,
+    seed: Number(process.env.FUZZ_SEED ?? seed),
+    ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
+    endOnFailure: true,
+  });
 }
 
 describe('fuzz', () => {
   it(`${SHAPE_RUNS} hostile shapes (layers listed past 125, repeated index entries, wide and deep trees): a result or one clean error`, async () => {
-    const seed = Number(process.env.FUZZ_SEED ?? 20261203);
-    await fc.assert(fc.asyncProperty(shapeArb, runShape), {
-      numRuns: SHAPE_RUNS,
-      seed,
-      ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
-      endOnFailure: true,
-    });
+    await checkProperty(shapeArb, runShape, SHAPE_RUNS, 20261203);
   }, Math.max(60_000, SHAPE_RUNS * 5_000));
 
   it('the mutations are not no-ops: most damaged layers are refused, some still pass', async () => {
@@ -330,13 +329,6 @@ describe('fuzz', () => {
   });
 
   it(`${RUNS} mutated images: a contained result or one clean error, in time, nothing outside OUT`, async () => {
-    // A fixed seed in `npm test`, so CI checks the same cases every time; `npm run fuzz` draws new ones.
-    const seed = Number(process.env.FUZZ_SEED ?? 20261128);
-    await fc.assert(fc.asyncProperty(inputArb, runOne), {
-      numRuns: RUNS,
-      seed,
-      ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
-      endOnFailure: true,
-    });
+    await checkProperty(inputArb, runOne, RUNS, 20261128);
   }, Math.max(60_000, RUNS * 2_000));
 });

@@ -190,6 +190,20 @@ async function started(handler: Handler, secure = false): Promise<Fake> {
   return f;
 }
 
+/** A registry of the test image whose blob of layer `index` is answered by `answer`; every other request as a registry would. */
+function blobServedBy(index: number, answer: (res: http.ServerResponse, blob: Buffer) => void): Promise<Fake> {
+  const layer = image.layerDigests[index]!;
+  return started(
+    registryHandler(image, {
+      intercept: (req, res) => {
+        if (!req.url?.endsWith(layer)) return false;
+        answer(res, image.blobs.get(layer)!);
+        return true;
+      },
+    }),
+  );
+}
+
 /** export, with a tmpdir that must be empty again afterwards. */
 async function pull(ref: string, ...flags: string[]): Promise<CliResult & { left: string[] }> {
   const tmp = scratchDir();
@@ -225,20 +239,20 @@ describe('credentials stay with the origin that asked for them', () => {
     expect(reg.seen.some((s) => s.authorization === basicOf(CREDS))).toBe(true);
   });
 
-  it('a redirect from https to plain http is refused without --insecure; nothing reaches the http server', async () => {
+  /** An https registry with Basic auth that, once given the credentials, redirects the requests `which` picks to a plain-http copy of itself. */
+  async function redirectingToPlain(which: (url: string) => boolean): Promise<{ plain: Fake; reg: Fake }> {
     const plain = await started(registryHandler(image));
-    const reg = await started(
-      registryHandler(image, {
-        challenge: 'Basic realm="test"',
-        accept: basicOf(CREDS),
-        intercept: (req, res) => {
-          if (req.headers.authorization !== basicOf(CREDS)) return false;
-          res.writeHead(302, { location: `${plain.origin}${req.url}` }).end();
-          return true;
-        },
-      }),
-      true,
-    );
+    const redirect: RegistryBehaviour['intercept'] = (req, res) => {
+      if (req.headers.authorization !== basicOf(CREDS) || !which(req.url ?? '')) return false;
+      res.writeHead(302, { location: `${plain.origin}${req.url}` }).end();
+      return true;
+    };
+    const reg = await started(registryHandler(image, { challenge: 'Basic realm="test"', accept: basicOf(CREDS), intercept: redirect }), true);
+    return { plain, reg };
+  }
+
+  it('a redirect from https to plain http is refused without --insecure; nothing reaches the http server', async () => {
+    const { plain, reg } = await redirectingToPlain(() => true);
     const r = await pull(`docker://${reg.host}/app:1`, '--creds', CREDS);
     expectOneLine(r, new RegExp(`^layerfold: ${reg.host}: redirects from https to plain http \\(${plain.host}\\), refused: nothing is sent in clear text without --insecure$`, 'm'));
     expect(plain.seen).toEqual([]);
@@ -246,19 +260,7 @@ describe('credentials stay with the origin that asked for them', () => {
   });
 
   it('with --insecure the redirect to http is followed, but the credentials stay behind', async () => {
-    const plain = await started(registryHandler(image));
-    const reg = await started(
-      registryHandler(image, {
-        challenge: 'Basic realm="test"',
-        accept: basicOf(CREDS),
-        intercept: (req, res) => {
-          if (req.headers.authorization !== basicOf(CREDS) || !req.url?.includes('/blobs/')) return false;
-          res.writeHead(302, { location: `${plain.origin}${req.url}` }).end();
-          return true;
-        },
-      }),
-      true,
-    );
+    const { plain, reg } = await redirectingToPlain((url) => url.includes('/blobs/'));
     const r = await pull(`docker://${reg.host}/app:1`, '--creds', CREDS, '--insecure');
     expect(r.stderr).toBe('');
     expect(r.stdout.equals(expected)).toBe(true);
@@ -398,18 +400,11 @@ describe('time-outs end a stalled transfer with one line naming the host and the
 
   it('a blob that stops half way: --idle-timeout, retried, then one line naming the layer and the host', async () => {
     let tries = 0;
-    const reg = await started(
-      registryHandler(image, {
-        intercept: (req, res) => {
-          if (!req.url?.endsWith(image.layerDigests[1]!)) return false;
-          tries++;
-          const blob = image.blobs.get(image.layerDigests[1]!)!;
-          res.writeHead(200, { 'content-length': blob.length });
-          res.write(blob.subarray(0, 100));
-          return true;
-        },
-      }),
-    );
+    const reg = await blobServedBy(1, (res, blob) => {
+      tries++;
+      res.writeHead(200, { 'content-length': blob.length });
+      res.write(blob.subarray(0, 100));
+    });
     const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--idle-timeout', '0.2', '--retries', '1');
     expectOneLine(r, new RegExp(`: layer 1 \\(sha256:[0-9a-f]{12}…\\): ${reg.host}: the transfer stalled: no data for 0.2 s \\(--idle-timeout\\) \\(gave up after 2 attempts\\)$`, 'm'));
     expect(tries).toBe(2);
@@ -417,33 +412,20 @@ describe('time-outs end a stalled transfer with one line naming the host and the
   });
 
   it('a blob sent as a trickle that never goes idle: --min-speed over each --idle-timeout window', async () => {
-    const reg = await started(
-      registryHandler(image, {
-        intercept: (req, res) => {
-          if (!req.url?.endsWith(image.layerDigests[0]!)) return false;
-          res.writeHead(200);
-          trickle(res, 20);
-          return true;
-        },
-      }),
-    );
+    const reg = await blobServedBy(0, (res) => {
+      res.writeHead(200);
+      trickle(res, 20);
+    });
     const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--idle-timeout', '0.3', '--min-speed', '1000', '--retries', '0');
     expectOneLine(r, new RegExp(`: layer 0 \\(sha256:[0-9a-f]{12}…\\): ${reg.host}: the transfer stalled: \\d+ bytes in \\d+(\\.\\d+)? s, under --min-speed 1000 bytes/s \\(gave up after 1 attempt\\)$`, 'm')); // the time is measured: a busy machine shows more
     expect(r.left).toEqual([]);
   });
 
   it('a blob whose connection is reset each time: the reset, the layer and the host are named', async () => {
-    const reg = await started(
-      registryHandler(image, {
-        intercept: (req, res) => {
-          if (!req.url?.endsWith(image.layerDigests[1]!)) return false;
-          const blob = image.blobs.get(image.layerDigests[1]!)!;
-          res.writeHead(200, { 'content-length': blob.length });
-          res.write(blob.subarray(0, 20), () => res.socket?.destroy());
-          return true;
-        },
-      }),
-    );
+    const reg = await blobServedBy(1, (res, blob) => {
+      res.writeHead(200, { 'content-length': blob.length });
+      res.write(blob.subarray(0, 20), () => res.socket?.destroy());
+    });
     const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--retries', '1');
     expectOneLine(r, new RegExp(`: layer 1 \\(sha256:[0-9a-f]{12}…\\): ${reg.host}: the transfer broke off \\(.+\\) \\(gave up after 2 attempts\\)$`, 'm'));
     expect(reg.seen.filter((s) => s.path.endsWith(image.layerDigests[1]!)).length).toBe(2);
@@ -475,21 +457,15 @@ describe('time-outs end a stalled transfer with one line naming the host and the
 describe('bounded bodies and spools', () => {
   it('a blob longer than its descriptor stops at size+1 bytes: DIGEST_MISMATCH', async () => {
     let sent = 0;
-    const reg = await started(
-      registryHandler(image, {
-        intercept: (req, res) => {
-          if (!req.url?.endsWith(image.layerDigests[1]!)) return false;
-          res.writeHead(200); // chunked: no length to refuse up front
-          const chunk = Buffer.alloc(64 * 1024);
-          const more = () => {
-            while (!res.destroyed && res.write(chunk)) sent += chunk.length;
-            if (!res.destroyed) res.once('drain', more);
-          };
-          more();
-          return true;
-        },
-      }),
-    );
+    const reg = await blobServedBy(1, (res) => {
+      res.writeHead(200); // chunked: no length to refuse up front
+      const chunk = Buffer.alloc(64 * 1024);
+      const more = () => {
+        while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed) res.once('drain', more);
+      };
+      more();
+    });
     const r = await pull(`docker://${reg.host}/app:1`, '--insecure');
     expectOneLine(r, /: layer 1 \(sha256:[0-9a-f]{12}…\): more than the \d+ bytes its descriptor says$/m);
     expect(sent).toBeLessThan(64 * 1024 * 1024);
@@ -497,16 +473,10 @@ describe('bounded bodies and spools', () => {
   });
 
   it('a Content-Length past the descriptor is refused before the body is read', async () => {
-    const reg = await started(
-      registryHandler(image, {
-        intercept: (req, res) => {
-          if (!req.url?.endsWith(image.layerDigests[0]!)) return false;
-          res.writeHead(200, { 'content-length': 10 ** 12 });
-          endless(res);
-          return true;
-        },
-      }),
-    );
+    const reg = await blobServedBy(0, (res) => {
+      res.writeHead(200, { 'content-length': 10 ** 12 });
+      endless(res);
+    });
     expectOneLine(await pull(`docker://${reg.host}/app:1`, '--insecure'), /: layer 0 \(sha256:[0-9a-f]{12}…\): the registry sends 1000000000000 bytes, but its descriptor says \d+$/m);
   });
 
