@@ -157,11 +157,17 @@ export async function explainPath(input: string, typedPath: string, options: Why
 
 /** Follow several paths through the image's layers, with one flatten. */
 export async function explainPaths(input: string, typedPaths: string[], options: WhyOptions = {}): Promise<WhyReport[]> {
-  const all = typedPaths.map((typed) => {
+  const paths = typedPaths.map((typed) => {
     const path = treePath(typed);
     if (path === '') throw new LayerfoldError('USAGE', `${showName(typed)}: name a path below the root`);
-    return new PathSteps(path);
+    return path;
   });
+  return explainTreePaths(input, paths, options);
+}
+
+/** explainPaths for paths as the tree holds them (clean, raw bytes as latin1), also those no UTF-8 text can name. */
+export async function explainTreePaths(input: string, paths: string[], options: WhyOptions = {}): Promise<WhyReport[]> {
+  const all = paths.map((path) => new PathSteps(path));
   const onChange = all.length === 1 ? all[0]!.onChange : (change: TreeChange) => all.forEach((p) => p.onChange(change));
   const flat = await flattenImage(input, { ...options, onChange });
   try {
