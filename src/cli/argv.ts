@@ -106,6 +106,7 @@ export function parseArgv(argv: readonly string[]): Invocation | undefined {
   const help = args.help === true;
   delete args.help;
   if (!help && !assignPositionals(spec, positionals, args)) return undefined;
+  if (!help && spec.options.some(([name, def]) => def.demandOption && args[name] === undefined)) return undefined;
   return { command, spec, help, args };
 }
 
