@@ -9,7 +9,6 @@ import { LayerfoldError, printable } from '../errors.js';
 import { runAllCleanups } from '../io/cleanup.js';
 import { parseArgv } from './argv.js';
 import type { CommandSpec } from './commands.js';
-import { HELP } from './help-text.js';
 import { DASH_MARKER } from './shared.js';
 
 /**
@@ -44,8 +43,12 @@ async function runCommand(spec: CommandSpec, args: Record<string, unknown>, ctx:
   await (await spec.load()).run(args as never, ctx);
 }
 
-/** The help text the bundle holds for this command at the width yargs would use, if it holds it. */
-function precomputedHelp(command: string): string | undefined {
+/**
+ * The help text the bundle holds for this command at the width yargs would use, if it holds it
+ * (imported only for --help: ~100 KB of text no other run needs to read).
+ */
+async function precomputedHelp(command: string): Promise<string | undefined> {
+  const { HELP } = await import('./help-text.js');
   return HELP?.[`${command} ${Math.min(110, process.stdout.columns ?? 100)}`];
 }
 
@@ -72,7 +75,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   try {
     // Ordinary invocations are parsed from the table without yargs; anything else goes to yargs.
     const fast = parseArgv(argv);
-    const help = fast?.help ? precomputedHelp(fast.command) : undefined;
+    const help = fast?.help ? await precomputedHelp(fast.command) : undefined;
     if (help !== undefined) {
       io.stdout.write(`${help}\n`);
       return 0;
