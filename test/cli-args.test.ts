@@ -49,7 +49,7 @@ function argvs(command: string) {
   const defs = [...GLOBAL_OPTIONS, ...spec.options];
   const spellings = defs.flatMap(([name, def]) => [`--${name}`, ...(def.type === 'boolean' ? [`--no-${name}`] : []), ...(def.alias ? [`-${def.alias}`] : [])]);
   const option = fc.oneof({ weight: 20, arbitrary: fc.constantFrom(...spellings) }, fc.constantFrom('--help', '-h', '--version', '--nosuch', '-qL', '--no-help', '--'));
-  const value = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...VALUES.slice(7, 17)) }, fc.constantFrom(...VALUES));
+  const value = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...VALUES.slice(7, 19)) }, fc.constantFrom(...VALUES));
   const piece = fc.oneof(
     option.map((o) => [o]),
     fc.tuple(option, value).map(([o, v]) => [o, v]),
@@ -109,6 +109,8 @@ describe('the small parser reads an argument list as yargs does, or leaves it to
       ['export', 'i.tar', '-o', 'a', '-o', 'b'],
       ['export', '--', '-i.tar'],
       ['export', 'i.tar', '--compress', 'lzma'],
+      ['export', 'i.tar', '--verify', 'false'],
+      ['why', 'i.tar', '12'],
       ['export'],
       ['export', 'a', 'b'],
       ['export', 'i.tar', '--version'],
