@@ -13,7 +13,10 @@
  * string at once; the bundle gives cliui and wrap-ansi that one copy. Same widths for every input
  * the help text has (the help outputs are compared in test/cli-bundle.test.ts).
  *
- * Input is tsc's output (dist/), so the bundle is exactly the code the tests run, only packed.
+ * Input is tsc's output (dist/), so the bundle is exactly the code the tests run, only packed — with one
+ * module filled in: dist/cli/help-text.js gets every command's `--help` as yargs renders it now, at
+ * the widths a run asks for most (100 off a terminal, 110 on a wide one), so that `--help` loads no
+ * yargs (src/cli/help-text.ts).
  */
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -51,11 +54,41 @@ const lazySegmenter = {
   },
 };
 
+/** The help texts, rendered by the yargs the CLI uses, from the same table (src/cli/commands.ts). */
+async function helpTexts() {
+  const { COMMANDS } = await import(join(ROOT, 'dist/cli/commands.js'));
+  const { helpText } = await import(join(ROOT, 'dist/cli/yargs-cli.js'));
+  const texts = {};
+  for (const command of ['', ...Object.keys(COMMANDS)]) {
+    for (const width of [100, 110]) texts[`${command} ${width}`] = await helpText(command, width);
+  }
+  return texts;
+}
+
+const STARTUP = /[\\/]dist[\\/](cli[\\/](commands|shared|argv)|errors|escape|time|io[\\/]cleanup)\.js$/;
+const HELP_MODULE = join(ROOT, 'dist/cli/help-text.js');
+const help = await helpTexts();
+const precomputedHelp = {
+  name: 'precomputed-help',
+  load(id) {
+    return id === HELP_MODULE ? `export const HELP = ${JSON.stringify(help)};\n` : null;
+  },
+};
+
 rmSync(OUT, { recursive: true, force: true });
 await build({
   input: { cli: join(ROOT, 'dist/cli/main.js') },
   platform: 'node',
-  plugins: [oneStringWidth, lazySegmenter],
+  plugins: [oneStringWidth, lazySegmenter, precomputedHelp],
   logLevel: 'warn',
-  output: { dir: OUT, format: 'esm', entryFileNames: '[name].js', chunkFileNames: '[name]-[hash].js', minify: false },
+  output: {
+    dir: OUT,
+    format: 'esm',
+    entryFileNames: '[name].js',
+    chunkFileNames: '[name]-[hash].js',
+    minify: false,
+    // What every command loads before its own module (the table, the small parser, errors) in one
+    // chunk, not seven: each ES module file is resolved, read and linked on its own.
+    codeSplitting: { groups: [{ name: 'startup', test: STARTUP }] },
+  },
 });

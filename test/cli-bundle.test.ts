@@ -5,7 +5,7 @@
  * `--version` shortcut prints what yargs prints.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir } from './support/build.js';
@@ -43,6 +43,25 @@ describe('the bundled CLI', () => {
       expect(a.status).toBe(2);
       expect(runCli(BUNDLE, args)).toEqual(a);
     }
+  });
+
+  it('loads no yargs for an export or a --help: only the small parser and the precomputed texts', () => {
+    const dir = resolve('dist/bundle');
+    const chunk = (prefix: string) => readdirSync(dir).find((f) => f.startsWith(`${prefix}-`) && /^[\w-]+-[\w-]{8}\.js$/.test(f))!;
+    // every file reached by static imports from cli.js, plus the modules export and --help import
+    const reached = new Set<string>();
+    const visit = (file: string) => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      for (const m of readFileSync(join(dir, file), 'utf8').matchAll(/^import [^;]*?from "\.\/([^"]+)"/gm)) visit(m[1]!);
+    };
+    for (const file of ['cli.js', chunk('export-command'), chunk('help-text')]) visit(file);
+    const yargs = chunk('yargs-cli');
+    expect(yargs).toBeDefined();
+    // yargs' code (its YError class) is in no file an export or --help loads
+    expect(readFileSync(join(dir, yargs), 'utf8')).toContain('class YError');
+    expect([...reached].filter((f) => readFileSync(join(dir, f), 'utf8').includes('class YError'))).toEqual([]);
+    expect(readFileSync(join(dir, 'cli.js'), 'utf8')).toContain(`import("./${yargs}")`);
   });
 
   it('exports what docker exports', () => {

@@ -1,8 +1,7 @@
 /** `layerfold extract IMAGE DIR`: argument parsing, one library call, one line about what was skipped. */
-import type { CommandModule } from 'yargs';
 import type { ExtractDirResult } from '../write/extract-dir.js';
 import type { CommandContext } from './main.js';
-import { dash, filterOptions, flattenOptionsFrom, type ImageArgs, imageOptions } from './shared.js';
+import { dash, flattenOptionsFrom, type ImageArgs } from './shared.js';
 
 interface ExtractArgs extends ImageArgs {
   image_archive: string;
@@ -30,22 +29,8 @@ export function afterExtract(result: ExtractDirResult): string[] {
   return [...(result.note ? [`layerfold: note: ${result.note}`] : []), ...(summary ? [summary] : [])];
 }
 
-export function extractCommand(ctx: CommandContext): CommandModule<object, ExtractArgs> {
-  return {
-    command: 'extract <image_archive> <dir>',
-    describe: 'write the image\'s root filesystem into DIR, as `docker export` holds it',
-    builder: (y) =>
-      filterOptions(imageOptions(y))
-        .positional('image_archive', { type: 'string', demandOption: true, describe: 'image archive, OCI layout directory, or - for stdin' })
-        .positional('dir', { type: 'string', demandOption: true, describe: 'target directory: empty or absent unless --force' })
-        .option('docker-init', { type: 'string', describe: 'add what `docker create` adds, for a container created at TIME (RFC 3339 or epoch seconds; default now)' })
-        .option('force', { type: 'boolean', default: false, describe: 'extract into a non-empty DIR, replacing what stands in the way' })
-        .example('$0 extract image.tar rootfs/', '')
-        .example('$0 extract image.tar rootfs/ --docker-init && layerfold diff image.tar rootfs/ --ignore-init', '') as never,
-    handler: async (args) => {
-      const { extractRootfs } = await import('../write/extract-dir.js');
-      const result = await extractRootfs(dash(args.image_archive), args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false });
-      for (const line of afterExtract(result)) ctx.io.stderr.write(`${line}\n`);
-    },
-  };
+export async function run(args: ExtractArgs, ctx: CommandContext): Promise<void> {
+  const { extractRootfs } = await import('../write/extract-dir.js');
+  const result = await extractRootfs(dash(args.image_archive), args.dir, { ...flattenOptionsFrom(args, ctx.io), force: args.force ?? false });
+  for (const line of afterExtract(result)) ctx.io.stderr.write(`${line}\n`);
 }

@@ -5,21 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import yargs from 'yargs';
 import { LayerfoldError, printable } from '../errors.js';
 import { runAllCleanups } from '../io/cleanup.js';
-import { exportCommand } from './export-command.js';
-import { extractCommand } from './extract-command.js';
-import { bundleCommand } from './bundle-command.js';
-import { configCommand } from './config-command.js';
-import { diffCommand } from './diff-command.js';
-import { inspectCommand } from './inspect-command.js';
-import { lsCommand } from './ls-command.js';
-import { whyCommand } from './why-command.js';
-import { catCommand } from './cat-command.js';
-import { cpCommand } from './cp-command.js';
-import { squashCommand } from './squash-command.js';
-import { mkfsCommand } from './mkfs-command.js';
+import { parseArgv } from './argv.js';
+import type { CommandSpec } from './commands.js';
 import { DASH_MARKER } from './shared.js';
 
 /**
@@ -49,39 +38,25 @@ function version(): string {
   return pkg.version;
 }
 
-export function buildParser(argv: string[], ctx: CommandContext) {
-  return yargs(argv)
-    .scriptName('layerfold')
-    .usage('$0 <command> [options]\n\nFlatten saved container images into the exact rootfs tar `docker export` gives.')
-    .option('debug', { type: 'boolean', default: false, describe: 'show stack traces on errors' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress line on stderr (it is shown only on a terminal)' })
-    .command(exportCommand(ctx))
-    .command(extractCommand(ctx))
-    .command(bundleCommand(ctx))
-    .command(configCommand(ctx))
-    .command(diffCommand(ctx))
-    .command(inspectCommand(ctx))
-    .command(lsCommand(ctx))
-    .command(whyCommand(ctx))
-    .command(catCommand(ctx))
-    .command(cpCommand(ctx))
-    .completion('completion', 'print a bash (or, under zsh, zsh) completion script: layerfold completion >> ~/.bashrc')
-    .command(squashCommand(ctx))
-    .command(mkfsCommand(ctx))
-    .demandCommand(1, 'name a command: layerfold export IMAGE -o rootfs.tar')
-    .strict()
-    .version(version())
-    .help()
-    .alias('h', 'help')
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
-    .exitProcess(false);
+/** A command's module, loaded when it runs, given its arguments. */
+async function runCommand(spec: CommandSpec, args: Record<string, unknown>, ctx: CommandContext): Promise<void> {
+  await (await spec.load()).run(args as never, ctx);
+}
+
+/**
+ * The help text the bundle holds for this command at the width yargs would use, if it holds it
+ * (imported only for --help: ~100 KB of text no other run needs to read).
+ */
+async function precomputedHelp(command: string): Promise<string | undefined> {
+  const { HELP } = await import('./help-text.js');
+  return HELP?.[`${command} ${Math.min(110, process.stdout.columns ?? 100)}`];
 }
 
 /** A usage error found by yargs (unknown option, missing argument): raised before any handler runs. */
 class UsageFailure extends Error {}
 
 /** The help of the command that failed to parse, as yargs would have shown it. */
-async function usageOf(parser: ReturnType<typeof buildParser> | undefined): Promise<string> {
+async function usageOf(parser: { getHelp(): Promise<string> } | undefined): Promise<string> {
   if (!parser) return '';
   try {
     return await parser.getHelp();
@@ -96,14 +71,27 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   let output = '';
   const debug = argv.includes('--debug');
   argv = argv.map((a) => (a === '-' ? DASH_MARKER : a));
-  let parser: ReturnType<typeof buildParser> | undefined;
+  let parser: { getHelp(): Promise<string> } | undefined;
   try {
+    // Ordinary invocations are parsed from the table without yargs; anything else goes to yargs.
+    const fast = parseArgv(argv);
+    const help = fast?.help ? await precomputedHelp(fast.command) : undefined;
+    if (help !== undefined) {
+      io.stdout.write(`${help}\n`);
+      return 0;
+    }
+    if (fast?.spec && !fast.help) {
+      await runCommand(fast.spec, fast.args, ctx);
+      return ctx.exitCode;
+    }
+    const { buildParser } = await import('./yargs-cli.js');
     // A usage failure must throw: a fail handler that returns lets yargs go on and run the command's
     // handler (`bundle IMG DIR --bogus` wrote the whole bundle, then exited 2 with the output left).
-    parser = buildParser(argv, ctx).fail((msg, err) => {
+    const yargsParser = buildParser(argv, version(), (spec, args) => runCommand(spec, args, ctx)).fail((msg, err) => {
       throw err ?? new UsageFailure(msg);
     });
-    await parser.parseAsync(argv, {}, (_err, _argv, text) => {
+    parser = yargsParser;
+    await yargsParser.parseAsync(argv, {}, (_err, _argv, text) => {
       output = text;
     });
     if (output) io.stdout.write(`${output}\n`);
