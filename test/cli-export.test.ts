@@ -65,6 +65,18 @@ describe('layerfold export', () => {
     expect(gunzipSync(z.stdout).equals(dockerExport)).toBe(true);
   });
 
+  it('to a stream that keeps the chunks it is given (a PassThrough), bytes written stay as written', async () => {
+    // 12 MiB of distinct bytes: more than two stage buffers of any size tried (1 and 4 MiB), so the
+    // writer reuses a buffer the stream may still hold; to a file, the same tar
+    const content = (n: number) => Buffer.alloc(6 * 1024 * 1024, n);
+    const img = writeTemp(await imageArchive([await layerTar([e('a', { content: content(1) }), e('b', { content: content(2) })])]));
+    const out = join(scratchDir(), 'rootfs.tar');
+    expect((await cli(['export', img, '-o', out])).code).toBe(0);
+    const r = await cli(['export', img]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.equals(readFileSync(out))).toBe(true);
+  });
+
   it('reads the archive from stdin with -', async () => {
     const r = await cli(['export', '-', `--docker-init=${created}`], { stdin: readFileSync(join(pair, 'image.tar')) });
     expect(r.code).toBe(0);
