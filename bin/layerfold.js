@@ -1,6 +1,7 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
-// The small young generation keeps peak memory near what the merged tree needs (about 40 MB less on a
-// 100k-entry image, at the same speed: BENCHMARKS.md); `node bin/layerfold.js` works without it.
+#!/usr/bin/env -S node --max-semi-space-size=2
+// The small young generation keeps peak memory near what the merged tree needs (4 MiB: about 40 MB less on a
+// 100k-entry image, at the same speed; 2 MiB: 4 MiB less again on it and 2 on the Debian image, CPU the
+// same in alternating runs: BENCHMARKS.md); `node bin/layerfold.js` works without it.
 //
 // Start-up is most of a run on a small image (BENCHMARKS.md, "Start-up"), so this file does as little
 // as it can before the CLI: `--version` alone is answered from package.json without loading yargs;

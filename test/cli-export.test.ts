@@ -1,6 +1,6 @@
 /** `layerfold export` through the CLI: flags, stdout rules, errors and exit codes. */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { zstdSync } from '../src/io/compression.js';
@@ -63,6 +63,48 @@ describe('layerfold export', () => {
     expect(Buffer.from(zstdDecompress(readFileSync(join(dir, 'r.tar.zst')))).equals(dockerExport)).toBe(true);
     const z = await cli(['export', join(pair, 'image.tar'), '--compress', 'gzip', `--docker-init=${created}`]);
     expect(gunzipSync(z.stdout).equals(dockerExport)).toBe(true);
+  });
+
+  it('stdin that is a regular file is read where it lies (not spooled); from where its offset stands, spooled', async () => {
+    const image = join(pair, 'image.tar');
+    const bin = join(process.cwd(), 'bin/layerfold.js');
+    const run = (fd: number, args: string[]) => spawnSync('node', [bin, 'export', '-', `--docker-init=${created}`, ...args], { stdio: [fd, 'pipe', 'pipe'], maxBuffer: 1 << 26 });
+    const members = await readWithNodeTar(readFileSync(image));
+    const listed = new Set<string>((JSON.parse(execFileSync('tar', ['-xOf', image, 'manifest.json'], { encoding: 'utf8' })) as Array<{ Layers: string[] }>)[0]!.Layers);
+    const layers = members.filter((m) => listed.has(m.path)).reduce((n, m) => n + m.size, 0);
+    expect(layers).toBeGreaterThan(0);
+    // --max-size counts a spooled copy of the whole archive, but only the layers of one read in place
+    const fd = openSync(image, 'r');
+    try {
+      const r = run(fd, ['--max-size', String(layers)]);
+      expect(r.stderr.toString()).toBe('');
+      expect(r.stdout.equals(dockerExport)).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
+    // 512 bytes of something else, then the archive: a descriptor past them reads the archive (spooled)
+    const prefixed = writeTemp(Buffer.concat([Buffer.alloc(512, 7), readFileSync(image)]));
+    const at = openSync(prefixed, 'r');
+    try {
+      readSync(at, Buffer.alloc(512), 0, 512, null);
+      const r = run(at, []);
+      expect(r.stderr.toString()).toBe('');
+      expect(r.stdout.equals(dockerExport)).toBe(true);
+    } finally {
+      closeSync(at);
+    }
+  });
+
+  it('to a stream that keeps the chunks it is given (a PassThrough), bytes written stay as written', async () => {
+    // 12 MiB of distinct bytes: more than two stage buffers of any size tried (1 and 4 MiB), so the
+    // writer reuses a buffer the stream may still hold; to a file, the same tar
+    const content = (n: number) => Buffer.alloc(6 * 1024 * 1024, n);
+    const img = writeTemp(await imageArchive([await layerTar([e('a', { content: content(1) }), e('b', { content: content(2) })])]));
+    const out = join(scratchDir(), 'rootfs.tar');
+    expect((await cli(['export', img, '-o', out])).code).toBe(0);
+    const r = await cli(['export', img]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.equals(readFileSync(out))).toBe(true);
   });
 
   it('reads the archive from stdin with -', async () => {

@@ -62,10 +62,19 @@ export class StreamSink implements ByteSink {
   private error: unknown;
   /** Rejecters of writes whose callback has not come yet: a failure settles them all. */
   private readonly waiting = new Set<(e: unknown) => void>();
+  /** Whether each write is a copy: the stream may keep the chunk after calling back. */
+  private readonly copies: boolean;
   constructor(
     private readonly stream: Writable,
     private readonly label: string,
+    /** The stream is done with a chunk when it calls back (our own compressor). */
+    options: { consumesBeforeCallback?: boolean } = {},
   ) {
+    // A stream on a descriptor (stdout, a file) has handed the bytes to the kernel when it calls back,
+    // and so has a compressor. Any other Writable (a PassThrough a library user reads) may still hold
+    // the chunk itself: writing the stage that is filled next into it changed bytes already "written"
+    // (seen once the output was over two stages; 1 MiB stages made that 2 MiB).
+    this.copies = !options.consumesBeforeCallback && typeof (stream as { fd?: unknown }).fd !== 'number';
     stream.on('error', (e) => this.fail(e));
   }
 
@@ -82,7 +91,7 @@ export class StreamSink implements ByteSink {
     await new Promise<void>((resolve, reject) => {
       const refuse = (e: unknown) => reject(this.asError(e));
       this.waiting.add(refuse);
-      this.stream.write(bytes, (err) => {
+      this.stream.write(this.copies ? Buffer.from(bytes) : bytes, (err) => {
         this.waiting.delete(refuse);
         if (err) refuse(err);
         else resolve();
@@ -133,7 +142,7 @@ export class CompressingSink implements ByteSink {
   ) {
     const z = compressor(kind);
     this.compressor = z;
-    this.input = new StreamSink(z, label);
+    this.input = new StreamSink(z, label, { consumesBeforeCallback: true });
     this.drained = (async () => {
       for await (const chunk of z) await output.write(chunk as Buffer);
     })();

@@ -10,16 +10,21 @@ import { alignedBuffer } from '../io/aligned.js';
 
 /** Files up to this size are copied through a per-layer read window. */
 export const SMALL_FILE = 64 * 1024;
-const WINDOW = 1024 * 1024;
+/** One per layer: 256 KiB (was 1 MiB; 5 layers touched 5 MiB of windows) holds 4+ small files a read. */
+const WINDOW = 256 * 1024;
 /** A read that starts this close after the previous one is "sequential": worth a window. */
 const NEAR = 16 * 1024;
-/** The size of each of a stage's two buffers. */
-export const STAGE = 4 * 1024 * 1024;
+/**
+ * The staging buffer (two alternate). 1 MiB: 4 MiB ones cost 8 MiB of RSS more and, on a busy
+ * machine, more CPU too (main, alternating runs at load 15-18: 5.6 s against 2.4 s; BENCHMARKS.md):
+ * a 1 MiB stage is still in cache when write() copies it out; writes of 1 MiB cost no more per byte.
+ */
+export const STAGE = 1024 * 1024;
 
 /**
  * Reads of one layer's file data. Output order (sorted per directory) often follows a layer's own
  * order (docker writes layers in that walk order), so many small files sit one after another: those
- * are served from one 1 MiB read instead of a syscall each. Scattered reads go straight through.
+ * are served from one 256 KiB read instead of a syscall each. Scattered reads go straight through.
  */
 export class LayerReads {
   private readonly window = alignedBuffer(WINDOW);
