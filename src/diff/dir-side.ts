@@ -133,12 +133,12 @@ class DirectoryWalker {
 }
 
 /** Entries of the directory `path`; `label` names the side in messages. */
-export function readDirectorySide(path: string, label: string): { entries: DiffEntry[]; groups: string[][]; xattrsKnown: boolean } {
+export function readDirectorySide(path: string, label: string): { entries: EntryList; xattrsKnown: boolean } {
   try {
     const xattr = xattrAddon();
     const walker = new DirectoryWalker(Buffer.from(path.replace(/\/+$/, '') || '/'), xattr);
     walker.walk();
-    return { entries: walker.list.entries, groups: walker.list.groups, xattrsKnown: xattr !== null };
+    return { entries: walker.list, xattrsKnown: xattr !== null };
   } catch (e) {
     if (e instanceof LayerfoldError) throw addContext(label, e);
     const err = e as NodeJS.ErrnoException;

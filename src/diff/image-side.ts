@@ -59,8 +59,7 @@ export interface ImageSideOptions extends FlattenOptions {
 }
 
 export interface ImageSide {
-  entries: DiffEntry[];
-  groups: string[][];
+  entries: EntryList;
   initFootprint?: InitFootprint;
 }
 
@@ -70,13 +69,13 @@ export async function readImageSide(input: string, options: ImageSideOptions): P
   const flat = await flattenImage(input, flattenOptions);
   try {
     const config = flat.image.config.config;
-    const side: ImageSide = { entries: [], groups: [] };
+    const side: ImageSide = { entries: new EntryList() };
     // the footprint is found on a copy before the step is taken, so both come from one function; it
     // only names paths, so the image's VOLUMEs (which can refuse the step) play no part in it
     if (footprint) side.initFootprint = initFootprint(flat.tree, { WorkingDir: config.WorkingDir });
     if (dockerInit !== undefined) addDockerCreateLayer(flat.tree, dockerInit, config);
     const standIn = options.impliedMtime === undefined;
-    const list = new EntryList();
+    const list = side.entries;
     for (const { name, node } of walkTree(flat.tree)) {
       const path = name.replace(/\/$/, '');
       if (node instanceof Dir) {
@@ -90,8 +89,6 @@ export async function readImageSide(input: string, options: ImageSideOptions): P
       if (node.linked) list.link(entry, node);
       list.add(entry);
     }
-    side.entries = list.entries;
-    side.groups = list.groups;
     return side;
   } finally {
     flat.close();
