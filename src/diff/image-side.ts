@@ -76,7 +76,8 @@ export async function readImageSide(input: string, options: ImageSideOptions): P
     if (dockerInit !== undefined) addDockerCreateLayer(flat.tree, dockerInit, config);
     const standIn = options.impliedMtime === undefined;
     const list = side.entries;
-    for (const { name, node } of walkTree(flat.tree)) {
+    // the tree is read once: each name leaves it as it is packed
+    for (const { name, node } of walkTree(flat.tree, { release: true })) {
       const path = name.replace(/\/$/, '');
       if (node instanceof Dir) {
         const entry = blankEntry(path, 'dir');

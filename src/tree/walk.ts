@@ -14,7 +14,17 @@ export interface WalkEntry {
   linkTo?: string;
 }
 
-export function* walkTree(tree: MergedTree): Generator<WalkEntry> {
+export interface WalkOptions {
+  /**
+   * Take each name out of its directory once it is reached (the tree is left empty): a caller that
+   * reads the tree once frees it as it goes, so what it builds from the walk does not sit on top of
+   * the whole tree (diff on a million entries).
+   */
+  release?: boolean;
+}
+
+export function* walkTree(tree: MergedTree, options: WalkOptions = {}): Generator<WalkEntry> {
+  const release = options.release ?? false;
   const firstName = new Map<Inode, string>();
   const stack: Array<{ prefix: string; names: string[]; dir: Dir; i: number }> = [];
   const open = (dir: Dir, prefix: string) => stack.push({ prefix, dir, names: [...dir.children.keys()].sort(), i: 0 });
@@ -25,8 +35,13 @@ export function* walkTree(tree: MergedTree): Generator<WalkEntry> {
       stack.pop();
       continue;
     }
-    const name = frame.names[frame.i++]!;
+    const name = frame.names[frame.i]!;
     const node = frame.dir.children.get(name)!;
+    if (release) {
+      frame.dir.children.delete(name);
+      frame.names[frame.i] = '';
+    }
+    frame.i++;
     const path = frame.prefix + name;
     if (node instanceof Dir) {
       yield { name: `${path}/`, node };
