@@ -196,6 +196,32 @@ function fieldValue(field: FieldName, entry: DiffEntry, side: IndexedSide): Fiel
   }
 }
 
+/**
+ * True when the two entries' raw fields are equal, so their shown values are too (no text made: a
+ * million entries compared made several million strings, objects and JSON texts). False means
+ * "compare the shown values".
+ */
+function rawSame(field: FieldName, a: DiffEntry, b: DiffEntry): boolean {
+  switch (field) {
+    case 'type':
+      return a.type === b.type;
+    case 'mode':
+    case 'uid':
+    case 'gid':
+    case 'size':
+    case 'digest':
+    case 'link':
+    case 'mtime':
+      return a[field] === b[field];
+    case 'device':
+      return a.devmajor === b.devmajor && a.devminor === b.devminor;
+    case 'xattrs':
+      return a.xattrs.size === 0 && b.xattrs.size === 0;
+    case 'hardlinks':
+      return a.group < 0 && b.group < 0 && a.path === b.path; // both [path]
+  }
+}
+
 function sameValue(x: FieldValue, y: FieldValue): boolean {
   return typeof x === 'object' || typeof y === 'object' ? JSON.stringify(x) === JSON.stringify(y) : x === y;
 }
@@ -247,7 +273,7 @@ class Comparison {
   fields(path: string, a: DiffEntry, b: DiffEntry): FieldDifference[] {
     const out: FieldDifference[] = [];
     for (const field of FIELDS) {
-      if (!this.compared(field, path, a, b)) continue;
+      if (!this.compared(field, path, a, b) || rawSame(field, a, b)) continue;
       let x = fieldValue(field, a, this.a);
       let y = fieldValue(field, b, this.b);
       if (field === 'hardlinks' && this.options.ignoreInit) {
