@@ -45,7 +45,7 @@ const INPUTS = [
 function exported(img, kind) {
   const tar = `${img}.rootfs.tar`;
   if (!existsSync(tar)) {
-    const run = spawnSync(process.execPath, [BIN, 'export', img, '-o', tar], { stdio: 'inherit' });
+    const run = spawnSync(process.execPath, [BIN, 'export', img, '-o', tar], { stdio: 'ignore' });
     if (run.status !== 0) return img; // refused: diff then meets the same refusal
   }
   if (kind === 'tar') return tar;
