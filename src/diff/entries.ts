@@ -129,7 +129,7 @@ export class EntryList {
   private pathStart = new Float64Array(1);
   private type = new Uint8Array(0);
   private flags = new Uint8Array(0);
-  private mode = new Uint16Array(0);
+  private mode = new Uint32Array(0);
   private uid = new Float64Array(0);
   private gid = new Float64Array(0);
   private size = new Float64Array(0);
@@ -151,7 +151,7 @@ export class EntryList {
 
   private grow(): void {
     const capacity = Math.max(1024, this.capacity * 2);
-    const wider = <T extends Float64Array | Int32Array | Uint16Array | Uint8Array>(old: T, make: new (n: number) => T, extra = 0): T => {
+    const wider = <T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(old: T, make: new (n: number) => T, extra = 0): T => {
       const next = new make(capacity + extra);
       next.set(old);
       return next;
@@ -159,7 +159,7 @@ export class EntryList {
     this.pathStart = wider(this.pathStart, Float64Array, 1);
     this.type = wider(this.type, Uint8Array);
     this.flags = wider(this.flags, Uint8Array);
-    this.mode = wider(this.mode, Uint16Array);
+    this.mode = wider(this.mode, Uint32Array);
     this.uid = wider(this.uid, Float64Array);
     this.gid = wider(this.gid, Float64Array);
     this.size = wider(this.size, Float64Array);
