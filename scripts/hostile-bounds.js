@@ -8,10 +8,13 @@
  *   npm run build && node scripts/hostile-bounds.js [WORKDIR] [--only NAME] [--commands export,ls]
  *
  * WORKDIR (default /tmp/layerfold-hostile-bounds) holds the generated inputs (kept between runs) and
- * the outputs (removed after each run).
+ * the outputs (removed after each run). `diff` runs on the image against itself, against its own
+ * export (diff-tar) and against that export unpacked by GNU tar (diff-dir), both made once and kept;
+ * `inspect` in its three modes (inspect, inspect-json, inspect-wasted). `--commands diff` takes all
+ * of a command's variants.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deepEntries, repeatedLayerImage, repeatedManifestImage, wideEntries, writeBuffer, writeTreeImage } from './bench/shapes.js';
 
@@ -35,12 +38,36 @@ const INPUTS = [
   { name: 'names-100k', file: 'names-100k.tar.gz', why: 'hello', make: (p) => writeBuffer(p, repeatedManifestImage({ copies: 100_000, names: true })), image: 'hostile:99999' },
 ];
 
+/**
+ * The image's own export as a tar and as a directory (GNU tar unpacks it), made once and kept, for
+ * `diff` against each: what a user checks a rootfs with.
+ */
+function exported(img, kind) {
+  const tar = `${img}.rootfs.tar`;
+  if (!existsSync(tar)) {
+    const run = spawnSync(process.execPath, [BIN, 'export', img, '-o', tar], { stdio: 'ignore' });
+    if (run.status !== 0) return img; // refused: diff then meets the same refusal
+  }
+  if (kind === 'tar') return tar;
+  const dir = `${img}.rootfs`;
+  if (!existsSync(dir)) {
+    mkdirSync(`${dir}.partial`, { recursive: true });
+    spawnSync('tar', ['-xf', tar, '-C', `${dir}.partial`], { stdio: 'inherit' });
+    renameSync(`${dir}.partial`, dir);
+  }
+  return dir;
+}
+
 const COMMANDS = {
   export: (img, out) => ['export', img, '-o', join(out, 'rootfs.tar')],
   extract: (img, out) => ['extract', img, join(out, 'root')],
   bundle: (img, out) => ['bundle', img, join(out, 'bundle')],
   diff: (img) => ['diff', img, img],
+  'diff-tar': (img) => ['diff', img, exported(img, 'tar')],
+  'diff-dir': (img) => ['diff', exported(img, 'dir'), img],
   inspect: (img) => ['inspect', img],
+  'inspect-json': (img) => ['inspect', img, '--json'],
+  'inspect-wasted': (img) => ['inspect', img, '--wasted'],
   ls: (img) => ['ls', img],
   why: (img, _out, input) => ['why', img, input.why],
   config: (img) => ['config', img],
@@ -69,7 +96,7 @@ async function main() {
     const img = join(WORK, input.file);
     if (!existsSync(img)) await input.make(img);
     for (const [name, argvOf] of Object.entries(COMMANDS)) {
-      if (commandsWanted && !commandsWanted.includes(name)) continue;
+      if (commandsWanted && !commandsWanted.includes(name) && !commandsWanted.includes(name.split('-')[0])) continue;
       const out = join(WORK, 'out');
       const tmp = join(WORK, 'tmp');
       rmSync(out, { recursive: true, force: true });
@@ -77,7 +104,7 @@ async function main() {
       mkdirSync(out);
       mkdirSync(tmp);
       const argv = argvOf(img, out, input);
-      if (input.image && name !== 'diff') argv.push('--image', input.image);
+      if (input.image && !name.startsWith('diff')) argv.push('--image', input.image);
       const r = measure(argv, tmp);
       const left = [...readdirSync(out), ...readdirSync(tmp).map((n) => `tmp/${n}`)];
       const lines = r.own.split('\n').filter((l) => l !== '');

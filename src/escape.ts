@@ -21,8 +21,12 @@ function utf8Length(lead: number): number {
 
 const octal = (b: number) => `\\${b.toString(8).padStart(3, '0')}`;
 
+/** Printable ASCII but the backslash: shown as it is (most names; ls of a million names made a million copies). */
+const PLAIN = /^[\x20-\x5b\x5d-\x7e]*$/;
+
 /** A raw name (latin1 string of bytes) as GNU tar's listing shows it (LC_ALL=C.UTF-8). */
 export function displayName(latin1: string): string {
+  if (PLAIN.test(latin1)) return latin1;
   const bytes = Buffer.from(latin1, 'latin1');
   let out = '';
   for (let i = 0; i < bytes.length; ) {

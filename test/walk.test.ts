@@ -58,4 +58,13 @@ describe('walkTree', () => {
     const tree = await treeOf([[e('z'), e('a', { type: 'link', linkname: 'z' })]]);
     expect(listing(walkTree(tree))).toEqual(['a', 'z => a']);
   });
+
+  it('with release, gives the same walk and leaves the tree empty (diff frees an image tree as it reads it)', async () => {
+    const layers = [[e('a-b'), e('a/'), e('a/b'), e('a/c/'), e('a/c/d'), e('z'), e('y', { type: 'link', linkname: 'z' })]];
+    const kept = await treeOf(layers);
+    const released = await treeOf(layers);
+    expect(listing(walkTree(released, { release: true }))).toEqual(listing(walkTree(kept)));
+    expect(released.root.children.size).toBe(0);
+    expect(kept.root.children.size).toBe(4);
+  });
 });

@@ -19,7 +19,7 @@
 import type { Compression } from '../io/compression.js';
 import { INIT_PARENT_NAMES, INIT_PATH_NAMES } from '../tree/docker-create.js';
 import { xattrAddonProblem } from '../io/xattr.js';
-import { mergeWalkOrder, type DiffEntry, type EntryType, type InitFootprint, type SideEntries, type SideKind } from './entries.js';
+import type { DiffEntry, EntryList, EntryType, InitFootprint, SideEntries, SideKind } from './entries.js';
 
 export const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'digest', 'link', 'device', 'mtime', 'xattrs', 'hardlinks'] as const;
 export type FieldName = (typeof FIELDS)[number];
@@ -96,28 +96,57 @@ export function display(latin1: string): string {
 
 interface IndexedSide {
   side: SideEntries;
-  byPath: Map<string, DiffEntry>;
-  order: string[];
+  list: EntryList;
+  /** Each path's first entry, in the side's order. */
+  order: Int32Array;
+  /** The same, in walk order (the same array when the side is in walk order already). */
+  sorted: Int32Array;
+  /** Each path's last entry (what extracting leaves), by its first entry; undefined when each path is there once. */
+  last: Int32Array | undefined;
   /** Sorted names of the group each grouped path is in. */
   groupNames: Map<number, string[]>;
 }
 
 function index(side: SideEntries): IndexedSide {
-  const byPath = new Map<string, DiffEntry>();
-  const order: string[] = [];
-  for (const entry of side.entries) {
-    if (!byPath.has(entry.path)) order.push(entry.path);
-    byPath.set(entry.path, entry);
+  const list = side.entries;
+  const n = list.length;
+  let order: Int32Array;
+  let sorted: Int32Array;
+  let last: Int32Array | undefined;
+  if (list.inWalkOrder()) {
+    // an image or a directory always is, a tar usually: each path once, no sort
+    order = sorted = new Int32Array(n).map((_, i) => i);
+  } else {
+    list.indexPaths();
+    const firsts: number[] = [];
+    const seen = new Uint8Array(n);
+    last = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const final = list.find(list.path(i));
+      if (seen[final] === 1) continue;
+      seen[final] = 1;
+      firsts.push(i);
+      last[i] = final;
+    }
+    order = Int32Array.from(firsts);
+    sorted = Int32Array.from(order).sort((x, y) => list.compare(x, list, y));
   }
   const groupNames = new Map<number, string[]>();
-  for (const [path, entry] of byPath) {
-    if (entry.group < 0) continue;
-    let names = groupNames.get(entry.group);
-    if (names === undefined) groupNames.set(entry.group, (names = []));
-    names.push(path);
+  for (const first of order) {
+    const i = last ? last[first]! : first;
+    const group = list.groupOfEntry(i);
+    if (group < 0) continue;
+    let names = groupNames.get(group);
+    if (names === undefined) groupNames.set(group, (names = []));
+    names.push(list.path(i));
   }
   for (const names of groupNames.values()) names.sort();
-  return { side, byPath, order, groupNames };
+  return { side, list, order, sorted, last, groupNames };
+}
+
+/** The entry a path holds in the end, by its first entry. */
+function finalEntry(side: IndexedSide, first: number): DiffEntry {
+  return side.list.at(side.last ? side.last[first]! : first);
 }
 
 const APPLIES: Record<FieldName, (type: EntryType) => boolean> = {
@@ -164,6 +193,32 @@ function fieldValue(field: FieldName, entry: DiffEntry, side: IndexedSide): Fiel
       return xattrValue(entry.xattrs);
     case 'hardlinks':
       return (entry.group < 0 ? [entry.path] : (side.groupNames.get(entry.group) ?? [entry.path])).map(display);
+  }
+}
+
+/**
+ * True when the two entries' raw fields are equal, so their shown values are too (no text made: a
+ * million entries compared made several million strings, objects and JSON texts). False means
+ * "compare the shown values".
+ */
+function rawSame(field: FieldName, a: DiffEntry, b: DiffEntry): boolean {
+  switch (field) {
+    case 'type':
+      return a.type === b.type;
+    case 'mode':
+    case 'uid':
+    case 'gid':
+    case 'size':
+    case 'digest':
+    case 'link':
+    case 'mtime':
+      return a[field] === b[field];
+    case 'device':
+      return a.devmajor === b.devmajor && a.devminor === b.devminor;
+    case 'xattrs':
+      return a.xattrs.size === 0 && b.xattrs.size === 0;
+    case 'hardlinks':
+      return a.group < 0 && b.group < 0 && a.path === b.path; // both [path]
   }
 }
 
@@ -218,7 +273,7 @@ class Comparison {
   fields(path: string, a: DiffEntry, b: DiffEntry): FieldDifference[] {
     const out: FieldDifference[] = [];
     for (const field of FIELDS) {
-      if (!this.compared(field, path, a, b)) continue;
+      if (!this.compared(field, path, a, b) || rawSame(field, a, b)) continue;
       let x = fieldValue(field, a, this.a);
       let y = fieldValue(field, b, this.b);
       if (field === 'hardlinks' && this.options.ignoreInit) {
@@ -233,13 +288,16 @@ class Comparison {
 }
 
 function summary(side: IndexedSide): SideSummary {
-  return { input: side.side.input, kind: side.side.kind, compression: side.side.compression, entries: side.byPath.size };
+  return { input: side.side.input, kind: side.side.kind, compression: side.side.compression, entries: side.order.length };
 }
 
-function firstOrderDifference(a: string[], b: string[], both: Set<string>): OrderDifference | null {
-  const x = a.filter((p) => both.has(p));
-  const y = b.filter((p) => both.has(p));
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return { index: i, a: display(x[i]!), b: display(y[i]!) };
+/** The first place the order of the paths both sides hold differs (`both`: flags by first entry). */
+function firstOrderDifference(a: IndexedSide, b: IndexedSide, bothA: Uint8Array, bothB: Uint8Array): OrderDifference | null {
+  const x = a.order.filter((i) => bothA[i] === 1);
+  const y = b.order.filter((j) => bothB[j] === 1);
+  for (let k = 0; k < x.length; k++) {
+    if (a.list.compare(x[k]!, b.list, y[k]!) !== 0) return { index: k, a: display(a.list.path(x[k]!)), b: display(b.list.path(y[k]!)) };
+  }
   return null;
 }
 
@@ -249,7 +307,7 @@ function notesFor(a: SideEntries, b: SideEntries, xattrsCompared: boolean, ignor
     const dirs = [a, b].filter((s) => !s.xattrsKnown).map((s) => s.input);
     notes.push(`xattrs not compared: ${dirs.join(' and ')} ${dirs.length > 1 ? 'are directories' : 'is a directory'} (${xattrAddonProblem()})`);
   }
-  const unknown = [a, b].reduce((n, s) => n + s.entries.filter((e) => e.xattrsUnknown).length, 0);
+  const unknown = a.entries.xattrsUnknownCount() + b.entries.xattrsUnknownCount();
   if (xattrsCompared && unknown > 0) notes.push(`xattrs not compared for ${unknown} ${unknown === 1 ? 'entry' : 'entries'} of a directory whose path is not UTF-8`);
   return notes;
 }
@@ -271,11 +329,18 @@ export function compareSides(sideA: SideEntries, sideB: SideEntries, options: Co
     fieldCounts: {},
     notes: notesFor(sideA, sideB, cmp.compareXattrs, new Set(options.ignore ?? [])),
   };
-  const both = new Set<string>();
-  const paths = mergeWalkOrder(a.order, b.order);
-  for (const path of paths) {
-    const x = a.byPath.get(path);
-    const y = b.byPath.get(path);
+  const bothA = new Uint8Array(options.order ? sideA.entries.length : 0);
+  const bothB = new Uint8Array(options.order ? sideB.entries.length : 0);
+  // both sides in walk order, merged: each path once, no string made unless it is shown or looked up
+  let i = 0;
+  let j = 0;
+  while (i < a.sorted.length || j < b.sorted.length) {
+    const c = i >= a.sorted.length ? 1 : j >= b.sorted.length ? -1 : a.list.compare(a.sorted[i]!, b.list, b.sorted[j]!);
+    const firstA = c <= 0 ? a.sorted[i++]! : -1;
+    const firstB = c >= 0 ? b.sorted[j++]! : -1;
+    const x = firstA < 0 ? undefined : finalEntry(a, firstA);
+    const y = firstB < 0 ? undefined : finalEntry(b, firstB);
+    const path = (x ?? y)!.path;
     if (cmp.ignoredByInit(path, x, y)) {
       result.ignored++;
     } else if (y === undefined) {
@@ -283,14 +348,14 @@ export function compareSides(sideA: SideEntries, sideB: SideEntries, options: Co
     } else if (x === undefined) {
       result.onlyInB.push({ path: display(path), type: y.type });
     } else {
-      if (options.order) both.add(path);
+      if (options.order) bothA[firstA] = bothB[firstB] = 1;
       const fields = cmp.fields(path, x, y);
       if (fields.length === 0) result.same++;
       else result.differ.push({ path: display(path), type: x.type, fields });
       for (const f of fields) result.fieldCounts[f.field] = (result.fieldCounts[f.field] ?? 0) + 1;
     }
   }
-  if (options.order) result.order = firstOrderDifference(a.order, b.order, both);
+  if (options.order) result.order = firstOrderDifference(a, b, bothA, bothB);
   result.equal = result.onlyInA.length === 0 && result.onlyInB.length === 0 && result.differ.length === 0 && !result.order;
   return result;
 }

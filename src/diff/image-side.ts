@@ -59,8 +59,7 @@ export interface ImageSideOptions extends FlattenOptions {
 }
 
 export interface ImageSide {
-  entries: DiffEntry[];
-  groups: string[][];
+  entries: EntryList;
   initFootprint?: InitFootprint;
 }
 
@@ -70,14 +69,15 @@ export async function readImageSide(input: string, options: ImageSideOptions): P
   const flat = await flattenImage(input, flattenOptions);
   try {
     const config = flat.image.config.config;
-    const side: ImageSide = { entries: [], groups: [] };
+    const side: ImageSide = { entries: new EntryList() };
     // the footprint is found on a copy before the step is taken, so both come from one function; it
     // only names paths, so the image's VOLUMEs (which can refuse the step) play no part in it
     if (footprint) side.initFootprint = initFootprint(flat.tree, { WorkingDir: config.WorkingDir });
     if (dockerInit !== undefined) addDockerCreateLayer(flat.tree, dockerInit, config);
     const standIn = options.impliedMtime === undefined;
-    const list = new EntryList();
-    for (const { name, node } of walkTree(flat.tree)) {
+    const list = side.entries;
+    // the tree is read once: each name leaves it as it is packed
+    for (const { name, node } of walkTree(flat.tree, { release: true })) {
       const path = name.replace(/\/$/, '');
       if (node instanceof Dir) {
         const entry = blankEntry(path, 'dir');
@@ -90,8 +90,6 @@ export async function readImageSide(input: string, options: ImageSideOptions): P
       if (node.linked) list.link(entry, node);
       list.add(entry);
     }
-    side.entries = list.entries;
-    side.groups = list.groups;
     return side;
   } finally {
     flat.close();

@@ -29,13 +29,21 @@ function cleanName(name: string): string {
   return clean;
 }
 
-function entryOf(fd: number, tar: TarEntry, path: string, byPath: Map<string, DiffEntry>): DiffEntry {
+/** The last entry named `linkname`, when it can be a hard link's target. */
+function linkTarget(list: EntryList, path: string, linkname: string): number {
+  const target = list.find(cleanName(linkname));
+  if (target === -1 || list.typeOf(target) === 'dir') {
+    throw entryError(path, `is a hard link to ${showName(linkname)}, which is not an earlier non-directory entry of the tar`);
+  }
+  return target;
+}
+
+function entryOf(fd: number, tar: TarEntry, path: string, list: EntryList): DiffEntry {
   if (tar.type === 'hardlink') {
-    const target = byPath.get(cleanName(tar.linkname));
-    if (target === undefined || target.type === 'dir') {
-      throw entryError(path, `is a hard link to ${showName(tar.linkname)}, which is not an earlier non-directory entry of the tar`);
-    }
-    return { ...target, path };
+    const target = linkTarget(list, path, tar.linkname);
+    const entry = { ...list.at(target), path };
+    list.join(entry, target);
+    return entry;
   }
   const entry = blankEntry(path, TYPES[tar.type]);
   entry.mode = tar.mode & 0o7777;
@@ -56,21 +64,18 @@ function entryOf(fd: number, tar: TarEntry, path: string, byPath: Map<string, Di
 }
 
 /** Entries of the uncompressed tar at `path`; `label` names the side in messages. */
-export function readTarSide(path: string, label: string): { entries: DiffEntry[]; groups: string[][] } {
+export function readTarSide(path: string, label: string): { entries: EntryList } {
   const fd = openSync(path, fsc.O_RDONLY);
   try {
     const list = new EntryList();
-    const byPath = new Map<string, DiffEntry>();
+    list.indexPaths(); // a hard link names an earlier entry by path
     const reader = new PositionalReader(fd, fstatSync(fd).size);
     for (const tar of tarEntries(reader, 0)) {
       const clean = cleanName(tar.name);
       if (clean === '') continue;
-      const entry = entryOf(fd, tar, clean, byPath);
-      if (tar.type === 'hardlink') list.join(entry, byPath.get(cleanName(tar.linkname))!);
-      byPath.set(clean, entry);
-      list.add(entry);
+      list.add(entryOf(fd, tar, clean, list));
     }
-    return { entries: list.entries, groups: list.groups };
+    return { entries: list };
   } catch (e) {
     throw addContext(label, e);
   } finally {

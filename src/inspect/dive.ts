@@ -81,6 +81,8 @@ export class DiveCounter {
    */
   private readonly paths = new Map<string, number | PathData>();
   private layer = -1;
+  /** Σ size of the paths seen once, in the last layer (kept out of `paths`: nothing can follow them). */
+  private lastOnly = 0;
   /** The current layer's entries: path → dive size. */
   private current = new Map<string, number>();
   readonly changes: LayerChanges[] = [];
@@ -113,8 +115,12 @@ export class DiveCounter {
     if (this.withChanges) (lookup(root, path) === undefined ? changes.added : changes.modified).push(path);
   };
 
-  /** Fold the finished layer's leaves into the per-path totals, and start `next`. */
-  private endLayer(next: number): void {
+  /**
+   * Fold the finished layer's leaves into the per-path totals, and start `next`. After the last
+   * layer (`final`), a path no lower layer had is only added to a sum: on a one-layer image of a
+   * million files that is a million map entries never made.
+   */
+  private endLayer(next: number, final = false): void {
     const parents = new Set<string>();
     for (const path of this.current.keys()) {
       for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) parents.add(path.slice(0, i));
@@ -122,7 +128,8 @@ export class DiveCounter {
     for (const [path, size] of this.current) {
       if (parents.has(path)) continue; // not a leaf of this layer's tree
       const data = this.paths.get(path);
-      if (data === undefined) this.paths.set(path, size * LAYER_SLOTS + this.layer);
+      if (data === undefined && final) this.lastOnly += size;
+      else if (data === undefined) this.paths.set(path, size * LAYER_SLOTS + this.layer);
       else if (typeof data === 'number') {
         const first = Math.floor(data / LAYER_SLOTS);
         this.paths.set(path, { cumulative: first + size, minimum: Math.min(first, size), layers: [data % LAYER_SLOTS, this.layer] });
@@ -139,10 +146,10 @@ export class DiveCounter {
 
   /** The analysis, once every layer is applied. */
   analysis(layerCount: number): DiveAnalysis {
-    this.endLayer(layerCount);
+    this.endLayer(layerCount, true);
     this.changes.length = layerCount;
-    let minimum = 0;
-    let cumulative = 0;
+    let minimum = this.lastOnly;
+    let cumulative = this.lastOnly;
     const inefficiencies: Inefficiency[] = [];
     for (const [path, data] of this.paths) {
       if (typeof data === 'number') {

@@ -4,7 +4,7 @@
  * merged tree for the surviving bytes, the config's history paired with the layers.
  * The report is plain data (JSON-ready); src/inspect/render.ts draws it as tables.
  */
-import { flattenImage, type FlattenOptions } from '../flatten.js';
+import { flattenImage, type FlattenedImage, type FlattenOptions } from '../flatten.js';
 import type { Compression } from '../io/compression.js';
 import type { RuntimeConfig } from '../read/config.js';
 import type { Layout } from '../read/image-support.js';
@@ -112,6 +112,21 @@ function summariseConfig(c: RuntimeConfig): ConfigSummary {
 export async function inspectImage(input: string, options: InspectOptions = {}): Promise<InspectReport> {
   const counter = new LayerCounter();
   const dive = new DiveCounter(options.changes ?? false);
+  return reportOf(await readImage(input, options, counter, dive), counter, dive, options);
+}
+
+interface ReadImage {
+  image: FlattenedImage['image'];
+  layers: FlattenedImage['layers'];
+  surviving: ReturnType<typeof survivingBytes>;
+}
+
+/**
+ * Flatten with the counters listening, and take what the tree tells (the surviving bytes). The tree
+ * lives in this call only: it is let go before the report's strings are made (a million added paths
+ * as text would sit on top of a million-entry tree).
+ */
+async function readImage(input: string, options: InspectOptions, counter: LayerCounter, dive: DiveCounter): Promise<ReadImage> {
   const outer = options.onEntry;
   const flat = await flattenImage(input, {
     ...options,
@@ -122,72 +137,74 @@ export async function inspectImage(input: string, options: InspectOptions = {}):
     },
   });
   try {
-    const { image } = flat;
-    const counts = counter.counts(flat.layers.length);
-    const surviving = survivingBytes(flat.tree);
-    const history = pairHistory(image.config.history, flat.layers.length);
-    const scored = dive.analysis(flat.layers.length);
-    const layers = flat.layers.map((data, i): LayerReport => {
-      const ref = image.layers[i]!;
-      const c = counts[i]!;
-      const kept = surviving.bytes[i] ?? 0;
-      const step = history.byLayer[i];
-      const layer: LayerReport = {
-        index: i,
-        diffId: data.diffId,
-        compression: data.compression,
-        storedSize: data.storedSize,
-        size: data.size,
-        entries: c.entries,
-        files: c.files,
-        whiteouts: c.whiteouts,
-        opaqueMarkers: c.opaqueMarkers,
-        fileBytes: c.fileBytes,
-        survivingBytes: kept,
-        survivingFiles: surviving.files[i] ?? 0,
-        wastedBytes: c.fileBytes - kept,
-      };
-      if (ref.blobDigest !== undefined && ref.blobDigest !== data.diffId) layer.blobDigest = ref.blobDigest;
-      if (ref.mediaType !== undefined) layer.mediaType = ref.mediaType;
-      if (step?.created !== undefined) layer.created = step.created;
-      const origin = originOf(step);
-      if (origin !== undefined) layer.createdBy = origin;
-      const changes = dive.changes[i];
-      if (options.changes && changes) layer.changes = { added: changes.added.map(shown), modified: changes.modified.map(shown), deleted: changes.deleted.map(shown) };
-      return layer;
-    });
-    const sum = (f: (l: LayerReport) => number) => layers.reduce((a, l) => a + f(l), 0);
-    const fileBytes = sum((l) => l.fileBytes);
-    const kept = sum((l) => l.survivingBytes);
-    const report: InspectReport = {
-      layout: image.layout,
-      images: image.images,
-      config: summariseConfig(image.config.config),
-      history: history.steps,
-      layers,
-      totals: {
-        storedSize: sum((l) => l.storedSize),
-        size: sum((l) => l.size),
-        entries: sum((l) => l.entries),
-        fileBytes,
-        survivingBytes: kept,
-        wastedBytes: fileBytes - kept,
-        efficiency: fileBytes === 0 ? 1 : kept / fileBytes,
-      },
-      dive: {
-        efficiency: scored.efficiency,
-        wastedBytes: scored.wastedBytes,
-        userWastedPercent: scored.userWastedPercent,
-        userSizeBytes: scored.userSizeBytes,
-        inefficiencies: scored.inefficiencies.map((x) => ({ path: shown(x.path), bytes: x.bytes, layers: x.layers })),
-      },
-    };
-    if (image.name !== undefined) report.name = image.name;
-    if (image.platform !== undefined) report.platform = image.platform;
-    if (image.configDigest !== undefined) report.configDigest = image.configDigest;
-    if (image.config.created !== undefined) report.created = image.config.created;
-    return report;
+    return { image: flat.image, layers: flat.layers, surviving: survivingBytes(flat.tree) };
   } finally {
     flat.close();
   }
+}
+
+function reportOf({ image, layers: layerData, surviving }: ReadImage, counter: LayerCounter, dive: DiveCounter, options: InspectOptions): InspectReport {
+  const counts = counter.counts(layerData.length);
+  const history = pairHistory(image.config.history, layerData.length);
+  const scored = dive.analysis(layerData.length);
+  const layers = layerData.map((data, i): LayerReport => {
+    const ref = image.layers[i]!;
+    const c = counts[i]!;
+    const kept = surviving.bytes[i] ?? 0;
+    const step = history.byLayer[i];
+    const layer: LayerReport = {
+      index: i,
+      diffId: data.diffId,
+      compression: data.compression,
+      storedSize: data.storedSize,
+      size: data.size,
+      entries: c.entries,
+      files: c.files,
+      whiteouts: c.whiteouts,
+      opaqueMarkers: c.opaqueMarkers,
+      fileBytes: c.fileBytes,
+      survivingBytes: kept,
+      survivingFiles: surviving.files[i] ?? 0,
+      wastedBytes: c.fileBytes - kept,
+    };
+    if (ref.blobDigest !== undefined && ref.blobDigest !== data.diffId) layer.blobDigest = ref.blobDigest;
+    if (ref.mediaType !== undefined) layer.mediaType = ref.mediaType;
+    if (step?.created !== undefined) layer.created = step.created;
+    const origin = originOf(step);
+    if (origin !== undefined) layer.createdBy = origin;
+    const changes = dive.changes[i];
+    if (options.changes && changes) layer.changes = { added: changes.added.map(shown), modified: changes.modified.map(shown), deleted: changes.deleted.map(shown) };
+    return layer;
+  });
+  const sum = (f: (l: LayerReport) => number) => layers.reduce((a, l) => a + f(l), 0);
+  const fileBytes = sum((l) => l.fileBytes);
+  const kept = sum((l) => l.survivingBytes);
+  const report: InspectReport = {
+    layout: image.layout,
+    images: image.images,
+    config: summariseConfig(image.config.config),
+    history: history.steps,
+    layers,
+    totals: {
+      storedSize: sum((l) => l.storedSize),
+      size: sum((l) => l.size),
+      entries: sum((l) => l.entries),
+      fileBytes,
+      survivingBytes: kept,
+      wastedBytes: fileBytes - kept,
+      efficiency: fileBytes === 0 ? 1 : kept / fileBytes,
+    },
+    dive: {
+      efficiency: scored.efficiency,
+      wastedBytes: scored.wastedBytes,
+      userWastedPercent: scored.userWastedPercent,
+      userSizeBytes: scored.userSizeBytes,
+      inefficiencies: scored.inefficiencies.map((x) => ({ path: shown(x.path), bytes: x.bytes, layers: x.layers })),
+    },
+  };
+  if (image.name !== undefined) report.name = image.name;
+  if (image.platform !== undefined) report.platform = image.platform;
+  if (image.configDigest !== undefined) report.configDigest = image.configDigest;
+  if (image.config.created !== undefined) report.created = image.config.created;
+  return report;
 }

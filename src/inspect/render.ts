@@ -21,8 +21,12 @@ import type { NodeState, WhyReport, WhyStep } from './why.js';
 
 export { displayName };
 
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** A raw name for JSON: the UTF-8 text, or null when the bytes are not valid UTF-8 (see rawName). */
 export function jsonName(latin1: string): { name: string; rawName?: string } {
+  if (ASCII.test(latin1)) return { name: latin1 }; // the same text, not a copy
   const bytes = Buffer.from(latin1, 'latin1');
   const text = bytes.toString('utf8');
   if (Buffer.from(text, 'utf8').equals(bytes)) return { name: text };

@@ -75,6 +75,9 @@ export function walkFrame(dir: Dir, prefix: string): WalkFrame {
 export class SortedWalk<F extends WalkFrame = WalkFrame> {
   /** The open directories, outermost first. */
   readonly stack: F[] = [];
+
+  /** `release`: see WalkOptions. */
+  constructor(private readonly release = false) {}
   frame!: F;
   name = '';
   node!: Node;
@@ -94,6 +97,10 @@ export class SortedWalk<F extends WalkFrame = WalkFrame> {
         this.name = name;
         this.node = frame.dir.children.get(name)!;
         this.path = frame.prefix + name;
+        if (this.release) {
+          frame.dir.children.delete(name);
+          frame.names[frame.i - 1] = '';
+        }
         return true;
       }
       stack.pop();
@@ -116,9 +123,18 @@ export class LinkNames {
   }
 }
 
-export function* walkTree(tree: MergedTree): Generator<WalkEntry> {
+export interface WalkOptions {
+  /**
+   * Take each name out of its directory once it is reached (the tree is left empty): a caller that
+   * reads the tree once frees it as it goes, so what it builds from the walk does not sit on top of
+   * the whole tree (diff on a million entries).
+   */
+  release?: boolean;
+}
+
+export function* walkTree(tree: MergedTree, options: WalkOptions = {}): Generator<WalkEntry> {
   const links = new LinkNames();
-  const walk = new SortedWalk();
+  const walk = new SortedWalk(options.release ?? false);
   walk.open(walkFrame(tree.root, ''));
   while (walk.next()) {
     const { node, path } = walk;
