@@ -13,16 +13,16 @@
  * same bytes.
  */
 import { readFileBytes } from '../file-data.js';
-import { deflate, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { zstdSync } from '../../io/compression.js';
 import { LayerfoldError, showName } from '../../errors.js';
-import { alignedBuffer } from '../../io/aligned.js';
 import type { LayerData } from '../../read/layers.js';
 import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
 import { LayerReads, readFully, SMALL_FILE } from '../export-tar.js';
 import type { FsSummary } from './ext4.js';
 import { ImageFile, Stager } from './image-file.js';
 import { planTree, type FsInode, type TreePlan } from './tree-plan.js';
+import { BATCH, BlockPool, defaultWorkers, UNCOMPRESSED_DATA, type Batch } from './squashfs-blocks.js';
 
 const BLOCK = 128 * 1024;
 const BLOCK_LOG = 17;
@@ -31,7 +31,6 @@ const SUPER = 96;
 const INVALID = 0xffffffffffffffffn;
 const NO_XATTR = 0xffffffff;
 const NO_FRAGMENT = 0xffffffff;
-const UNCOMPRESSED_DATA = 1 << 24;
 
 export type SquashCompression = 'gzip' | 'zstd';
 
@@ -39,24 +38,20 @@ export interface SquashfsOptions {
   compression: SquashCompression;
   /** Superblock time (the image's created time). */
   time: number;
+  /** Worker threads compressing data blocks (0: this thread); default by the tree's size. The bytes are the same for any count. */
+  workers?: number;
 }
 
 type Compress = (input: Buffer) => Buffer;
-type AsyncCompress = (input: Buffer) => Promise<Buffer>;
 
 /** gzip at zlib's default level 6, zstd at its default 3: mksquashfs's 9 and 15 cost 2–5× the time for a few % of size. */
 const GZIP_LEVEL = 6;
 
-function compressorFor(kind: SquashCompression): { sync: Compress; async: AsyncCompress } {
-  if (kind === 'gzip') {
-    return {
-      sync: (input) => deflateSync(input, { level: GZIP_LEVEL }),
-      async: (input) => new Promise((resolve, reject) => deflate(input, { level: GZIP_LEVEL }, (err, out) => (err ? reject(err) : resolve(out)))),
-    };
-  }
+/** Metadata blocks' compression (data blocks go through the pool, squashfs-blocks.ts). */
+function compressorFor(kind: SquashCompression): Compress {
+  if (kind === 'gzip') return (input) => deflateSync(input, { level: GZIP_LEVEL });
   // zstd's default level (3), through whichever backend this Node has (io/compression.ts)
-  const sync = (input: Buffer) => zstdSync.compress(input);
-  return { sync, async: (input) => Promise.resolve(sync(input)) };
+  return (input) => zstdSync.compress(input);
 }
 
 /** A metadata stream: 8 KiB blocks compressed as they fill; positions as (block start, offset). */
@@ -128,39 +123,48 @@ function squashTime(rec: FsInode, tables: Tables): number {
   return Math.min(Math.max(t, 0), 0xffffffff);
 }
 
-/** Blocks being compressed at once: zlib runs on libuv's thread pool, so gzip uses every core. */
-const IN_FLIGHT = 8;
-
-interface PendingBlock {
-  entry: FileData;
-  /** The whole buffer (reused once written) and the block's bytes in it. */
-  buf: Buffer;
-  raw: Buffer;
-  packed: Promise<Buffer>;
+/** Where each block of a batch belongs. */
+interface Pending {
+  batch: Batch;
+  owners: FileData[];
+  sizes: Promise<number[]>;
 }
 
 /**
- * Write file data: each file's blocks, compressed one by one, from position 96 on. Compressions
- * run ahead (at most IN_FLIGHT) while the blocks are written strictly in order, so positions and
- * the per-file size lists come out the same whatever the timing.
+ * Write file data: each file's blocks from position 96 on, in walk order. Blocks are read into batches
+ * that the pool compresses (on worker threads) while later ones are read; batches are written strictly
+ * in order, so positions and the per-file size lists come out the same whatever the timing.
  */
-async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, compress: AsyncCompress): Promise<{ data: Map<number, FileData>; end: number }> {
+async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, pool: BlockPool): Promise<{ data: Map<number, FileData>; end: number }> {
   const stage = new Stager(out, layers);
   await stage.seek(SUPER);
   let pos = SUPER;
   const data = new Map<number, FileData>();
   const reads = layers.map((l) => new LayerReads(l.fd, l.base + l.size));
-  const queue: PendingBlock[] = [];
-  const spare: Buffer[] = [];
+  const queue: Pending[] = [];
   const settle = async () => {
     const head = queue.shift()!;
-    const packed = await head.packed;
-    if (head.entry.sizes.length === 0) head.entry.start = pos;
-    const stored = packed.length < head.raw.length ? packed : head.raw;
-    await stage.put(stored);
-    head.entry.sizes.push(stored === packed ? packed.length : head.raw.length | UNCOMPRESSED_DATA);
-    pos += stored.length;
-    spare.push(head.buf);
+    const sizes = await head.sizes;
+    let at = 0;
+    sizes.forEach((size, i) => {
+      const entry = head.owners[i]!;
+      if (entry.sizes.length === 0) entry.start = pos + at;
+      entry.sizes.push(size);
+      at += size & ~UNCOMPRESSED_DATA;
+    });
+    await stage.put(head.batch.output.subarray(0, at));
+    pos += at;
+    pool.release(head.batch);
+  };
+  let batch: Batch | undefined;
+  let owners: FileData[] = [];
+  const submit = () => {
+    if (!batch || batch.lengths.length === 0) return;
+    const sizes = pool.pack(batch);
+    sizes.catch(() => undefined); // awaited in order by settle
+    queue.push({ batch, owners, sizes });
+    batch = undefined;
+    owners = [];
   };
   for (let ino = 1; ino < plan.nextIno; ino++) {
     const rec = plan.inodes[ino]!;
@@ -170,17 +174,22 @@ async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, co
     const entry: FileData = { start: 0, sizes: [] };
     data.set(ino, entry);
     for (let done = 0; done < node.size; done += BLOCK) {
-      if (queue.length >= IN_FLIGHT) await settle();
       const n = Math.min(BLOCK, node.size - done);
-      const buf = spare.pop() ?? alignedBuffer(BLOCK);
-      const ok = node.sparse !== undefined ? readFileBytes(layer.fd, node, done, buf, 0, n) : n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, 0, node.dataOffset + done, n) : readFully(layer.fd, buf, 0, n, node.dataOffset + done);
+      if (batch && batch.used + n > BATCH) submit();
+      while (!batch) {
+        batch = pool.take();
+        if (!batch) await settle();
+      }
+      const buf = batch.input;
+      const off = batch.used;
+      const ok = node.sparse !== undefined ? readFileBytes(layer.fd, node, done, buf, off, n) : n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, off, node.dataOffset + done, n) : readFully(layer.fd, buf, off, n, node.dataOffset + done);
       if (!ok) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}: data ends early`);
-      const raw = buf.subarray(0, n);
-      const packed = compress(raw);
-      packed.catch(() => undefined); // awaited in order by settle
-      queue.push({ entry, buf, raw, packed });
+      batch.used += n;
+      batch.lengths.push(n);
+      owners.push(entry);
     }
   }
+  submit();
   while (queue.length > 0) await settle();
   await stage.drain();
   return { data, end: pos };
@@ -402,9 +411,11 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
   const plan = planTree(tree, 1, 2);
   const compress = compressorFor(options.compression);
   const out = new ImageFile(target, 0);
+  const pool = new BlockPool(options.compression, GZIP_LEVEL, options.workers ?? defaultWorkers(dataBytes(plan)));
   try {
-    const { data, end } = await writeData(plan, layers, out, compress.async);
-    const tables = new Tables(compress.sync, options.time);
+    const { data, end } = await writeData(plan, layers, out, pool);
+    pool.close();
+    const tables = new Tables(compress, options.time);
     const rootRef = writeMetadata(plan, tables, data);
     const inodeStart = end;
     const inodeBytes = tables.inodes.finish();
@@ -412,7 +423,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     const dirBytes = tables.dirs.finish();
     const idStart = dirStart + dirBytes.length;
     const idList = tables.idList();
-    const id = lookupTable(u32s(...idList), idStart, compress.sync);
+    const id = lookupTable(u32s(...idList), idStart, compress);
     const tail: Buffer[] = [inodeBytes, dirBytes, id.blocks, id.list];
     let pos = id.listAt + id.list.length;
     let xattrAt = INVALID;
@@ -426,7 +437,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
         entries.writeUInt32LE(1, i * 16 + 8);
         entries.writeUInt32LE(x.size, i * 16 + 12);
       });
-      const ids = lookupTable(entries, kvStart + kv.length, compress.sync);
+      const ids = lookupTable(entries, kvStart + kv.length, compress);
       const head = Buffer.alloc(16);
       head.writeBigUInt64LE(BigInt(kvStart), 0);
       head.writeUInt32LE(tables.xattrEntries.length, 8);
@@ -464,5 +475,17 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
   } catch (e) {
     out.abort();
     throw e;
+  } finally {
+    pool.close();
   }
+}
+
+/** File bytes in the tree (each inode once). */
+function dataBytes(plan: TreePlan): number {
+  let sum = 0;
+  for (let ino = 1; ino < plan.nextIno; ino++) {
+    const node = plan.inodes[ino]!.node;
+    if (!(node instanceof Dir) && node.type === 'file') sum += node.size;
+  }
+  return sum;
 }
