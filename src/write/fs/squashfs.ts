@@ -16,6 +16,7 @@ import { readFileBytes } from '../file-data.js';
 import { deflateSync } from 'node:zlib';
 import { zstdSync } from '../../io/compression.js';
 import { LayerfoldError, showName } from '../../errors.js';
+import { alignedBuffer } from '../../io/aligned.js';
 import type { LayerData } from '../../read/layers.js';
 import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
 import { LayerReads, readFully, SMALL_FILE } from '../export-tar.js';
@@ -107,6 +108,16 @@ const EXTENDED = 7;
 interface FileData {
   start: number;
   sizes: number[];
+  /** The fragment block holding the file's tail, and where in it (uncompressed). */
+  fragment: number;
+  fragmentOffset: number;
+}
+
+/** Everything writeData placed: each file's blocks, and each fragment block (its `sizes` one entry). */
+interface DataLayout {
+  data: Map<number, FileData>;
+  fragments: FileData[];
+  end: number;
 }
 
 interface InodeRef {
@@ -135,7 +146,7 @@ interface Pending {
  * that the pool compresses (on worker threads) while later ones are read; batches are written strictly
  * in order, so positions and the per-file size lists come out the same whatever the timing.
  */
-async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, pool: BlockPool): Promise<{ data: Map<number, FileData>; end: number }> {
+async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, pool: BlockPool): Promise<DataLayout> {
   const stage = new Stager(out, layers);
   await stage.seek(SUPER);
   let pos = SUPER;
@@ -166,33 +177,63 @@ async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, po
     batch = undefined;
     owners = [];
   };
+  /** Room for an n-byte block at the end of the current batch. */
+  const room = async (n: number): Promise<Batch> => {
+    if (batch && batch.used + n > BATCH) submit();
+    while (!batch) {
+      batch = pool.take();
+      if (!batch) await settle();
+    }
+    return batch;
+  };
+  const add = (b: Batch, n: number, owner: FileData) => {
+    b.used += n;
+    b.lengths.push(n);
+    owners.push(owner);
+  };
+  // the fragment block being filled: files' tails (and whole files under a block) back to back
+  const fragment = alignedBuffer(BLOCK);
+  let fragmentUsed = 0;
+  const fragments: FileData[] = [];
+  const sealFragment = async () => {
+    if (fragmentUsed === 0) return;
+    const b = await room(fragmentUsed);
+    fragment.copy(b.input, b.used, 0, fragmentUsed);
+    const owner: FileData = { start: 0, sizes: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
+    add(b, fragmentUsed, owner);
+    fragments.push(owner);
+    fragmentUsed = 0;
+  };
   for (let ino = 1; ino < plan.nextIno; ino++) {
     const rec = plan.inodes[ino]!;
     const node = rec.node;
     if (node instanceof Dir || node.type !== 'file' || node.size === 0) continue;
     const layer = layers[node.layer]!;
-    const entry: FileData = { start: 0, sizes: [] };
+    const entry: FileData = { start: 0, sizes: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
     data.set(ino, entry);
-    for (let done = 0; done < node.size; done += BLOCK) {
-      const n = Math.min(BLOCK, node.size - done);
-      if (batch && batch.used + n > BATCH) submit();
-      while (!batch) {
-        batch = pool.take();
-        if (!batch) await settle();
-      }
-      const buf = batch.input;
-      const off = batch.used;
+    const read = (done: number, buf: Buffer, off: number, n: number) => {
       const ok = node.sparse !== undefined ? readFileBytes(layer.fd, node, done, buf, off, n) : n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, off, node.dataOffset + done, n) : readFully(layer.fd, buf, off, n, node.dataOffset + done);
       if (!ok) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}: data ends early`);
-      batch.used += n;
-      batch.lengths.push(n);
-      owners.push(entry);
+    };
+    const whole = node.size - (node.size % BLOCK);
+    for (let done = 0; done < whole; done += BLOCK) {
+      const b = await room(BLOCK);
+      read(done, b.input, b.used, BLOCK);
+      add(b, BLOCK, entry);
     }
+    const tail = node.size - whole;
+    if (tail === 0) continue;
+    if (fragmentUsed + tail > BLOCK) await sealFragment();
+    read(whole, fragment, fragmentUsed, tail);
+    entry.fragment = fragments.length;
+    entry.fragmentOffset = fragmentUsed;
+    fragmentUsed += tail;
   }
+  await sealFragment();
   submit();
   while (queue.length > 0) await settle();
   await stage.drain();
-  return { data, end: pos };
+  return { data, fragments, end: pos };
 }
 
 class Tables {
@@ -274,9 +315,9 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
   let body: Buffer;
   let type = basic;
   if (node.type === 'file') {
-    const d = data.get(rec.ino) ?? { start: 0, sizes: [] };
+    const d = data.get(rec.ino) ?? { start: 0, sizes: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
     if (!extended && rec.nlink === 1 && d.start + node.size < 2 ** 32 && node.size < 2 ** 32) {
-      body = Buffer.concat([u32s(d.start, NO_FRAGMENT, 0, node.size), u32s(...d.sizes)]);
+      body = Buffer.concat([u32s(d.start, d.fragment, d.fragmentOffset, node.size), u32s(...d.sizes)]);
     } else {
       type = basic + EXTENDED;
       const b = Buffer.alloc(40);
@@ -284,8 +325,8 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
       b.writeBigUInt64LE(BigInt(node.size), 8);
       b.writeBigUInt64LE(0n, 16);
       b.writeUInt32LE(rec.nlink, 24);
-      b.writeUInt32LE(NO_FRAGMENT, 28);
-      b.writeUInt32LE(0, 32);
+      b.writeUInt32LE(d.fragment, 28);
+      b.writeUInt32LE(d.fragmentOffset, 32);
       b.writeUInt32LE(xattr, 36);
       body = Buffer.concat([b, u32s(...d.sizes)]);
     }
@@ -413,7 +454,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
   const out = new ImageFile(target, 0);
   const pool = new BlockPool(options.compression, GZIP_LEVEL, options.workers ?? defaultWorkers(dataBytes(plan)));
   try {
-    const { data, end } = await writeData(plan, layers, out, pool);
+    const { data, fragments, end } = await writeData(plan, layers, out, pool);
     pool.close();
     const tables = new Tables(compress, options.time);
     const rootRef = writeMetadata(plan, tables, data);
@@ -421,10 +462,17 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     const inodeBytes = tables.inodes.finish();
     const dirStart = inodeStart + inodeBytes.length;
     const dirBytes = tables.dirs.finish();
-    const idStart = dirStart + dirBytes.length;
+    // the fragment table: (start, stored size) of each fragment block, as a lookup table
+    const entries = Buffer.alloc(fragments.length * 16);
+    fragments.forEach((f, i) => {
+      entries.writeBigUInt64LE(BigInt(f.start), i * 16);
+      entries.writeUInt32LE(f.sizes[0]!, i * 16 + 8);
+    });
+    const frag = lookupTable(entries, dirStart + dirBytes.length, compress);
+    const idStart = frag.listAt + frag.list.length;
     const idList = tables.idList();
     const id = lookupTable(u32s(...idList), idStart, compress);
-    const tail: Buffer[] = [inodeBytes, dirBytes, id.blocks, id.list];
+    const tail: Buffer[] = [inodeBytes, dirBytes, frag.blocks, frag.list, id.blocks, id.list];
     let pos = id.listAt + id.list.length;
     let xattrAt = INVALID;
     if (tables.xattrEntries.length > 0) {
@@ -450,10 +498,10 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     sb.writeUInt32LE(plan.nextIno - 1, 4);
     sb.writeUInt32LE(options.time >>> 0, 8);
     sb.writeUInt32LE(BLOCK, 12);
-    sb.writeUInt32LE(0, 16); // fragments
+    sb.writeUInt32LE(fragments.length, 16);
     sb.writeUInt16LE(options.compression === 'gzip' ? 1 : 6, 20);
     sb.writeUInt16LE(BLOCK_LOG, 22);
-    sb.writeUInt16LE(0x0010 | (tables.xattrEntries.length === 0 ? 0x0200 : 0), 24); // no fragments; no xattrs
+    sb.writeUInt16LE((fragments.length === 0 ? 0x0010 : 0x0020) | (tables.xattrEntries.length === 0 ? 0x0200 : 0), 24); // no fragments, or tails too in fragments; no xattrs
     sb.writeUInt16LE(idList.length, 26);
     sb.writeUInt16LE(4, 28);
     sb.writeUInt16LE(0, 30);
@@ -463,7 +511,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     sb.writeBigUInt64LE(xattrAt, 56);
     sb.writeBigUInt64LE(BigInt(inodeStart), 64);
     sb.writeBigUInt64LE(BigInt(dirStart), 72);
-    sb.writeBigUInt64LE(INVALID, 80); // fragment table
+    sb.writeBigUInt64LE(fragments.length === 0 ? INVALID : BigInt(frag.listAt), 80); // fragment table
     sb.writeBigUInt64LE(INVALID, 88); // export table
     await out.writeAt(Buffer.concat(tail), end);
     await out.writeAt(sb, 0);
