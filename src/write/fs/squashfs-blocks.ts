@@ -108,7 +108,8 @@ export class BlockPool {
   /** `workers` threads (0: compress on this thread); zstd without node:zlib's zstd always runs here. */
   constructor(kind: BlockCompression, level: number, workers: number) {
     if (kind === 'zstd' && zstdBackend() !== 'node:zlib') workers = 0; // zstd-napi stays on this thread
-    const slots = Math.max(2, 2 * workers + 1); // each worker one batch ahead, one being filled
+    // each worker up to three batches (one answered while the writer still waits on an earlier one), one being filled
+    const slots = Math.max(2, 3 * workers + 1);
     this.memory = sharedMemory(slots);
     for (let i = slots - 1; i >= 0; i--) this.free.push(i);
     this.compress = kind === 'gzip' ? (raw) => zlib.deflateSync(raw, { level }) : (raw) => zstdSync.compress(raw as Buffer);
