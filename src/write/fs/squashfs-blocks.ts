@@ -13,7 +13,7 @@
  * Why not zlib's asynchronous deflate (it already runs on libuv's thread pool): each call sets up a
  * new zlib stream on a pool thread, and that costs ~90 µs of system time per call (malloc arenas per
  * thread, their pages faulted in and trimmed again): 100k files of a few KiB spent 5–15 s of system
- * time there (BENCHMARKS.md). The synchronous call on a worker costs ~5 µs.
+ * time there (BENCHMARKS.md); the synchronous call on a worker has none of it.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
