@@ -15,7 +15,9 @@
  *   --peer-runs N        timed runs of the slow ones: extract, umoci, docker (default: --runs; no warm-up)
  *   --dir DIR            image cache and scratch space (default /tmp/layerfold-bench)
  *   --peers              also crane (google/go-containerregistry), built once into --dir from Debian
- *                        trixie's packages (scripts/bench/crane.js); adds crane rows to every scenario
+ *                        trixie's packages (scripts/bench/crane.js); adds crane rows to every scenario;
+ *                        and trixie's mke2fs -d TAR, mkfs.erofs --tar=f and sqfstar beside mkfs, unpacked
+ *                        once into --dir (scripts/bench/trixie-fs.js; used without --peers when there)
  *   --no-write           print only; leave BENCHMARKS.md alone
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureImage } from './bench/generator.js';
 import { ensureDebianImage } from './bench/debian.js';
 import { ensureCrane } from './bench/crane.js';
+import { ensureTrixieFs } from './bench/trixie-fs.js';
 import { hasCommand, machine, measure, median, processCpu, sh, timeOnce } from './bench/measure.js';
 import { removeEngineRoot, startEngine } from './fixtures/engine.js';
 import { summarizeCpuProfile, summarizeHeapProfile } from './bench/profile.js';
@@ -230,7 +233,7 @@ async function runScenario(name, opts) {
         ext4Blocks = statSync(fsOut).size / 4096;
         ext4Used = usedBlocks(fsOut);
         row.note = `${ext4Used} blocks used of ${ext4Blocks}`;
-      }
+      } else row.note = `${statSync(fsOut).size} bytes`;
       sh(`rm -f ${fsOut}`);
     }
     const tree = join(work, `${name}-mke2fs-dir`);
@@ -246,6 +249,29 @@ async function runScenario(name, opts) {
       log(`  mke2fs -d failed: ${e.message.split('\n')[0]}`);
     }
     sh(`rm -rf ${tree} ${peer}`);
+    // Debian trixie's tar-input builders (scripts/bench/trixie-fs.js): each on the export tar already
+    // written, and export + it (the sum), as a user's pipeline from the image runs them
+    const trixie = opts.peers ? ensureTrixieFs(opts.dir, log) : existsSync(join(opts.dir, 'trixie-fs/bin/sqfstar')) ? join(opts.dir, 'trixie-fs/bin') : undefined;
+    if (trixie) {
+      const fsOut = join(work, `${name}-trixie.img`);
+      const peers = [
+        ['trixie mke2fs -d TAR', `${trixie}/mke2fs -q -F -t ext4 -b 4096 -O ^has_journal -m 0 -d ${out} ${fsOut} ${ext4Blocks}`],
+        ['trixie mkfs.erofs --tar=f', `${trixie}/mkfs.erofs --quiet --tar=f ${fsOut} ${out}`],
+        // sqfstar's default gzip level is 9; layerfold's is 6 (the same level beside it)
+        ['trixie sqfstar (gzip -9)', `${trixie}/sqfstar -quiet -no-progress ${fsOut} < ${out}`],
+        ['trixie sqfstar -Xcompression-level 6', `${trixie}/sqfstar -quiet -no-progress -comp gzip -Xcompression-level 6 ${fsOut} < ${out}`],
+      ];
+      for (const [label, cmd] of peers) {
+        try {
+          const alone = add(`${label} (on the export)`, cmd, measure(cmd, { ...slow, prepare: `rm -f ${fsOut}` }));
+          alone.note = `${statSync(fsOut).size} bytes`;
+          add(`layerfold export + ${label}`, `${exportCmd} && ${cmd}`, { wall: self.wall + alone.wall, cpu: self.cpu + alone.cpu, rss: Math.max(self.rss, alone.rss) }, 'sum of the two');
+        } catch (e) {
+          log(`  ${label} failed: ${e.message.split('\n')[0]}`);
+        }
+        sh(`rm -f ${fsOut}`);
+      }
+    }
   }
   if (parts.has('floor')) {
     const copy = join(work, `${name}.copy`);

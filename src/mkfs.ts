@@ -20,6 +20,8 @@ export interface MkfsOptions extends FlattenOptions {
   inodes?: number;
   /** squashfs block compression (default gzip: every kernel reads it). */
   compression?: SquashCompression;
+  /** squashfs: worker threads compressing data blocks (0: this thread; default: none for a tree of at most 1 MiB of file data, else the cores, at most 4). The bytes are the same for any count. */
+  workers?: number;
 }
 
 /** What identifies the input: the same image and options give the same UUID and bytes. */
@@ -43,7 +45,7 @@ export async function makeFilesystem(input: string, output: string, options: Mkf
       const uuid = createHash('sha256').update('layerfold erofs\0').update(identity(flat, options)).digest().subarray(0, 16);
       return await writeErofs(flat.tree, flat.layers, output, { time, uuid }, () => flat.verified);
     }
-    if (options.type === 'squashfs') return await writeSquashfs(flat.tree, flat.layers, output, { compression: options.compression ?? 'gzip', time }, () => flat.verified);
+    if (options.type === 'squashfs') return await writeSquashfs(flat.tree, flat.layers, output, { compression: options.compression ?? 'gzip', time, workers: options.workers }, () => flat.verified);
     return await writeExt4(flat.tree, flat.layers, output, { ...options, free: options.free ?? DEFAULT_FREE, time, seed: identity(flat, options) }, () => flat.verified);
   } catch (e) {
     const failure = await flat.verified.then(() => undefined, (v: unknown) => v);

@@ -234,6 +234,28 @@ describe('an image with every kind of entry', () => {
     expect(readdirSync(dir).sort()).toEqual(['a.erofs', 'a.ext4', 'a.sqfs', 'b.erofs', 'b.ext4', 'b.sqfs', 'c.ext4']);
   });
 
+  it('squashfs: the same bytes whether 0, 1 or 2 worker threads compress the blocks; each passes unsquashfs and mounts as the export', { timeout: 120_000 }, async () => {
+    // several 1 MiB batches, of blocks that compress fast (zeros) and slow (noise, stored raw), so the
+    // workers finish out of order; and many small files between them
+    const entries: EntrySpec[] = [];
+    for (let i = 0; i < 12; i++) {
+      entries.push(e(`d${i}/noise`, { content: noise(200_000 + i * 40_000) }), e(`d${i}/zeros`, { content: Buffer.alloc(300_000 + i * 7_000) }));
+      for (let j = 0; j < 40; j++) entries.push(e(`d${i}/small-${j}`, { content: `small ${i} ${j} `.repeat(j * 37 + 1) }));
+    }
+    const image = writeTemp(await imageArchive([await layerTar(entries)], { created: '2021-01-01T00:00:00Z' }));
+    const dir = scratchDir();
+    const bytes: Buffer[] = [];
+    for (const workers of [0, 1, 2]) {
+      const out = join(dir, `w${workers}.sqfs`);
+      await makeFilesystem(image, out, { type: 'squashfs', workers });
+      checkImage('squashfs', out);
+      bytes.push(readFileSync(out));
+    }
+    expect(bytes[1]!.equals(bytes[0]!)).toBe(true);
+    expect(bytes[2]!.equals(bytes[0]!)).toBe(true);
+    if (isRoot) await expectMountEquals(join(dir, 'w2.sqfs'), await exportTarOf(image), new Set(), true);
+  });
+
   it('default size: the stated headroom, printed', async () => {
     const image = await oddImage();
     const dir = scratchDir();

@@ -13,7 +13,7 @@
  * same bytes.
  */
 import { readFileBytes } from '../file-data.js';
-import { deflate, deflateSync } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { zstdSync } from '../../io/compression.js';
 import { LayerfoldError, showName } from '../../errors.js';
 import { alignedBuffer } from '../../io/aligned.js';
@@ -23,6 +23,7 @@ import { LayerReads, readFully, SMALL_FILE } from '../stage.js';
 import type { FsSummary } from './ext4.js';
 import { ImageFile, Stager } from './image-file.js';
 import { planTree, type FsInode, type TreePlan } from './tree-plan.js';
+import { BATCH, BlockPool, defaultWorkers, UNCOMPRESSED_DATA, type Batch } from './squashfs-blocks.js';
 
 const BLOCK = 128 * 1024;
 const BLOCK_LOG = 17;
@@ -31,7 +32,6 @@ const SUPER = 96;
 const INVALID = 0xffffffffffffffffn;
 const NO_XATTR = 0xffffffff;
 const NO_FRAGMENT = 0xffffffff;
-const UNCOMPRESSED_DATA = 1 << 24;
 
 export type SquashCompression = 'gzip' | 'zstd';
 
@@ -39,24 +39,20 @@ export interface SquashfsOptions {
   compression: SquashCompression;
   /** Superblock time (the image's created time). */
   time: number;
+  /** Worker threads compressing data blocks (0: this thread); default by the tree's size. The bytes are the same for any count. */
+  workers?: number;
 }
 
 type Compress = (input: Buffer) => Buffer;
-type AsyncCompress = (input: Buffer) => Promise<Buffer>;
 
 /** gzip at zlib's default level 6, zstd at its default 3: mksquashfs's 9 and 15 cost 2–5× the time for a few % of size. */
 const GZIP_LEVEL = 6;
 
-function compressorFor(kind: SquashCompression): { sync: Compress; async: AsyncCompress } {
-  if (kind === 'gzip') {
-    return {
-      sync: (input) => deflateSync(input, { level: GZIP_LEVEL }),
-      async: (input) => new Promise((resolve, reject) => deflate(input, { level: GZIP_LEVEL }, (err, out) => (err ? reject(err) : resolve(out)))),
-    };
-  }
+/** Metadata blocks' compression (data blocks go through the pool, squashfs-blocks.ts). */
+function compressorFor(kind: SquashCompression): Compress {
+  if (kind === 'gzip') return (input) => deflateSync(input, { level: GZIP_LEVEL });
   // zstd's default level (3), through whichever backend this Node has (io/compression.ts)
-  const sync = (input: Buffer) => zstdSync.compress(input);
-  return { sync, async: (input) => Promise.resolve(sync(input)) };
+  return (input) => zstdSync.compress(input);
 }
 
 /** A metadata stream: 8 KiB blocks compressed as they fill; positions as (block start, offset). */
@@ -112,6 +108,16 @@ const EXTENDED = 7;
 interface FileData {
   start: number;
   sizes: number[];
+  /** The fragment block holding the file's tail, and where in it (uncompressed). */
+  fragment: number;
+  fragmentOffset: number;
+}
+
+/** Everything writeData placed: each file's blocks, and each fragment block (its `sizes` one entry). */
+interface DataLayout {
+  data: Map<number, FileData>;
+  fragments: FileData[];
+  end: number;
 }
 
 interface InodeRef {
@@ -128,62 +134,106 @@ function squashTime(rec: FsInode, tables: Tables): number {
   return Math.min(Math.max(t, 0), 0xffffffff);
 }
 
-/** Blocks being compressed at once: zlib runs on libuv's thread pool, so gzip uses every core. */
-const IN_FLIGHT = 8;
-
-interface PendingBlock {
-  entry: FileData;
-  /** The whole buffer (reused once written) and the block's bytes in it. */
-  buf: Buffer;
-  raw: Buffer;
-  packed: Promise<Buffer>;
+/** Where each block of a batch belongs. */
+interface Pending {
+  batch: Batch;
+  owners: FileData[];
+  sizes: Promise<number[]>;
 }
 
 /**
- * Write file data: each file's blocks, compressed one by one, from position 96 on. Compressions
- * run ahead (at most IN_FLIGHT) while the blocks are written strictly in order, so positions and
- * the per-file size lists come out the same whatever the timing.
+ * Write file data: each file's blocks from position 96 on, in walk order. Blocks are read into batches
+ * that the pool compresses (on worker threads) while later ones are read; batches are written strictly
+ * in order, so positions and the per-file size lists come out the same whatever the timing.
  */
-async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, compress: AsyncCompress): Promise<{ data: Map<number, FileData>; end: number }> {
+async function writeData(plan: TreePlan, layers: LayerData[], out: ImageFile, pool: BlockPool): Promise<DataLayout> {
   const stage = new Stager(out, layers);
   await stage.seek(SUPER);
   let pos = SUPER;
   const data = new Map<number, FileData>();
   const reads = layers.map((l) => new LayerReads(l.fd, l.base + l.size));
-  const queue: PendingBlock[] = [];
-  const spare: Buffer[] = [];
+  const queue: Pending[] = [];
   const settle = async () => {
     const head = queue.shift()!;
-    const packed = await head.packed;
-    if (head.entry.sizes.length === 0) head.entry.start = pos;
-    const stored = packed.length < head.raw.length ? packed : head.raw;
-    await stage.put(stored);
-    head.entry.sizes.push(stored === packed ? packed.length : head.raw.length | UNCOMPRESSED_DATA);
-    pos += stored.length;
-    spare.push(head.buf);
+    const sizes = await head.sizes;
+    let at = 0;
+    sizes.forEach((size, i) => {
+      const entry = head.owners[i]!;
+      if (entry.sizes.length === 0) entry.start = pos + at;
+      entry.sizes.push(size);
+      at += size & ~UNCOMPRESSED_DATA;
+    });
+    await stage.put(head.batch.output.subarray(0, at));
+    pos += at;
+    pool.release(head.batch);
+  };
+  let batch: Batch | undefined;
+  let owners: FileData[] = [];
+  const submit = () => {
+    if (!batch || batch.lengths.length === 0) return;
+    const sizes = pool.pack(batch);
+    sizes.catch(() => undefined); // awaited in order by settle
+    queue.push({ batch, owners, sizes });
+    batch = undefined;
+    owners = [];
+  };
+  /** Room for an n-byte block at the end of the current batch. */
+  const room = async (n: number): Promise<Batch> => {
+    if (batch && batch.used + n > BATCH) submit();
+    while (!batch) {
+      batch = pool.take();
+      if (!batch) await settle();
+    }
+    return batch;
+  };
+  const add = (b: Batch, n: number, owner: FileData) => {
+    b.used += n;
+    b.lengths.push(n);
+    owners.push(owner);
+  };
+  // the fragment block being filled: files' tails (and whole files under a block) back to back
+  const fragment = alignedBuffer(BLOCK);
+  let fragmentUsed = 0;
+  const fragments: FileData[] = [];
+  const sealFragment = async () => {
+    if (fragmentUsed === 0) return;
+    const b = await room(fragmentUsed);
+    fragment.copy(b.input, b.used, 0, fragmentUsed);
+    const owner: FileData = { start: 0, sizes: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
+    add(b, fragmentUsed, owner);
+    fragments.push(owner);
+    fragmentUsed = 0;
   };
   for (let ino = 1; ino < plan.nextIno; ino++) {
     const rec = plan.inodes[ino]!;
     const node = rec.node;
     if (node instanceof Dir || node.type !== 'file' || node.size === 0) continue;
     const layer = layers[node.layer]!;
-    const entry: FileData = { start: 0, sizes: [] };
+    const entry: FileData = { start: 0, sizes: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
     data.set(ino, entry);
-    for (let done = 0; done < node.size; done += BLOCK) {
-      if (queue.length >= IN_FLIGHT) await settle();
-      const n = Math.min(BLOCK, node.size - done);
-      const buf = spare.pop() ?? alignedBuffer(BLOCK);
-      const ok = node.sparse !== undefined ? readFileBytes(layer.fd, node, done, buf, 0, n) : n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, 0, node.dataOffset + done, n) : readFully(layer.fd, buf, 0, n, node.dataOffset + done);
+    const read = (done: number, buf: Buffer, off: number, n: number) => {
+      const ok = node.sparse !== undefined ? readFileBytes(layer.fd, node, done, buf, off, n) : n <= SMALL_FILE ? reads[node.layer]!.copySmall(buf, off, node.dataOffset + done, n) : readFully(layer.fd, buf, off, n, node.dataOffset + done);
       if (!ok) throw new LayerfoldError('BAD_LAYER', `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}: data ends early`);
-      const raw = buf.subarray(0, n);
-      const packed = compress(raw);
-      packed.catch(() => undefined); // awaited in order by settle
-      queue.push({ entry, buf, raw, packed });
+    };
+    const whole = node.size - (node.size % BLOCK);
+    for (let done = 0; done < whole; done += BLOCK) {
+      const b = await room(BLOCK);
+      read(done, b.input, b.used, BLOCK);
+      add(b, BLOCK, entry);
     }
+    const tail = node.size - whole;
+    if (tail === 0) continue;
+    if (fragmentUsed + tail > BLOCK) await sealFragment();
+    read(whole, fragment, fragmentUsed, tail);
+    entry.fragment = fragments.length;
+    entry.fragmentOffset = fragmentUsed;
+    fragmentUsed += tail;
   }
+  await sealFragment();
+  submit();
   while (queue.length > 0) await settle();
   await stage.drain();
-  return { data, end: pos };
+  return { data, fragments, end: pos };
 }
 
 class Tables {
@@ -265,9 +315,9 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
   let body: Buffer;
   let type = basic;
   if (node.type === 'file') {
-    const d = data.get(rec.ino) ?? { start: 0, sizes: [] };
+    const d = data.get(rec.ino) ?? { start: 0, sizes: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
     if (!extended && rec.nlink === 1 && d.start + node.size < 2 ** 32 && node.size < 2 ** 32) {
-      body = Buffer.concat([u32s(d.start, NO_FRAGMENT, 0, node.size), u32s(...d.sizes)]);
+      body = Buffer.concat([u32s(d.start, d.fragment, d.fragmentOffset, node.size), u32s(...d.sizes)]);
     } else {
       type = basic + EXTENDED;
       const b = Buffer.alloc(40);
@@ -275,8 +325,8 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
       b.writeBigUInt64LE(BigInt(node.size), 8);
       b.writeBigUInt64LE(0n, 16);
       b.writeUInt32LE(rec.nlink, 24);
-      b.writeUInt32LE(NO_FRAGMENT, 28);
-      b.writeUInt32LE(0, 32);
+      b.writeUInt32LE(d.fragment, 28);
+      b.writeUInt32LE(d.fragmentOffset, 32);
       b.writeUInt32LE(xattr, 36);
       body = Buffer.concat([b, u32s(...d.sizes)]);
     }
@@ -402,18 +452,27 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
   const plan = planTree(tree, 1, 2);
   const compress = compressorFor(options.compression);
   const out = new ImageFile(target, 0);
+  const pool = new BlockPool(options.compression, GZIP_LEVEL, options.workers ?? defaultWorkers(dataBytes(plan)));
   try {
-    const { data, end } = await writeData(plan, layers, out, compress.async);
-    const tables = new Tables(compress.sync, options.time);
+    const { data, fragments, end } = await writeData(plan, layers, out, pool);
+    pool.close();
+    const tables = new Tables(compress, options.time);
     const rootRef = writeMetadata(plan, tables, data);
     const inodeStart = end;
     const inodeBytes = tables.inodes.finish();
     const dirStart = inodeStart + inodeBytes.length;
     const dirBytes = tables.dirs.finish();
-    const idStart = dirStart + dirBytes.length;
+    // the fragment table: (start, stored size) of each fragment block, as a lookup table
+    const entries = Buffer.alloc(fragments.length * 16);
+    fragments.forEach((f, i) => {
+      entries.writeBigUInt64LE(BigInt(f.start), i * 16);
+      entries.writeUInt32LE(f.sizes[0]!, i * 16 + 8);
+    });
+    const frag = lookupTable(entries, dirStart + dirBytes.length, compress);
+    const idStart = frag.listAt + frag.list.length;
     const idList = tables.idList();
-    const id = lookupTable(u32s(...idList), idStart, compress.sync);
-    const tail: Buffer[] = [inodeBytes, dirBytes, id.blocks, id.list];
+    const id = lookupTable(u32s(...idList), idStart, compress);
+    const tail: Buffer[] = [inodeBytes, dirBytes, frag.blocks, frag.list, id.blocks, id.list];
     let pos = id.listAt + id.list.length;
     let xattrAt = INVALID;
     if (tables.xattrEntries.length > 0) {
@@ -426,7 +485,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
         entries.writeUInt32LE(1, i * 16 + 8);
         entries.writeUInt32LE(x.size, i * 16 + 12);
       });
-      const ids = lookupTable(entries, kvStart + kv.length, compress.sync);
+      const ids = lookupTable(entries, kvStart + kv.length, compress);
       const head = Buffer.alloc(16);
       head.writeBigUInt64LE(BigInt(kvStart), 0);
       head.writeUInt32LE(tables.xattrEntries.length, 8);
@@ -439,10 +498,10 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     sb.writeUInt32LE(plan.nextIno - 1, 4);
     sb.writeUInt32LE(options.time >>> 0, 8);
     sb.writeUInt32LE(BLOCK, 12);
-    sb.writeUInt32LE(0, 16); // fragments
+    sb.writeUInt32LE(fragments.length, 16);
     sb.writeUInt16LE(options.compression === 'gzip' ? 1 : 6, 20);
     sb.writeUInt16LE(BLOCK_LOG, 22);
-    sb.writeUInt16LE(0x0010 | (tables.xattrEntries.length === 0 ? 0x0200 : 0), 24); // no fragments; no xattrs
+    sb.writeUInt16LE((fragments.length === 0 ? 0x0010 : 0x0020) | (tables.xattrEntries.length === 0 ? 0x0200 : 0), 24); // no fragments, or tails too in fragments; no xattrs
     sb.writeUInt16LE(idList.length, 26);
     sb.writeUInt16LE(4, 28);
     sb.writeUInt16LE(0, 30);
@@ -452,7 +511,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     sb.writeBigUInt64LE(xattrAt, 56);
     sb.writeBigUInt64LE(BigInt(inodeStart), 64);
     sb.writeBigUInt64LE(BigInt(dirStart), 72);
-    sb.writeBigUInt64LE(INVALID, 80); // fragment table
+    sb.writeBigUInt64LE(fragments.length === 0 ? INVALID : BigInt(frag.listAt), 80); // fragment table
     sb.writeBigUInt64LE(INVALID, 88); // export table
     await out.writeAt(Buffer.concat(tail), end);
     await out.writeAt(sb, 0);
@@ -464,5 +523,17 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
   } catch (e) {
     out.abort();
     throw e;
+  } finally {
+    pool.close();
   }
+}
+
+/** File bytes in the tree (each inode once). */
+function dataBytes(plan: TreePlan): number {
+  let sum = 0;
+  for (let ino = 1; ino < plan.nextIno; ino++) {
+    const node = plan.inodes[ino]!.node;
+    if (!(node instanceof Dir) && node.type === 'file') sum += node.size;
+  }
+  return sum;
 }
