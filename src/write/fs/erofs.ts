@@ -5,23 +5,38 @@
  * 2048 of block 0 (meta_blkaddr 0, so a nid is the inode's byte offset / 32): every inode in walk
  * order, the root first, each an extended (64-byte) inode — 32-bit owners, its own mtime, a 32-bit
  * link count — followed by its inline xattrs (`security.capability`) and padded to 32 bytes. Then
- * the data blocks: each file, directory and symlink stored FLAT_PLAIN (contiguous blocks from
- * raw_blkaddr; the last one partly used). Directory blocks hold dirents (nid, name offset, type)
- * then names, all names of a directory ("." and ".." included) in byte order across its blocks, as
- * the kernel's binary search expects. No tail packing, no compression, no shared xattrs.
+ * the data blocks. A file, directory or symlink is stored FLAT_INLINE when its last partial block
+ * (the tail) fits after its inode and xattrs in the same metadata block (the kernel refuses a tail
+ * that crosses a block; an inode whose tail would is moved to the next block when that still saves
+ * space), its whole blocks contiguous from raw_blkaddr; else FLAT_PLAIN (every block contiguous,
+ * the last one partly used). A sparse file whose holes save blocks is CHUNK_BASED: a block map of
+ * 4-byte chunk addresses after the inode, a hole's chunk EROFS_NULL_ADDR (read as zeros), the
+ * chunk size the one that makes data + map smallest. Directory blocks hold dirents (nid, name
+ * offset, type) then names, all names of a directory ("." and ".." included) in byte order across
+ * its blocks, as the kernel's binary search expects. The metadata area and the data blocks are
+ * each written in one increasing pass (two stagers), so every file is read once, in order. No
+ * compression, no shared xattrs.
  */
 import { LayerfoldError, showName } from '../../errors.js';
 import type { LayerData } from '../../read/layers.js';
 import { Dir, type Inode, type MergedTree } from '../../tree/node.js';
 import type { FsSummary } from './ext4.js';
+import { dataBlockRanges } from '../file-data.js';
 import { ImageFile, Stager } from './image-file.js';
-import { planTree } from './tree-plan.js';
+import { planTree, type FsInode, type TreePlan } from './tree-plan.js';
 
 const BS = 4096;
 const META_START = 2048;
 const INODE_SIZE = 64;
 const SLOT = 32;
 const DIRENT = 12;
+const NULL_ADDR = 0xffffffff;
+const INCOMPAT_CHUNKED_FILE = 0x4;
+
+/** i_format's data layouts (bits 1-3; bit 0 set: the extended inode). */
+const FLAT_PLAIN = 0;
+const FLAT_INLINE = 2;
+const CHUNK_BASED = 4;
 
 export interface ErofsOptions {
   time: number;
@@ -85,96 +100,124 @@ function packDir(entries: Entry[]): Buffer[] {
   return blocks;
 }
 
+/**
+ * The chunk size (log2, in blocks) that stores a sparse file smallest — its data blocks plus the
+ * 4-byte map — and the chunks that hold data; undefined when no hole saves a block.
+ */
+function chunking(node: Inode): { bits: number; count: number; used: number[] } | undefined {
+  const ranges = dataBlockRanges(node, BS);
+  const total = Math.ceil(node.size / BS);
+  let best: { bits: number; count: number; used: number[] } | undefined;
+  let bestCost = total * BS;
+  for (let bits = 0; bits <= 31 && 2 ** bits <= 2 * total; bits++) {
+    const per = 2 ** bits;
+    const used: number[] = [];
+    for (let i = 0; i < ranges.length; i += 2) {
+      for (let c = Math.floor(ranges[i]! / per); c < Math.ceil(ranges[i + 1]! / per); c++) if (used[used.length - 1] !== c) used.push(c);
+    }
+    const count = Math.ceil(total / per);
+    let blocks = used.length * per;
+    if (used[used.length - 1] === count - 1) blocks -= count * per - total; // the last chunk ends with the file
+    const cost = blocks * BS + count * 4;
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = { bits, count, used };
+    }
+  }
+  return best;
+}
+
+/** Where each inode's bytes go. */
+interface ErofsPlace {
+  layout: number;
+  /** i_size. */
+  size: number;
+  /** First data block (0 when none). */
+  start: number;
+  /** Whole blocks in the data area (a chunked file: the blocks of its used chunks). */
+  blocks: number;
+  /** Bytes stored inline after the inode (FLAT_INLINE), 0 otherwise. */
+  tail: number;
+  chunks?: { bits: number; count: number; used: number[] };
+}
+
 export async function writeErofs(tree: MergedTree, layers: LayerData[], target: string, options: ErofsOptions, beforeFinish: () => Promise<void>): Promise<ErofsResult> {
   const plan = planTree(tree, 1, 2);
   const count = plan.nextIno - 1;
-  // nids: each inode's offset / 32 from the start of block 0, the root first
-  const nid = new Array<number>(plan.nextIno);
+  const nid = new Array<number>(plan.nextIno + 1);
   const xattrs = new Array<Buffer>(plan.nextIno);
-  let meta = META_START;
-  for (let ino = 1; ino < plan.nextIno; ino++) {
-    const rec = plan.inodes[ino]!;
-    xattrs[ino] = xattrBody(rec.node.capability);
-    nid[ino] = meta / SLOT;
-    meta += Math.ceil((INODE_SIZE + xattrs[ino]!.length) / SLOT) * SLOT;
-  }
-  if (nid[1]! > 0xffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: the root inode lies beyond nid 65535');
-  // data blocks, in inode order after the metadata
-  let block = Math.ceil(meta / BS);
-  const start = new Array<number>(plan.nextIno).fill(0);
-  const size = new Array<number>(plan.nextIno).fill(0);
+  const places = new Array<ErofsPlace>(plan.nextIno);
   const dirData = new Map<number, Buffer[]>();
+  // metadata: each inode at the next 32-byte slot (or the next block, for a tail that would cross one)
+  let meta = META_START;
+  let dataBlocks = 0;
+  let chunked = false;
   for (let ino = 1; ino < plan.nextIno; ino++) {
     const rec = plan.inodes[ino]!;
     const node = rec.node;
+    xattrs[ino] = xattrBody(node.capability);
+    const base = INODE_SIZE + xattrs[ino]!.length;
+    let size = 0;
     if (node instanceof Dir) {
-      const entries: Entry[] = [
-        { name: Buffer.from('.'), nid: nid[ino]!, type: 2 },
-        { name: Buffer.from('..'), nid: nid[rec.parent]!, type: 2 },
-        ...rec.children!.map((c) => ({ name: Buffer.from(c.name, 'latin1'), nid: nid[c.ino]!, type: FILE_TYPE[kindOf(plan.inodes[c.ino]!.node)]! })),
-      ].sort((a, b) => Buffer.compare(a.name, b.name));
-      const blocks = packDir(entries);
+      const blocks = packDir(dirEntries(rec, plan, nid));
       dirData.set(ino, blocks);
-      size[ino] = (blocks.length - 1) * BS + blocks[blocks.length - 1]!.length;
-    } else if (node.type === 'file') {
-      size[ino] = node.size;
-    } else if (node.type === 'symlink') {
+      size = (blocks.length - 1) * BS + blocks[blocks.length - 1]!.length;
+    } else if (node.type === 'file') size = node.size;
+    else if (node.type === 'symlink') {
       if (node.linkname.length >= BS) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: a symlink target of ${node.linkname.length} bytes; erofs holds under ${BS}`);
-      size[ino] = node.linkname.length;
+      size = node.linkname.length;
     }
-    if (size[ino]! > 0) {
-      start[ino] = block;
-      block += Math.ceil(size[ino]! / BS);
+    const chunks = !(node instanceof Dir) && node.type === 'file' && node.sparse !== undefined ? chunking(node) : undefined;
+    const place: ErofsPlace = { layout: FLAT_PLAIN, size, start: 0, blocks: Math.ceil(size / BS), tail: 0 };
+    let extra = 0;
+    if (chunks !== undefined) {
+      chunked = true;
+      place.layout = CHUNK_BASED;
+      place.chunks = chunks;
+      const per = 2 ** chunks.bits;
+      place.blocks = chunks.used.length * per - (chunks.used[chunks.used.length - 1] === chunks.count - 1 ? chunks.count * per - place.blocks : 0);
+      extra = chunks.count * 4;
+    } else if (size % BS !== 0 && base + (size % BS) <= BS) {
+      // inline the tail; move to a fresh block when it would cross one (the padding costs less than the block it saves)
+      if ((meta % BS) + base + (size % BS) > BS) meta = Math.ceil(meta / BS) * BS;
+      place.layout = FLAT_INLINE;
+      place.tail = size % BS;
+      place.blocks = Math.floor(size / BS);
+      extra = place.tail;
     }
+    nid[ino] = meta / SLOT;
+    meta += Math.ceil((base + extra) / SLOT) * SLOT;
+    if (place.blocks > 0) {
+      place.start = dataBlocks;
+      dataBlocks += place.blocks;
+    }
+    places[ino] = place;
   }
-  if (block > 0xffffffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: more than 2^32 blocks');
-  const blocks = block;
+  nid[plan.nextIno] = meta / SLOT;
+  if (nid[1]! > 0xffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: the root inode lies beyond nid 65535');
+  const dataStart = Math.ceil(meta / BS);
+  const blocks = dataStart + dataBlocks;
+  if (blocks > 0xffffffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: more than 2^32 blocks');
+  // Directory entries name nids, known only now: pack again with them (block boundaries do not depend on nids).
+  for (const ino of dirData.keys()) dirData.set(ino, packDir(dirEntries(plan.inodes[ino]!, plan, nid)));
   const out = new ImageFile(target, blocks * BS);
   try {
-    const stage = new Stager(out, layers);
-    for (let ino = 1; ino < plan.nextIno; ino++) {
-      if (size[ino] === 0) continue;
-      const rec = plan.inodes[ino]!;
-      const node = rec.node;
-      await stage.seek(start[ino]! * BS);
-      if (node instanceof Dir) {
-        for (const b of dirData.get(ino)!) await stage.put(b);
-      } else if (node.type === 'symlink') {
-        await stage.put(Buffer.from(node.linkname, 'latin1'));
-      } else {
-        const layer = layers[node.layer]!;
-        let done = 0;
-        while (done < node.size) {
-          const n = Math.min(node.size - done, 1024 * 1024);
-          await stage.copyInode(node, done, n, () => `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}`);
-          done += n;
-        }
-      }
-      await stage.zeros((BS - (size[ino]! % BS)) % BS);
-    }
-    await stage.drain();
-    const metaBytes = Buffer.alloc(meta - META_START);
+    const metaStage = new Stager(out, layers);
+    const dataStage = new Stager(out, layers);
+    await metaStage.seek(META_START);
+    await dataStage.seek(dataStart * BS);
     for (let ino = 1; ino < plan.nextIno; ino++) {
       const rec = plan.inodes[ino]!;
-      const node = rec.node;
-      const at = nid[ino]! * SLOT - META_START;
-      const x = xattrs[ino]!;
-      metaBytes.writeUInt16LE(0x0001, at); // extended inode, FLAT_PLAIN
-      metaBytes.writeUInt16LE(x.length === 0 ? 0 : (x.length - 12) / 4 + 1, at + 2);
-      metaBytes.writeUInt16LE(MODE_TYPE[kindOf(node)]! | (node.mode & 0o7777), at + 4);
-      metaBytes.writeBigUInt64LE(BigInt(size[ino]!), at + 8);
-      if (node instanceof Dir || node.type === 'file' || node.type === 'symlink') metaBytes.writeUInt32LE(size[ino]! > 0 ? start[ino]! : 0, at + 16);
-      else if (node.type === 'char' || node.type === 'block') metaBytes.writeUInt32LE(((node.devminor & 0xff) | (node.devmajor << 8) | ((node.devminor & ~0xff) << 12)) >>> 0, at + 16);
-      metaBytes.writeUInt32LE(ino, at + 20);
-      metaBytes.writeUInt32LE(node.uid, at + 24);
-      metaBytes.writeUInt32LE(node.gid, at + 28);
-      // The root has no entry in an export: without one of its own it takes the image's time.
-      const mtime = ino === 1 && node.mtime === 0 ? options.time : Math.floor(node.mtime);
-      metaBytes.writeBigInt64LE(BigInt(mtime), at + 32);
-      metaBytes.writeUInt32LE(rec.nlink, at + 44);
-      x.copy(metaBytes, at + INODE_SIZE);
+      const place = places[ino]!;
+      await metaStage.zeros(nid[ino]! * SLOT - metaStage.position());
+      const { buf, off } = await metaStage.room(INODE_SIZE);
+      putInode(buf, off, rec, place, xattrs[ino]!, place.blocks > 0 ? dataStart + place.start : 0, options.time);
+      await metaStage.put(xattrs[ino]!);
+      await writeBytes(rec, place, layers, metaStage, dataStage, dataStart, dirData.get(ino));
     }
-    await out.writeAt(metaBytes, META_START);
+    await metaStage.zeros(nid[plan.nextIno]! * SLOT - metaStage.position());
+    await metaStage.drain();
+    await dataStage.drain();
     const sb = Buffer.alloc(128);
     sb.writeUInt32LE(0xe0f5e1e2, 0);
     sb.writeUInt8(12, 12); // log2(block size)
@@ -185,6 +228,7 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
     sb.writeUInt32LE(0, 40); // meta_blkaddr
     sb.writeUInt32LE(0, 44); // xattr_blkaddr: no shared xattrs
     options.uuid.copy(sb, 48, 0, 16);
+    sb.writeUInt32LE(chunked ? INCOMPAT_CHUNKED_FILE : 0, 80);
     await out.writeAt(sb, 1024);
     await beforeFinish();
     out.finish();
@@ -193,4 +237,76 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
     out.abort();
     throw e;
   }
+}
+
+/** A directory's entries, "." and ".." among them, in byte order of their names (nids as known so far). */
+function dirEntries(rec: FsInode, plan: TreePlan, nid: number[]): Entry[] {
+  return [
+    { name: Buffer.from('.'), nid: nid[rec.ino] ?? 0, type: 2 },
+    { name: Buffer.from('..'), nid: nid[rec.parent] ?? 0, type: 2 },
+    ...rec.children!.map((c) => ({ name: Buffer.from(c.name, 'latin1'), nid: nid[c.ino] ?? 0, type: FILE_TYPE[kindOf(plan.inodes[c.ino]!.node)]! })),
+  ].sort((a, b) => Buffer.compare(a.name, b.name));
+}
+
+function putInode(buf: Buffer, at: number, rec: FsInode, place: ErofsPlace, x: Buffer, firstBlock: number, time: number): void {
+  const node = rec.node;
+  buf.fill(0, at, at + INODE_SIZE);
+  buf.writeUInt16LE(1 | (place.layout << 1), at); // extended inode
+  buf.writeUInt16LE(x.length === 0 ? 0 : (x.length - 12) / 4 + 1, at + 2);
+  buf.writeUInt16LE(MODE_TYPE[kindOf(node)]! | (node.mode & 0o7777), at + 4);
+  buf.writeBigUInt64LE(BigInt(place.size), at + 8);
+  if (place.layout === CHUNK_BASED) buf.writeUInt16LE(place.chunks!.bits, at + 16); // chunk format: block map, no indexes
+  else if (node instanceof Dir || node.type === 'file' || node.type === 'symlink') buf.writeUInt32LE(firstBlock, at + 16);
+  else if (node.type === 'char' || node.type === 'block') buf.writeUInt32LE(((node.devminor & 0xff) | (node.devmajor << 8) | ((node.devminor & ~0xff) << 12)) >>> 0, at + 16);
+  buf.writeUInt32LE(rec.ino, at + 20);
+  buf.writeUInt32LE(node.uid, at + 24);
+  buf.writeUInt32LE(node.gid, at + 28);
+  // The root has no entry in an export: without one of its own it takes the image's time.
+  const mtime = rec.ino === 1 && node.mtime === 0 ? time : Math.floor(node.mtime);
+  buf.writeBigInt64LE(BigInt(mtime), at + 32);
+  buf.writeUInt32LE(rec.nlink, at + 44);
+}
+
+/** An inode's bytes: whole blocks to the data area, the tail (or the chunk map) after the inode. */
+async function writeBytes(rec: FsInode, place: ErofsPlace, layers: LayerData[], metaStage: Stager, dataStage: Stager, dataStart: number, dir: Buffer[] | undefined): Promise<void> {
+  const node = rec.node;
+  if (place.blocks > 0) await dataStage.seek((dataStart + place.start) * BS);
+  if (dir !== undefined) {
+    const whole = place.tail > 0 ? dir.length - 1 : dir.length;
+    for (let b = 0; b < whole; b++) await dataStage.put(dir[b]!);
+    if (place.tail > 0) await metaStage.put(dir[dir.length - 1]!);
+    else await dataStage.zeros((BS - (place.size % BS)) % BS);
+    return;
+  }
+  if (node instanceof Dir || place.size === 0) return;
+  if (node.type === 'symlink') {
+    const bytes = Buffer.from(node.linkname, 'latin1');
+    if (place.tail > 0) return metaStage.put(bytes);
+    await dataStage.put(bytes);
+    return dataStage.zeros(BS - bytes.length);
+  }
+  const layer = layers[node.layer]!;
+  const what = () => `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}`;
+  const copy = async (stage: Stager, from: number, n: number) => {
+    for (let done = 0; done < n; done += 1024 * 1024) await stage.copyInode(node, from + done, Math.min(n - done, 1024 * 1024), what);
+  };
+  if (place.chunks !== undefined) {
+    const { bits, count, used } = place.chunks;
+    const chunkBytes = BS * 2 ** bits;
+    const map = Buffer.alloc(count * 4);
+    for (let c = 0; c < count; c++) map.writeUInt32LE(NULL_ADDR, c * 4);
+    let block = dataStart + place.start;
+    for (const c of used) {
+      map.writeUInt32LE(block, c * 4);
+      const n = Math.min(chunkBytes, node.size - c * chunkBytes);
+      await copy(dataStage, c * chunkBytes, n);
+      await dataStage.zeros((BS - (n % BS)) % BS);
+      block += Math.ceil(n / BS);
+    }
+    return metaStage.put(map);
+  }
+  const whole = place.tail > 0 ? place.blocks * BS : place.size;
+  await copy(dataStage, 0, whole);
+  await dataStage.zeros((BS - (whole % BS)) % BS);
+  if (place.tail > 0) await copy(metaStage, whole, place.tail);
 }

@@ -99,6 +99,11 @@ export class Stager {
     await this.pending;
   }
 
+  /** Where the next byte goes. */
+  position(): number {
+    return this.start + this.used;
+  }
+
   /** Continue output at `position`. */
   async seek(position: number): Promise<void> {
     if (this.start + this.used === position) return;
