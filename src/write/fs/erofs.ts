@@ -6,15 +6,16 @@
  * order, the root first, each an extended (64-byte) inode — 32-bit owners, its own mtime, a 32-bit
  * link count — followed by its inline xattrs (`security.capability`) and padded to 32 bytes. Then
  * the data blocks. A file, directory or symlink is stored FLAT_INLINE when its last partial block
- * (the tail) fits after its inode and xattrs in the same metadata block (the kernel refuses a tail
- * that crosses a block; an inode whose tail would is moved to the next block when that still saves
- * space), its whole blocks contiguous from raw_blkaddr; else FLAT_PLAIN (every block contiguous,
+ * (the tail) fits after its inode and xattrs in one metadata block (the kernel refuses a tail that
+ * crosses a block: MetaSlots puts such a record in a partly filled block it fits in whole), its
+ * whole blocks contiguous from raw_blkaddr; else FLAT_PLAIN (every block contiguous,
  * the last one partly used). A sparse file whose holes save blocks is CHUNK_BASED: a block map of
  * 4-byte chunk addresses after the inode, a hole's chunk EROFS_NULL_ADDR (read as zeros), the
  * chunk size the one that makes data + map smallest. Directory blocks hold dirents (nid, name
  * offset, type) then names, all names of a directory ("." and ".." included) in byte order across
- * its blocks, as the kernel's binary search expects. The metadata area and the data blocks are
- * each written in one increasing pass (two stagers), so every file is read once, in order. No
+ * its blocks, as the kernel's binary search expects. Going through the inodes in nid order, the
+ * metadata area and the data blocks are each written in one increasing pass (two stagers), and
+ * every file is read once. No
  * compression, no shared xattrs.
  */
 import { LayerfoldError, showName } from '../../errors.js';
@@ -127,6 +128,48 @@ function chunking(node: Inode): { bits: number; count: number; used: number[] } 
   return best;
 }
 
+const OPEN_BLOCKS = 64;
+
+/**
+ * Places inode records (inode, xattrs, inline tail or chunk map) in the metadata area: a record of
+ * up to a block goes into the first of the last few partly filled blocks it fits in whole (so a tail
+ * never crosses a block, and the room a tail could not use is taken by the records after it), else
+ * into a new block; a bigger one (a long chunk map) starts a new block and runs on. Nids therefore
+ * do not follow inode order; the writer goes through the inodes in nid order.
+ */
+class MetaSlots {
+  private readonly open: Array<{ block: number; used: number }> = [{ block: 0, used: META_START }];
+  /** Blocks given out so far. */
+  end = 1;
+
+  /** The byte offset of a record of `bytes` (a multiple of SLOT). */
+  place(bytes: number): number {
+    if (bytes > BS) {
+      const at = this.end * BS;
+      this.end += Math.ceil(bytes / BS);
+      if (bytes % BS !== 0) this.keep({ block: this.end - 1, used: bytes % BS });
+      return at;
+    }
+    for (let i = 0; i < this.open.length; i++) {
+      const b = this.open[i]!;
+      if (BS - b.used < bytes) continue;
+      const at = b.block * BS + b.used;
+      b.used += bytes;
+      if (b.used + SLOT > BS) this.open.splice(i, 1);
+      return at;
+    }
+    const b = { block: this.end++, used: bytes };
+    this.keep(b);
+    return b.block * BS;
+  }
+
+  private keep(b: { block: number; used: number }): void {
+    if (b.used + SLOT > BS) return;
+    this.open.push(b);
+    if (this.open.length > OPEN_BLOCKS) this.open.shift();
+  }
+}
+
 /** Where each inode's bytes go. */
 interface ErofsPlace {
   layout: number;
@@ -144,12 +187,11 @@ interface ErofsPlace {
 export async function writeErofs(tree: MergedTree, layers: LayerData[], target: string, options: ErofsOptions, beforeFinish: () => Promise<void>): Promise<ErofsResult> {
   const plan = planTree(tree, 1, 2);
   const count = plan.nextIno - 1;
-  const nid = new Array<number>(plan.nextIno + 1);
+  const nid = new Array<number>(plan.nextIno);
   const xattrs = new Array<Buffer>(plan.nextIno);
   const places = new Array<ErofsPlace>(plan.nextIno);
   const dirData = new Map<number, Buffer[]>();
-  // metadata: each inode at the next 32-byte slot (or the next block, for a tail that would cross one)
-  let meta = META_START;
+  const slots = new MetaSlots();
   let dataBlocks = 0;
   let chunked = false;
   for (let ino = 1; ino < plan.nextIno; ino++) {
@@ -178,24 +220,24 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
       place.blocks = chunks.used.length * per - (chunks.used[chunks.used.length - 1] === chunks.count - 1 ? chunks.count * per - place.blocks : 0);
       extra = chunks.count * 4;
     } else if (size % BS !== 0 && base + (size % BS) <= BS) {
-      // inline the tail; move to a fresh block when it would cross one (the padding costs less than the block it saves)
-      if ((meta % BS) + base + (size % BS) > BS) meta = Math.ceil(meta / BS) * BS;
       place.layout = FLAT_INLINE;
       place.tail = size % BS;
       place.blocks = Math.floor(size / BS);
       extra = place.tail;
     }
-    nid[ino] = meta / SLOT;
-    meta += Math.ceil((base + extra) / SLOT) * SLOT;
-    if (place.blocks > 0) {
-      place.start = dataBlocks;
-      dataBlocks += place.blocks;
-    }
+    nid[ino] = slots.place(Math.ceil((base + extra) / SLOT) * SLOT) / SLOT;
     places[ino] = place;
   }
-  nid[plan.nextIno] = meta / SLOT;
   if (nid[1]! > 0xffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: the root inode lies beyond nid 65535');
-  const dataStart = Math.ceil(meta / BS);
+  // inodes in nid order, their data blocks in the same order: both areas are written in one increasing pass
+  const order = Uint32Array.from({ length: count }, (_, i) => i + 1).sort((a, b) => nid[a]! - nid[b]!);
+  for (const ino of order) {
+    const place = places[ino]!;
+    if (place.blocks === 0) continue;
+    place.start = dataBlocks;
+    dataBlocks += place.blocks;
+  }
+  const dataStart = slots.end;
   const blocks = dataStart + dataBlocks;
   if (blocks > 0xffffffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: more than 2^32 blocks');
   // Directory entries name nids, known only now: pack again with them (block boundaries do not depend on nids).
@@ -206,7 +248,7 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
     const dataStage = new Stager(out, layers);
     await metaStage.seek(META_START);
     await dataStage.seek(dataStart * BS);
-    for (let ino = 1; ino < plan.nextIno; ino++) {
+    for (const ino of order) {
       const rec = plan.inodes[ino]!;
       const place = places[ino]!;
       await metaStage.zeros(nid[ino]! * SLOT - metaStage.position());
@@ -215,7 +257,7 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
       await metaStage.put(xattrs[ino]!);
       await writeBytes(rec, place, layers, metaStage, dataStage, dataStart, dirData.get(ino));
     }
-    await metaStage.zeros(nid[plan.nextIno]! * SLOT - metaStage.position());
+    await metaStage.zeros(dataStart * BS - metaStage.position());
     await metaStage.drain();
     await dataStage.drain();
     const sb = Buffer.alloc(128);
