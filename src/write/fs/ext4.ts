@@ -208,13 +208,42 @@ interface Placement {
   leafCount: number;
 }
 
+/**
+ * Every inode's placement. Most inodes are one extent from logical block 0 with no leaf block: those
+ * are two numbers in typed arrays (a million-entry tree would otherwise hold a million small objects
+ * through the whole write); the rest are kept whole.
+ */
+class Places {
+  private readonly first: Float64Array;
+  private readonly count: Uint32Array;
+  private readonly other = new Map<number, Placement>();
+
+  constructor(size: number) {
+    this.first = new Float64Array(size);
+    this.count = new Uint32Array(size);
+  }
+
+  set(ino: number, p: Placement): void {
+    if (p.runs.length === 3 && p.runs[0] === 0 && p.leafCount === 0) {
+      this.first[ino] = p.runs[1]!;
+      this.count[ino] = p.runs[2]!;
+    } else this.other.set(ino, p);
+  }
+
+  get(ino: number): Placement | undefined {
+    const n = this.count[ino]!;
+    if (n === 0) return this.other.get(ino);
+    return { runs: [0, this.first[ino]!, n], blocks: n, leafStart: 0, leafCount: 0 };
+  }
+}
+
 interface Layout {
   g: Geometry;
   inodes: number;
   blockBitmaps: number[];
   inodeBitmaps: number[];
   inodeTables: number[];
-  places: Array<Placement | undefined>;
+  places: Places;
   /** Used blocks per group and the bitmaps themselves. */
   bitmaps: Uint8Array[];
   usedPerGroup: number[];
@@ -273,19 +302,6 @@ function layOut(plan: TreePlan, g: Geometry, inodes: number): Layout {
   for (let i = 0; i < g.groups; i++) blockBitmaps.push(alloc.contiguous(1));
   for (let i = 0; i < g.groups; i++) inodeBitmaps.push(alloc.contiguous(1));
   for (let i = 0; i < g.groups; i++) inodeTables.push(alloc.contiguous(g.itb));
-  const places: Array<Placement | undefined> = [];
-  for (let ino = 1; ino < plan.nextIno; ino++) {
-    const rec = plan.inodes[ino];
-    if (rec === undefined) continue;
-    const ranges = rangesOf(rec);
-    if (ranges.length === 0) continue;
-    const runs: number[] = [];
-    for (let i = 0; i < ranges.length; i += 2) alloc.run(ranges[i + 1]! - ranges[i]!, ranges[i]!, runs);
-    const blocks = countBlocks(ranges);
-    const leafCount = leafBlocksFor(runs.length / 3);
-    if (leafCount > 4) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: ${runs.length / 3} extents; this writer maps at most ${4 * LEAF_MAX} (about 170 GiB) per file`);
-    places[ino] = { runs, blocks, leafStart: leafCount > 0 ? alloc.contiguous(leafCount) : 0, leafCount };
-  }
   const bitmaps: Uint8Array[] = [];
   const usedPerGroup: number[] = [];
   for (let i = 0; i < g.groups; i++) {
@@ -307,10 +323,21 @@ function layOut(plan: TreePlan, g: Geometry, inodes: number): Layout {
     mark(inodeBitmaps[i]!, 1);
     mark(inodeTables[i]!, g.itb);
   }
-  for (const p of places) {
-    if (p === undefined) continue;
-    for (let i = 0; i < p.runs.length; i += 3) mark(p.runs[i + 1]!, p.runs[i + 2]!);
-    if (p.leafCount > 0) mark(p.leafStart, p.leafCount);
+  const places = new Places(plan.nextIno);
+  for (let ino = 1; ino < plan.nextIno; ino++) {
+    const rec = plan.inodes[ino];
+    if (rec === undefined) continue;
+    const ranges = rangesOf(rec);
+    if (ranges.length === 0) continue;
+    const runs: number[] = [];
+    for (let i = 0; i < ranges.length; i += 2) alloc.run(ranges[i + 1]! - ranges[i]!, ranges[i]!, runs);
+    const blocks = countBlocks(ranges);
+    const leafCount = leafBlocksFor(runs.length / 3);
+    if (leafCount > 4) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: ${runs.length / 3} extents; this writer maps at most ${4 * LEAF_MAX} (about 170 GiB) per file`);
+    const p: Placement = { runs, blocks, leafStart: leafCount > 0 ? alloc.contiguous(leafCount) : 0, leafCount };
+    places.set(ino, p);
+    for (let i = 0; i < runs.length; i += 3) mark(runs[i + 1]!, runs[i + 2]!);
+    if (leafCount > 0) mark(p.leafStart, leafCount);
   }
   // Bits past the last block of the last group (and of the bitmap block) are set, as e2fsck expects.
   const lastGroupBlocks = g.blocks - (g.groups - 1) * g.bpg;
@@ -610,7 +637,7 @@ export async function writeExt4(tree: MergedTree, layers: LayerData[], target: s
   try {
     const stage = new Stager(out, layers);
     for (let ino = 1; ino < plan.nextIno; ino++) {
-      const p = layout.places[ino];
+      const p = layout.places.get(ino);
       if (p === undefined) continue;
       await writeData(stage, plan.inodes[ino]!, plan, p, layers);
     }
@@ -620,7 +647,7 @@ export async function writeExt4(tree: MergedTree, layers: LayerData[], target: s
       const first = i * g.ipg + 1;
       for (let ino = first; ino < Math.min(first + g.ipg, plan.nextIno); ino++) {
         const rec = plan.inodes[ino];
-        if (rec !== undefined) putInode(table, (ino - first) * INODE_SIZE, rec, layout.places[ino], options.time);
+        if (rec !== undefined) putInode(table, (ino - first) * INODE_SIZE, rec, layout.places.get(ino), options.time);
       }
       await out.writeAt(table, layout.inodeTables[i]! * BS);
       await out.writeAt(Buffer.from(layout.bitmaps[i]!.buffer), layout.blockBitmaps[i]! * BS);
