@@ -57,10 +57,11 @@ function kindOf(node: Dir | Inode): string {
 }
 
 const CAP_NAME = Buffer.from('capability');
+const NO_XATTRS = Buffer.alloc(0);
 
 /** Inline xattr bytes of a capability (ibody header + one entry), or an empty buffer. */
 function xattrBody(cap: Buffer | undefined): Buffer {
-  if (cap === undefined) return Buffer.alloc(0);
+  if (cap === undefined) return NO_XATTRS;
   const entry = (4 + CAP_NAME.length + cap.length + 3) & ~3;
   const body = Buffer.alloc(12 + entry);
   body.writeUInt8(CAP_NAME.length, 12);
@@ -72,33 +73,46 @@ function xattrBody(cap: Buffer | undefined): Buffer {
 }
 
 interface Entry {
-  name: Buffer;
+  /** Raw name bytes as latin1. */
+  name: string;
   nid: number;
   type: number;
 }
 
-/** A directory's entries packed into blocks: per block, dirents then names. */
-function packDir(entries: Entry[]): Buffer[] {
-  const blocks: Buffer[] = [];
+/** Where a directory's blocks start: the index of each block's first entry (dirents then names, never split). */
+function blockStarts(entries: Entry[]): number[] {
+  const starts: number[] = [];
   for (let i = 0; i < entries.length; ) {
-    let j = i;
+    starts.push(i);
     let names = 0;
+    let j = i;
     while (j < entries.length && (j - i + 1) * DIRENT + names + entries[j]!.name.length <= BS) names += entries[j++]!.name.length;
-    const block = Buffer.alloc(BS);
-    let nameOff = (j - i) * DIRENT;
-    for (let k = i; k < j; k++) {
-      const e = entries[k]!;
-      const at = (k - i) * DIRENT;
-      block.writeBigUInt64LE(BigInt(e.nid), at);
-      block.writeUInt16LE(nameOff, at + 8);
-      block.writeUInt8(e.type, at + 10);
-      e.name.copy(block, nameOff);
-      nameOff += e.name.length;
-    }
-    blocks.push(j === entries.length ? block.subarray(0, nameOff) : block);
     i = j;
   }
-  return blocks;
+  return starts;
+}
+
+/** Bytes of a directory: whole blocks, the last one as long as its entries. */
+function dirSize(entries: Entry[], starts: number[]): number {
+  const last = starts[starts.length - 1]!;
+  let bytes = (entries.length - last) * DIRENT;
+  for (let k = last; k < entries.length; k++) bytes += entries[k]!.name.length;
+  return (starts.length - 1) * BS + bytes;
+}
+
+/** One directory block (the last one cut to its entries). */
+function dirBlock(entries: Entry[], from: number, to: number, last: boolean): Buffer {
+  const block = Buffer.alloc(BS);
+  let nameOff = (to - from) * DIRENT;
+  for (let k = from; k < to; k++) {
+    const e = entries[k]!;
+    const at = (k - from) * DIRENT;
+    block.writeBigUInt64LE(BigInt(e.nid), at);
+    block.writeUInt16LE(nameOff, at + 8);
+    block.writeUInt8(e.type, at + 10);
+    nameOff += block.write(e.name, nameOff, 'latin1');
+  }
+  return last ? block.subarray(0, nameOff) : block;
 }
 
 /**
@@ -187,10 +201,9 @@ interface ErofsPlace {
 export async function writeErofs(tree: MergedTree, layers: LayerData[], target: string, options: ErofsOptions, beforeFinish: () => Promise<void>): Promise<ErofsResult> {
   const plan = planTree(tree, 1, 2);
   const count = plan.nextIno - 1;
-  const nid = new Array<number>(plan.nextIno);
+  const nid = new Float64Array(plan.nextIno);
   const xattrs = new Array<Buffer>(plan.nextIno);
   const places = new Array<ErofsPlace>(plan.nextIno);
-  const dirData = new Map<number, Buffer[]>();
   const slots = new MetaSlots();
   let dataBlocks = 0;
   let chunked = false;
@@ -201,9 +214,8 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
     const base = INODE_SIZE + xattrs[ino]!.length;
     let size = 0;
     if (node instanceof Dir) {
-      const blocks = packDir(dirEntries(rec, plan, nid));
-      dirData.set(ino, blocks);
-      size = (blocks.length - 1) * BS + blocks[blocks.length - 1]!.length;
+      const entries = dirEntries(rec, plan, nid);
+      size = dirSize(entries, blockStarts(entries));
     } else if (node.type === 'file') size = node.size;
     else if (node.type === 'symlink') {
       if (node.linkname.length >= BS) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: a symlink target of ${node.linkname.length} bytes; erofs holds under ${BS}`);
@@ -230,7 +242,7 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
   }
   if (nid[1]! > 0xffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: the root inode lies beyond nid 65535');
   // inodes in nid order, their data blocks in the same order: both areas are written in one increasing pass
-  const order = Uint32Array.from({ length: count }, (_, i) => i + 1).sort((a, b) => nid[a]! - nid[b]!);
+  const order = byNid(nid, count, slots.end);
   for (const ino of order) {
     const place = places[ino]!;
     if (place.blocks === 0) continue;
@@ -240,8 +252,6 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
   const dataStart = slots.end;
   const blocks = dataStart + dataBlocks;
   if (blocks > 0xffffffff) throw new LayerfoldError('UNSUPPORTED', 'erofs: more than 2^32 blocks');
-  // Directory entries name nids, known only now: pack again with them (block boundaries do not depend on nids).
-  for (const ino of dirData.keys()) dirData.set(ino, packDir(dirEntries(plan.inodes[ino]!, plan, nid)));
   const out = new ImageFile(target, blocks * BS);
   try {
     const metaStage = new Stager(out, layers);
@@ -255,7 +265,8 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
       const { buf, off } = await metaStage.room(INODE_SIZE);
       putInode(buf, off, rec, place, xattrs[ino]!, place.blocks > 0 ? dataStart + place.start : 0, options.time);
       await metaStage.put(xattrs[ino]!);
-      await writeBytes(rec, place, layers, metaStage, dataStage, dataStart, dirData.get(ino));
+      // directory entries name nids, known only now (block boundaries depend on the names alone)
+      await writeBytes(rec, place, layers, metaStage, dataStage, dataStart, rec.node instanceof Dir ? dirEntries(rec, plan, nid) : undefined);
     }
     await metaStage.zeros(dataStart * BS - metaStage.position());
     await metaStage.drain();
@@ -281,13 +292,35 @@ export async function writeErofs(tree: MergedTree, layers: LayerData[], target: 
   }
 }
 
-/** A directory's entries, "." and ".." among them, in byte order of their names (nids as known so far). */
-function dirEntries(rec: FsInode, plan: TreePlan, nid: number[]): Entry[] {
-  return [
-    { name: Buffer.from('.'), nid: nid[rec.ino] ?? 0, type: 2 },
-    { name: Buffer.from('..'), nid: nid[rec.parent] ?? 0, type: 2 },
-    ...rec.children!.map((c) => ({ name: Buffer.from(c.name, 'latin1'), nid: nid[c.ino] ?? 0, type: FILE_TYPE[kindOf(plan.inodes[c.ino]!.node)]! })),
-  ].sort((a, b) => Buffer.compare(a.name, b.name));
+/** A directory's entries, "." and ".." among them, in byte order of their names (latin1 strings compare as their bytes). */
+function dirEntries(rec: FsInode, plan: TreePlan, nid: Float64Array): Entry[] {
+  const entries: Entry[] = [
+    { name: '.', nid: nid[rec.ino]!, type: 2 },
+    { name: '..', nid: nid[rec.parent]!, type: 2 },
+  ];
+  for (const c of rec.children!) entries.push({ name: c.name, nid: nid[c.ino]!, type: FILE_TYPE[kindOf(plan.inodes[c.ino]!.node)]! });
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Inode numbers 1..count in increasing nid: counted into their metadata blocks, then sorted within each. */
+function byNid(nid: Float64Array, count: number, metaBlocks: number): Uint32Array {
+  const perBlock = BS / SLOT;
+  const first = new Uint32Array(metaBlocks + 1);
+  for (let ino = 1; ino <= count; ino++) first[Math.floor(nid[ino]! / perBlock) + 1]!++;
+  for (let b = 1; b <= metaBlocks; b++) first[b]! += first[b - 1]!;
+  const order = new Uint32Array(count);
+  const fill = first.slice(0, metaBlocks);
+  for (let ino = 1; ino <= count; ino++) order[fill[Math.floor(nid[ino]! / perBlock)]!++] = ino;
+  for (let b = 0; b < metaBlocks; b++) {
+    // a block holds at most 128 records: insertion sort
+    for (let i = first[b]! + 1; i < first[b + 1]!; i++) {
+      const ino = order[i]!;
+      let j = i - 1;
+      while (j >= first[b]! && nid[order[j]!]! > nid[ino]!) order[j + 1] = order[j--]!;
+      order[j + 1] = ino;
+    }
+  }
+  return order;
 }
 
 function putInode(buf: Buffer, at: number, rec: FsInode, place: ErofsPlace, x: Buffer, firstBlock: number, time: number): void {
@@ -310,14 +343,18 @@ function putInode(buf: Buffer, at: number, rec: FsInode, place: ErofsPlace, x: B
 }
 
 /** An inode's bytes: whole blocks to the data area, the tail (or the chunk map) after the inode. */
-async function writeBytes(rec: FsInode, place: ErofsPlace, layers: LayerData[], metaStage: Stager, dataStage: Stager, dataStart: number, dir: Buffer[] | undefined): Promise<void> {
+async function writeBytes(rec: FsInode, place: ErofsPlace, layers: LayerData[], metaStage: Stager, dataStage: Stager, dataStart: number, dir: Entry[] | undefined): Promise<void> {
   const node = rec.node;
   if (place.blocks > 0) await dataStage.seek((dataStart + place.start) * BS);
   if (dir !== undefined) {
-    const whole = place.tail > 0 ? dir.length - 1 : dir.length;
-    for (let b = 0; b < whole; b++) await dataStage.put(dir[b]!);
-    if (place.tail > 0) await metaStage.put(dir[dir.length - 1]!);
-    else await dataStage.zeros((BS - (place.size % BS)) % BS);
+    const starts = blockStarts(dir);
+    for (let b = 0; b < starts.length; b++) {
+      const last = b === starts.length - 1;
+      const block = dirBlock(dir, starts[b]!, last ? dir.length : starts[b + 1]!, last);
+      if (last && place.tail > 0) await metaStage.put(block);
+      else await dataStage.put(block);
+    }
+    if (place.tail === 0) await dataStage.zeros((BS - (place.size % BS)) % BS);
     return;
   }
   if (node instanceof Dir || place.size === 0) return;
