@@ -294,6 +294,63 @@ describe('an image with every kind of entry', () => {
   });
 });
 
+// ---- holes and tail packing ---------------------------------------------------------------
+
+/** docker's own sparse pair (its mount equals docker's export in the pair tests above): dir/sparse (96 KiB, data in blocks 0 and 8), dir/allhole (64 KiB of hole), dir/tail (data in its last block). */
+const SPARSE_IMAGE = 'fixtures/docker/sparse-gnu-1.0/image.tar';
+const SPARSE_BYTES = (96 + 64 + 40) * 1024 + 7;
+
+describe('a sparse file keeps its holes', () => {
+  it.skipIf(!haveFsck)('ext4: no extent over a hole (debugfs), i_blocks counts only data, the mount reads zeros', async () => {
+    const out = join(scratchDir(), 'sparse.ext4');
+    await makeFilesystem(SPARSE_IMAGE, out, { type: 'ext4' });
+    checkImage('ext4', out);
+    const extents = spawnSync('debugfs', ['-R', 'dump_extents /dir/sparse', out], { encoding: 'utf8' }).stdout;
+    // two one-block extents, logical 0 and 8: the blocks between them are a hole
+    expect([...extents.matchAll(/^\s*0\/\s*0\s+\d+\/\s*\d+\s+(\d+) -\s+(\d+)/gm)].map((m) => [Number(m[1]), Number(m[2])])).toEqual([[0, 0], [8, 8]]);
+    expect(spawnSync('debugfs', ['-R', 'stat /dir/allhole', out], { encoding: 'utf8' }).stdout).toMatch(/Size: 65536\s+.*\n.*Blockcount: 0\b/);
+    if (!isRoot) return;
+    await withMount(out, (dir) => {
+      const st = statSync(join(dir, 'dir/sparse'));
+      expect(st.size).toBe(96 * 1024);
+      expect(st.blocks).toBe(16); // 2 blocks of 4 KiB in 512-byte units
+      expect(statSync(join(dir, 'dir/allhole')).blocks).toBe(0);
+      expect(readFileSync(join(dir, 'dir/sparse')).subarray(4096, 32 * 1024).equals(Buffer.alloc(28 * 1024))).toBe(true);
+    });
+  });
+
+  it.skipIf(!haveFsckErofs)('erofs: holes are null chunks — fsck.erofs passes, the image is smaller than the files, the mount reads them whole', async () => {
+    const out = join(scratchDir(), 'sparse.erofs');
+    await makeFilesystem(SPARSE_IMAGE, out, { type: 'erofs' });
+    checkImage('erofs', out);
+    expect(statSync(out).size).toBeLessThan(SPARSE_BYTES / 4);
+    if (!isRoot) return;
+    await withMount(out, (dir) => {
+      expect(readFileSync(join(dir, 'dir/allhole')).equals(Buffer.alloc(64 * 1024))).toBe(true);
+      expect(readFileSync(join(dir, 'dir/tail')).subarray(0, 40 * 1024).equals(Buffer.alloc(40 * 1024))).toBe(true);
+    });
+  });
+});
+
+describe('erofs tail packing', () => {
+  it.skipIf(!haveFsckErofs)('small files, symlinks and directories take no data block of their own: fsck.erofs passes, the image is a fraction of one block per file', { timeout: 120_000 }, async () => {
+    const entries: EntrySpec[] = [e('d/')];
+    // 400 files with tails of 1..4000 bytes, some over a whole block: tails that must move to the next metadata block
+    for (let i = 0; i < 400; i++) entries.push(e(`d/f${i}`, { content: noise((i * 997) % 6000 + 1) }));
+    for (let i = 0; i < 50; i++) entries.push(e(`d/l${i} -> ${'t'.repeat(i * 40 + 1)}`));
+    const image = writeTemp(await imageArchive([await layerTar(entries)]));
+    const out = join(scratchDir(), 'tails.erofs');
+    await makeFilesystem(image, out, { type: 'erofs' });
+    checkImage('erofs', out);
+    // FLAT_PLAIN needs a block for every file, symlink and directory: 451 + the whole blocks
+    let plain = 0;
+    for (let i = 0; i < 400; i++) plain += Math.ceil(((i * 997) % 6000 + 1) / 4096);
+    expect(statSync(out).size).toBeLessThan(((plain + 50 + 2) * 4096) * 0.75);
+    if (!isRoot) return;
+    await expectMountEquals(out, await exportTarOf(image), new Set());
+  });
+});
+
 // ---- as an unprivileged user ----------------------------------------------------------------
 
 function unprivilegedProblem(): string | undefined {

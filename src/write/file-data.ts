@@ -26,3 +26,24 @@ export function readFileBytes(fd: number, inode: Inode, from: number, buf: Buffe
   if (pos < end) buf.fill(0, off + (pos - from), off + len);
   return true;
 }
+
+/**
+ * The blocks of `inode` that hold data, as [start, end) pairs of block numbers in the file: a dense
+ * file's are all of them; a sparse file's are the blocks its data segments touch (merged), so a hole
+ * that covers whole blocks is left out — the filesystem writers map no block there and it reads as
+ * zeros. Zero-length segments (bsdtar writes them at the ends) touch nothing.
+ */
+export function dataBlockRanges(inode: Inode, blockSize: number): number[] {
+  const total = Math.ceil(inode.size / blockSize);
+  if (inode.sparse === undefined) return total > 0 ? [0, total] : [];
+  const out: number[] = [];
+  for (const s of inode.sparse) {
+    if (s.length === 0) continue;
+    const start = Math.floor(s.offset / blockSize);
+    const end = Math.min(total, Math.ceil((s.offset + s.length) / blockSize));
+    if (end <= start) continue;
+    if (out.length > 0 && start <= out[out.length - 1]!) out[out.length - 1] = Math.max(out[out.length - 1]!, end);
+    else out.push(start, end);
+  }
+  return out;
+}

@@ -23,6 +23,7 @@ import { Dir, type Inode } from '../../tree/node.js';
 import type { MergedTree } from '../../tree/node.js';
 import { ImageFile, Stager } from './image-file.js';
 import { FILE_TYPE, kindOf, MODE_TYPE, planTree, type FsInode, type TreePlan } from './tree-plan.js';
+import { dataBlockRanges } from '../file-data.js';
 import { defaultInodes, freeBlocks, formatSize, type FreeSpec } from './sizing.js';
 
 const BS = 4096;
@@ -40,6 +41,8 @@ const FAST_SYMLINK_MAX = 59;
 /** EXT4_LINK_MAX: more names than this on one file is refused by the kernel. */
 const LINK_MAX = 65000;
 const EXTENTS_FL = 0x80000;
+/** Data ranges of a sparse file kept as holes at most; more (a few hundred per leaf, four leaves) and it is stored dense. */
+const MAX_SPARSE_RANGES = 1024;
 
 /** The superblock's three feature words, each bit by mke2fs's name for it: what the kernel and e2fsck are told the image uses. */
 const FEATURES = {
@@ -151,15 +154,16 @@ class Allocator {
     }
   }
 
-  /** n blocks as extents of at most MAX_EXTENT, appended to `out` as start, length pairs. */
-  run(n: number, out: number[]): void {
+  /** n blocks for file blocks from `logical` on, as extents of at most MAX_EXTENT appended to `out` as (logical, start, length) triples. */
+  run(n: number, logical: number, out: number[]): void {
     while (n > 0) {
       this.skip();
       const limit = Math.min(this.reserved[this.next]?.[0] ?? this.end, this.end);
       const len = Math.min(n, limit - this.cursor, MAX_EXTENT);
       if (len <= 0) throw new NoSpace();
-      out.push(this.cursor, len);
+      out.push(logical, this.cursor, len);
       this.cursor += len;
+      logical += len;
       n -= len;
     }
   }
@@ -187,11 +191,40 @@ function dirBlockCount(children: Array<{ name: string }>, minimum: number): numb
 
 
 interface Placement {
-  /** Data blocks as start, length pairs. */
+  /** Extents as (logical block, first block, length) triples; a hole between two maps no block. */
   runs: number[];
   blocks: number;
   leafStart: number;
   leafCount: number;
+}
+
+/**
+ * Every inode's placement. Most inodes are one extent from logical block 0 with no leaf block: those
+ * are two numbers in typed arrays (a million-entry tree would otherwise hold a million small objects
+ * through the whole write); the rest are kept whole.
+ */
+class Places {
+  private readonly first: Float64Array;
+  private readonly count: Uint32Array;
+  private readonly other = new Map<number, Placement>();
+
+  constructor(size: number) {
+    this.first = new Float64Array(size);
+    this.count = new Uint32Array(size);
+  }
+
+  set(ino: number, p: Placement): void {
+    if (p.runs.length === 3 && p.runs[0] === 0 && p.leafCount === 0) {
+      this.first[ino] = p.runs[1]!;
+      this.count[ino] = p.runs[2]!;
+    } else this.other.set(ino, p);
+  }
+
+  get(ino: number): Placement | undefined {
+    const n = this.count[ino]!;
+    if (n === 0) return this.other.get(ino);
+    return { runs: [0, this.first[ino]!, n], blocks: n, leafStart: 0, leafCount: 0 };
+  }
 }
 
 interface Layout {
@@ -200,7 +233,7 @@ interface Layout {
   blockBitmaps: number[];
   inodeBitmaps: number[];
   inodeTables: number[];
-  places: Array<Placement | undefined>;
+  places: Places;
   /** Used blocks per group and the bitmaps themselves. */
   bitmaps: Uint8Array[];
   usedPerGroup: number[];
@@ -220,15 +253,30 @@ function ext4Plan(tree: MergedTree, time: number): { plan: TreePlan; lostFound: 
   return { plan, lostFound };
 }
 
-function blocksOf(rec: FsInode): number {
+/**
+ * The file blocks an inode maps, as [start, end) pairs: a sparse file's whole-block holes are left
+ * out (no extent, no block, read as zeros). A sparse map so fragmented that its extents would pass
+ * what one index level holds is stored dense instead (its holes written as zeros).
+ */
+function rangesOf(rec: FsInode): number[] {
   const node = rec.node;
-  if (node instanceof Dir) return dirBlockCount(rec.children!, rec.ino === LOST_FOUND_INO ? LOST_FOUND_BLOCKS : 1);
-  if (node.type === 'file') return Math.ceil(node.size / BS);
-  if (node.type === 'symlink') {
+  let blocks = 0;
+  if (node instanceof Dir) blocks = dirBlockCount(rec.children!, rec.ino === LOST_FOUND_INO ? LOST_FOUND_BLOCKS : 1);
+  else if (node.type === 'file') {
+    const ranges = dataBlockRanges(node, BS);
+    if (ranges.length / 2 <= MAX_SPARSE_RANGES) return ranges;
+    blocks = Math.ceil(node.size / BS);
+  } else if (node.type === 'symlink') {
     if (node.linkname.length > BS - 1) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: a symlink target of ${node.linkname.length} bytes; ext4 holds at most ${BS - 1}`);
-    return node.linkname.length > FAST_SYMLINK_MAX ? 1 : 0;
+    blocks = node.linkname.length > FAST_SYMLINK_MAX ? 1 : 0;
   }
-  return 0;
+  return blocks > 0 ? [0, blocks] : [];
+}
+
+function countBlocks(ranges: number[]): number {
+  let n = 0;
+  for (let i = 0; i < ranges.length; i += 2) n += ranges[i + 1]! - ranges[i]!;
+  return n;
 }
 
 function leafBlocksFor(extents: number): number {
@@ -244,18 +292,6 @@ function layOut(plan: TreePlan, g: Geometry, inodes: number): Layout {
   for (let i = 0; i < g.groups; i++) blockBitmaps.push(alloc.contiguous(1));
   for (let i = 0; i < g.groups; i++) inodeBitmaps.push(alloc.contiguous(1));
   for (let i = 0; i < g.groups; i++) inodeTables.push(alloc.contiguous(g.itb));
-  const places: Array<Placement | undefined> = [];
-  for (let ino = 1; ino < plan.nextIno; ino++) {
-    const rec = plan.inodes[ino];
-    if (rec === undefined) continue;
-    const blocks = blocksOf(rec);
-    if (blocks === 0) continue;
-    const runs: number[] = [];
-    alloc.run(blocks, runs);
-    const leafCount = leafBlocksFor(runs.length / 2);
-    if (leafCount > 4) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: ${runs.length / 2} extents; this writer maps at most ${4 * LEAF_MAX} (about 170 GiB) per file`);
-    places[ino] = { runs, blocks, leafStart: leafCount > 0 ? alloc.contiguous(leafCount) : 0, leafCount };
-  }
   const bitmaps: Uint8Array[] = [];
   const usedPerGroup: number[] = [];
   for (let i = 0; i < g.groups; i++) {
@@ -277,10 +313,21 @@ function layOut(plan: TreePlan, g: Geometry, inodes: number): Layout {
     mark(inodeBitmaps[i]!, 1);
     mark(inodeTables[i]!, g.itb);
   }
-  for (const p of places) {
-    if (p === undefined) continue;
-    for (let i = 0; i < p.runs.length; i += 2) mark(p.runs[i]!, p.runs[i + 1]!);
-    if (p.leafCount > 0) mark(p.leafStart, p.leafCount);
+  const places = new Places(plan.nextIno);
+  for (let ino = 1; ino < plan.nextIno; ino++) {
+    const rec = plan.inodes[ino];
+    if (rec === undefined) continue;
+    const ranges = rangesOf(rec);
+    if (ranges.length === 0) continue;
+    const runs: number[] = [];
+    for (let i = 0; i < ranges.length; i += 2) alloc.run(ranges[i + 1]! - ranges[i]!, ranges[i]!, runs);
+    const blocks = countBlocks(ranges);
+    const leafCount = leafBlocksFor(runs.length / 3);
+    if (leafCount > 4) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: ${runs.length / 3} extents; this writer maps at most ${4 * LEAF_MAX} (about 170 GiB) per file`);
+    const p: Placement = { runs, blocks, leafStart: leafCount > 0 ? alloc.contiguous(leafCount) : 0, leafCount };
+    places.set(ino, p);
+    for (let i = 0; i < runs.length; i += 3) mark(runs[i + 1]!, runs[i + 2]!);
+    if (leafCount > 0) mark(p.leafStart, leafCount);
   }
   // Bits past the last block of the last group (and of the bitmap block) are set, as e2fsck expects.
   const lastGroupBlocks = g.blocks - (g.groups - 1) * g.bpg;
@@ -305,8 +352,9 @@ function chooseLayout(plan: TreePlan, options: Ext4Options): Layout {
   let data = 0;
   for (const rec of plan.inodes) {
     if (rec === undefined) continue;
-    const b = blocksOf(rec);
-    data += b + leafBlocksFor(Math.ceil(b / MAX_EXTENT) + 1);
+    const ranges = rangesOf(rec);
+    const b = countBlocks(ranges);
+    data += b + leafBlocksFor(ranges.length / 2 + Math.ceil(b / MAX_EXTENT) + 1);
     if (!(rec.node instanceof Dir) && rec.nlink > LINK_MAX) throw new LayerfoldError('UNSUPPORTED', `${showName(rec.path)}: ${rec.nlink} names; ext4 holds at most ${LINK_MAX} links to a file`);
   }
   if (options.inodes !== undefined && options.inodes < used) {
@@ -391,28 +439,25 @@ function putExtentHeader(buf: Buffer, off: number, entries: number, max: number,
   buf.writeUInt32LE(0, off + 8);
 }
 
-/** Extents of `runs` from logical block `logical`, written at off. */
-function putExtents(buf: Buffer, off: number, runs: number[], from: number, to: number, logical: number): number {
-  for (let i = from; i < to; i += 2) {
-    buf.writeUInt32LE(logical, off);
-    buf.writeUInt16LE(runs[i + 1]!, off + 4);
-    buf.writeUInt16LE(Math.floor(runs[i]! / 2 ** 32), off + 6);
-    buf.writeUInt32LE(runs[i]! % 2 ** 32, off + 8);
-    logical += runs[i + 1]!;
+/** Extents [from, to) of `runs` (triple indexes), written at off. */
+function putExtents(buf: Buffer, off: number, runs: number[], from: number, to: number): void {
+  for (let i = from; i < to; i += 3) {
+    buf.writeUInt32LE(runs[i]!, off);
+    buf.writeUInt16LE(runs[i + 2]!, off + 4);
+    buf.writeUInt16LE(Math.floor(runs[i + 1]! / 2 ** 32), off + 6);
+    buf.writeUInt32LE(runs[i + 1]! % 2 ** 32, off + 8);
     off += 12;
   }
-  return logical;
 }
 
 /** Leaf blocks of a file with more than four extents. */
 function leafBlocks(p: Placement): Buffer {
   const out = Buffer.alloc(p.leafCount * BS);
-  let logical = 0;
   for (let leaf = 0; leaf < p.leafCount; leaf++) {
-    const from = leaf * LEAF_MAX * 2;
-    const to = Math.min(p.runs.length, from + LEAF_MAX * 2);
-    putExtentHeader(out, leaf * BS, (to - from) / 2, LEAF_MAX, 0);
-    logical = putExtents(out, leaf * BS + 12, p.runs, from, to, logical);
+    const from = leaf * LEAF_MAX * 3;
+    const to = Math.min(p.runs.length, from + LEAF_MAX * 3);
+    putExtentHeader(out, leaf * BS, (to - from) / 3, LEAF_MAX, 0);
+    putExtents(out, leaf * BS + 12, p.runs, from, to);
   }
   return out;
 }
@@ -453,16 +498,14 @@ function putInode(buf: Buffer, base: number, rec: FsInode, p: Placement | undefi
     if (p !== undefined && p.leafCount > 0) {
       putExtentHeader(buf, iblock, p.leafCount, 4, 1);
       for (let leaf = 0; leaf < p.leafCount; leaf++) {
-        let logical = 0;
-        for (let i = 0; i < leaf * LEAF_MAX * 2; i += 2) logical += runs[i + 1]!;
         const at = iblock + 12 + leaf * 12;
-        buf.writeUInt32LE(logical, at);
+        buf.writeUInt32LE(runs[leaf * LEAF_MAX * 3]!, at); // the leaf's first logical block
         buf.writeUInt32LE((p.leafStart + leaf) % 2 ** 32, at + 4);
         buf.writeUInt16LE(Math.floor((p.leafStart + leaf) / 2 ** 32), at + 8);
       }
     } else {
-      putExtentHeader(buf, iblock, runs.length / 2, 4, 0);
-      putExtents(buf, iblock + 12, runs, 0, runs.length, 0);
+      putExtentHeader(buf, iblock, runs.length / 3, 4, 0);
+      putExtents(buf, iblock + 12, runs, 0, runs.length);
     }
   }
   if (node.capability) putCapability(buf, base, node.capability, rec.path);
@@ -584,7 +627,7 @@ export async function writeExt4(tree: MergedTree, layers: LayerData[], target: s
   try {
     const stage = new Stager(out, layers);
     for (let ino = 1; ino < plan.nextIno; ino++) {
-      const p = layout.places[ino];
+      const p = layout.places.get(ino);
       if (p === undefined) continue;
       await writeData(stage, plan.inodes[ino]!, plan, p, layers);
     }
@@ -594,7 +637,7 @@ export async function writeExt4(tree: MergedTree, layers: LayerData[], target: s
       const first = i * g.ipg + 1;
       for (let ino = first; ino < Math.min(first + g.ipg, plan.nextIno); ino++) {
         const rec = plan.inodes[ino];
-        if (rec !== undefined) putInode(table, (ino - first) * INODE_SIZE, rec, layout.places[ino], options.time);
+        if (rec !== undefined) putInode(table, (ino - first) * INODE_SIZE, rec, layout.places.get(ino), options.time);
       }
       await out.writeAt(table, layout.inodeTables[i]! * BS);
       await out.writeAt(Buffer.from(layout.bitmaps[i]!.buffer), layout.blockBitmaps[i]! * BS);
@@ -626,17 +669,14 @@ async function writeData(stage: Stager, rec: FsInode, plan: TreePlan, p: Placeme
     block.write(node.linkname, 0, 'latin1');
     await writeRuns(stage, p.runs, block);
   } else {
-    let pos = 0; // in the file
-    let left = node.size;
     const layer = layers[node.layer]!;
     const what = () => `layer ${layer.index} (${layer.label}) entry ${showName(rec.path)}`;
-    for (let i = 0; i < p.runs.length; i += 2) {
-      await stage.seek(p.runs[i]! * BS);
-      const bytes = Math.min(left, p.runs[i + 1]! * BS);
+    for (let i = 0; i < p.runs.length; i += 3) {
+      const pos = p.runs[i]! * BS; // in the file
+      await stage.seek(p.runs[i + 1]! * BS);
+      const bytes = Math.min(node.size - pos, p.runs[i + 2]! * BS);
       await stage.copyInode(node, pos, bytes, what);
-      await stage.zeros(p.runs[i + 1]! * BS - bytes);
-      pos += bytes;
-      left -= bytes;
+      await stage.zeros(p.runs[i + 2]! * BS - bytes);
     }
   }
   if (p.leafCount > 0) {
@@ -647,9 +687,9 @@ async function writeData(stage: Stager, rec: FsInode, plan: TreePlan, p: Placeme
 
 async function writeRuns(stage: Stager, runs: number[], bytes: Buffer): Promise<void> {
   let off = 0;
-  for (let i = 0; i < runs.length; i += 2) {
-    await stage.seek(runs[i]! * BS);
-    const len = runs[i + 1]! * BS;
+  for (let i = 0; i < runs.length; i += 3) {
+    await stage.seek(runs[i + 1]! * BS);
+    const len = runs[i + 2]! * BS;
     for (let done = 0; done < len; done += 1024 * 1024) await stage.put(bytes.subarray(off + done, off + Math.min(len, done + 1024 * 1024)));
     off += len;
   }

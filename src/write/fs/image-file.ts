@@ -81,6 +81,11 @@ export class Stager extends Stage {
     return this.out.writeAt(bytes, at);
   }
 
+  /** Where the next byte goes. */
+  position(): number {
+    return this.start + this.used;
+  }
+
   /** Continue output at `position`. */
   async seek(position: number): Promise<void> {
     if (this.start + this.used === position) return;
