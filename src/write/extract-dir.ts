@@ -84,7 +84,7 @@ export interface ExtractDirOptions {
   force?: boolean;
   /** Apply owners, device nodes and capabilities (default: whether running as root). */
   privileged?: boolean;
-  /** Files written at once (default 8). */
+  /** Accepted and ignored: files are written one after another (BENCHMARKS.md, "extract beside tar"). */
   writers?: number;
   /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
   manifest?: string;
