@@ -7,8 +7,8 @@
  *  - Every path goes through SafeRoot (safe-path.ts): nothing outside DIR is created, changed or
  *    followed. DIR must be empty or absent unless `force`.
  *  - Walk order (tree/walk.ts): a directory is made (0700) before its children; file data is copied
- *    with positional reads from the layer it lives in, in chunks, several files at once (p-limit);
- *    a hardlink is made once the file it names is complete.
+ *    with positional reads from the layer it lives in, in 1 MiB chunks, with synchronous calls, one
+ *    file after another (as tar does); a hardlink is made once the file it names is complete.
  *  - Metadata order per inode: data, owner (chown clears setuid/setgid and capabilities), mode,
  *    capability, times. A capability is set on every type docker exports one for (files, directories,
  *    symlinks, fifos, device nodes: `cap-on-dir`, `cap-on-symlink`, `cap-on-fifo`). Directories get theirs last, deepest first, so that making their contents does
@@ -33,20 +33,20 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
-  read,
   readdirSync,
+  readSync,
   realpathSync,
   renameSync,
   rmSync,
   statSync,
   symlinkSync,
   chmodSync,
+  ftruncateSync,
   writeFileSync,
+  writeSync,
   constants as fsc,
 } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import pLimit from 'p-limit';
 import { LayerfoldError, showName } from '../errors.js';
 import { flattenImage, type FlattenedImage, type FlattenOptions } from '../flatten.js';
 import { onCleanup } from '../io/cleanup.js';
@@ -84,7 +84,7 @@ export interface ExtractDirOptions {
   force?: boolean;
   /** Apply owners, device nodes and capabilities (default: whether running as root). */
   privileged?: boolean;
-  /** Files written at once (default 8). */
+  /** Accepted and ignored: files are written one after another (BENCHMARKS.md, "extract beside tar"). */
   writers?: number;
   /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
   manifest?: string;
@@ -208,10 +208,6 @@ export function prepareTarget(dir: string, force: boolean): Target {
   };
 }
 
-function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolveRead, reject) => read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolveRead(n))));
-}
-
 /**
  * A Date, never a number: Node turns a negative number of seconds into "now", while a Date before 1970
  * reaches the kernel as it is (symlink mtimes may be negative: tree/apply.ts).
@@ -235,20 +231,17 @@ function nameFields(rel: string): Pick<SkipRecord, 'path' | 'pathBase64'> {
   }
 }
 
+/** Work units between turns of the event loop (signals, progress): an entry is one, 64 KiB of data one. */
+const TURN_EVERY = 1024;
+const UNIT_BYTES = 64 * 1024;
+
 class DirWriter {
   private readonly root: SafeRoot;
   private readonly layers: LayerData[];
   private readonly privileged: boolean;
-  private readonly writers: number;
-  private readonly limit: ReturnType<typeof pLimit>;
-  private readonly waiters: Array<() => void> = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  /** Completion of the first name of each hardlinked inode, for the links that follow. */
-  private readonly linkReady = new Map<string, Promise<void>>();
   /** First names whose node could not be made (non-root device nodes): their links are skipped too. */
   private readonly missing = new Set<string>();
   private readonly records = new Map<string, SkipRecord>();
-  private failure: unknown;
   private readonly missingTools = new Set<string>();
   /** Set when capabilities went through setfattr because the xattr addon could not be loaded. */
   private fallback: string | undefined;
@@ -256,9 +249,9 @@ class DirWriter {
   private stagingCount = 0;
   private entries = 0;
   private bytes = 0;
-  private sinceTurn = 0;
-  /** Copy buffers, page-aligned (io/aligned.ts says why), reused: at most one per writer. */
-  private readonly chunks: Buffer[] = [];
+  private units = 0;
+  /** The copy buffer, page-aligned (io/aligned.ts says why), made on the first file with data. */
+  private chunk: Buffer | undefined;
 
   constructor(
     private readonly rootDir: string,
@@ -268,15 +261,17 @@ class DirWriter {
     this.root = new SafeRoot(rootDir, options.force ?? false);
     this.layers = flat.layers;
     this.privileged = options.privileged ?? runningAsRoot();
-    this.writers = Math.max(1, options.writers ?? 8);
-    this.limit = pLimit(this.writers);
   }
 
+  /**
+   * Every entry with synchronous calls, one after another, as `tar -x` does: a file costs its own
+   * syscalls and nothing else. Through the thread pool (a FileHandle, eight files at once) each file
+   * also cost ~22 futex calls and two epoll wake-ups, and the main image took 2.6× tar (BENCHMARKS.md).
+   */
   async run(): Promise<ExtractDirResult> {
     const dirs: Array<{ rel: string; node: Dir }> = [];
     try {
       for (const entry of walkTree(this.flat.tree)) {
-        if (this.failure) break;
         const rel = entry.name.endsWith('/') ? entry.name.slice(0, -1) : entry.name;
         const node = entry.node;
         this.entries++;
@@ -285,69 +280,35 @@ class DirWriter {
           dirs.push({ rel, node });
         } else if (entry.linkTo !== undefined) {
           this.hardlink(rel, entry.linkTo, node);
-        } else if (node.type === 'file' && node.size === 0 && !node.capability) {
-          this.writeEmptyFile(rel, node);
-          // no await otherwise: give the event loop a turn now and then (signals, progress)
-          if (++this.sinceTurn >= 1024) {
-            this.sinceTurn = 0;
-            await new Promise((resolveTurn) => setImmediate(resolveTurn));
-          }
         } else if (node.type === 'file') {
-          await this.room();
-          this.schedule(rel, node);
+          this.writeFile(rel, node);
         } else if (node.type === 'symlink') {
           this.symlink(rel, node);
         } else {
           this.special(rel, node);
         }
+        // a turn of the event loop now and then: signals, the hash worker's answers
+        if (++this.units >= TURN_EVERY) {
+          this.units = 0;
+          await new Promise((resolveTurn) => setImmediate(resolveTurn));
+        }
       }
     } finally {
-      await Promise.allSettled([...this.inFlight]);
       this.removeStaging();
     }
-    if (this.failure) throw this.failure;
     for (let i = dirs.length - 1; i >= 0; i--) this.finishDir(dirs[i]!.rel, dirs[i]!.node);
     return this.result();
   }
 
-  /** Wait until fewer than 2×writers files are queued or being written. */
-  private async room(): Promise<void> {
-    while (this.limit.activeCount + this.limit.pendingCount >= this.writers * 2) {
-      await new Promise<void>((wake) => this.waiters.push(wake));
-    }
-  }
-
-  private track(work: Promise<void>): Promise<void> {
-    const tracked = work.then(
-      () => undefined,
-      (e: unknown) => {
-        this.failure ??= e;
-      },
-    );
-    const done = tracked.finally(() => {
-      this.inFlight.delete(done);
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-    this.inFlight.add(done);
-    return tracked;
-  }
-
-  private schedule(rel: string, node: Inode): void {
+  /** A regular file: created, its data copied, then owner, mode, capability, times. */
+  private writeFile(rel: string, node: Inode): void {
     const path = this.root.leaf(rel);
-    const done = this.track(this.limit(() => this.writeFile(rel, path, node)));
-    if (node.linked) this.linkReady.set(rel, done);
-  }
-
-  /**
-   * An empty file, with synchronous calls: there is no data to overlap, and a FileHandle and five
-   * thread-pool round trips a file cost 3.6× the user CPU and 1.4× the system time (200,000 empty
-   * files in one directory: 4.3 s + 52 s against 15.4 s + 74 s).
-   */
-  private writeEmptyFile(rel: string, node: Inode): void {
-    const fd = openSync(this.root.leaf(rel), FILE_FLAGS, 0o600);
+    const fd = openSync(path, FILE_FLAGS, 0o600);
     try {
+      if (node.size > 0) this.copyData(fd, rel, node);
       if (this.privileged) fchownSync(fd, node.uid, node.gid);
       fchmodSync(fd, node.mode & 0o7777);
+      if (node.capability) this.capability(fd, path, rel, node);
       if (!this.privileged) this.checkUnprivileged(rel, 'file', node, fstatSync(fd).mode);
       futimesSync(fd, timeOf(node), timeOf(node));
     } finally {
@@ -355,36 +316,19 @@ class DirWriter {
     }
   }
 
-  private async writeFile(rel: string, path: Buffer, node: Inode): Promise<void> {
-    const fh = await open(path, FILE_FLAGS, 0o600);
-    try {
-      if (node.size > 0) await this.copyData(fh, rel, node);
-      if (this.privileged) await fh.chown(node.uid, node.gid);
-      await fh.chmod(node.mode & 0o7777);
-      if (node.capability) this.capability(fh.fd, path, rel, node);
-      if (!this.privileged) this.checkUnprivileged(rel, 'file', node, (await fh.stat()).mode);
-      await fh.utimes(timeOf(node), timeOf(node));
-    } finally {
-      await fh.close();
-    }
-  }
-
-  private async copyData(fh: FileHandle, rel: string, node: Inode): Promise<void> {
+  private copyData(fd: number, rel: string, node: Inode): void {
     const layer = this.layers[node.layer];
     if (!layer) throw new LayerfoldError('BAD_LAYER', `${showName(rel)}: data in layer ${node.layer}, which does not exist`);
-    const buf = this.chunks.pop() ?? alignedBuffer(CHUNK);
+    const buf = (this.chunk ??= alignedBuffer(CHUNK));
     const what = (): string => `layer ${layer.index} (${layer.label}) entry ${showName(rel)}`;
-    try {
-      if (!node.sparse) await copyRange(fh, buf, layer.fd, node.dataOffset, 0, node.size, what);
-      else {
-        // a sparse file stays sparse: its size set, then only its data segments written  [sparse-gnu-*]
-        await fh.truncate(node.size);
-        for (const s of node.sparse) await copyRange(fh, buf, layer.fd, s.at, s.offset, s.length, what);
-      }
-    } finally {
-      this.chunks.push(buf);
+    if (!node.sparse) copyRange(fd, buf, layer.fd, node.dataOffset, 0, node.size, what);
+    else {
+      // a sparse file stays sparse: its size set, then only its data segments written  [sparse-gnu-*]
+      ftruncateSync(fd, node.size);
+      for (const s of node.sparse) copyRange(fd, buf, layer.fd, s.at, s.offset, s.length, what);
     }
     this.bytes += node.size;
+    this.units += Math.floor(node.size / UNIT_BYTES);
   }
 
   private capability(fd: number, path: Buffer, rel: string, node: Inode): void {
@@ -437,18 +381,13 @@ class DirWriter {
     renameSync(staging, this.root.leaf(rel));
   }
 
+  /** A later name of an inode: its first name is complete by now (the walk gives it first). */
   private hardlink(rel: string, linkTo: string, node: Inode): void {
     if (this.missing.has(linkTo)) {
       this.skip(rel, 'link', node, 'node', linkTo);
       return;
     }
-    const make = () => {
-      const source = this.root.linkSource(linkTo);
-      linkSync(source, this.root.leaf(rel));
-    };
-    const ready = this.linkReady.get(linkTo);
-    if (ready === undefined) make();
-    else void this.track(ready.then(make));
+    linkSync(this.root.linkSource(linkTo), this.root.leaf(rel));
   }
 
   /** Owner, mode and times of a directory, once everything inside it is written. */
@@ -521,13 +460,13 @@ function writeManifest(path: string, records: SkipRecord[]): void {
 }
 
 /** Copy `length` bytes at `from` of a layer's file to `to` of the file being made, one chunk at a time. */
-async function copyRange(fh: FileHandle, buf: Buffer, fd: number, from: number, to: number, length: number, what: () => string): Promise<void> {
+function copyRange(out: number, buf: Buffer, fd: number, from: number, to: number, length: number, what: () => string): void {
   let written = 0;
   while (written < length) {
-    const n = await readAt(fd, buf, Math.min(buf.length, length - written), from + written);
+    const n = readSync(fd, buf, 0, Math.min(buf.length, length - written), from + written);
     if (n === 0) throw new LayerfoldError('BAD_LAYER', `${what()}: data ends early`);
     let off = 0;
-    while (off < n) off += (await fh.write(buf, off, n - off, to + written + off)).bytesWritten;
+    while (off < n) off += writeSync(out, buf, off, n - off, to + written + off);
     written += n;
   }
 }
