@@ -27,11 +27,17 @@ import { ImageFile, Stager } from './image-file.js';
 import { FILE_TYPE, kindOf, MODE_TYPE, planTree, type FsInode, type TreePlan } from './tree-plan.js';
 
 const BS = 4096;
+/** Inodes start after the superblock's 1024 bytes and its padding: nid 0 is byte 2048 of block 0. */
 const META_START = 2048;
+/** The extended inode (erofs_inode_extended): 32-bit uid/gid, 64-bit size and mtime. */
 const INODE_SIZE = 64;
+/** An inode's address unit: nid = offset / 32, so every record starts on a 32-byte slot. */
 const SLOT = 32;
+/** erofs_dirent: nid (8), nameoff (2), file_type (1), reserved (1); the names follow the dirents. */
 const DIRENT = 12;
+/** A chunk index entry that maps no block: a hole, read as zeros. */
 const NULL_ADDR = 0xffffffff;
+/** The superblock's feature_incompat bit for chunk-based files (EROFS_FEATURE_INCOMPAT_CHUNKED_FILE). */
 const INCOMPAT_CHUNKED_FILE = 0x4;
 
 /** i_format's data layouts (bits 1-3; bit 0 set: the extended inode). */
