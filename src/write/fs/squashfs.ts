@@ -251,6 +251,11 @@ function header(type: number, rec: FsInode, tables: Tables): Buffer {
 }
 
 function u32s(...values: number[]): Buffer {
+  return u32List(values);
+}
+
+/** A list as u32s: a file's block sizes or the id table can be longer than a call's arguments may be. */
+function u32List(values: readonly number[]): Buffer {
   const b = Buffer.alloc(values.length * 4);
   values.forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
   return b;
@@ -267,7 +272,7 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
   if (node.type === 'file') {
     const d = data.get(rec.ino) ?? { start: 0, sizes: [] };
     if (!extended && rec.nlink === 1 && d.start + node.size < 2 ** 32 && node.size < 2 ** 32) {
-      body = Buffer.concat([u32s(d.start, NO_FRAGMENT, 0, node.size), u32s(...d.sizes)]);
+      body = Buffer.concat([u32s(d.start, NO_FRAGMENT, 0, node.size), u32List(d.sizes)]);
     } else {
       type = basic + EXTENDED;
       const b = Buffer.alloc(40);
@@ -278,7 +283,7 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
       b.writeUInt32LE(NO_FRAGMENT, 28);
       b.writeUInt32LE(0, 32);
       b.writeUInt32LE(xattr, 36);
-      body = Buffer.concat([b, u32s(...d.sizes)]);
+      body = Buffer.concat([b, u32List(d.sizes)]);
     }
   } else if (node.type === 'symlink') {
     const target = Buffer.from(node.linkname, 'latin1');
@@ -412,7 +417,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     const dirBytes = tables.dirs.finish();
     const idStart = dirStart + dirBytes.length;
     const idList = tables.idList();
-    const id = lookupTable(u32s(...idList), idStart, compress.sync);
+    const id = lookupTable(u32List(idList), idStart, compress.sync);
     const tail: Buffer[] = [inodeBytes, dirBytes, id.blocks, id.list];
     let pos = id.listAt + id.list.length;
     let xattrAt = INVALID;
