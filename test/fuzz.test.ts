@@ -238,8 +238,10 @@ async function runOne(input: Input): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Hostile shapes (issue 20): counts and trees that amplify — a layer listed past docker's 125, an
-// index listing one manifest many times under many names, one wide directory, one deep chain —
-// each possibly damaged further by the mutations above (then read with verify off).
+// index listing one manifest many times under many names, one wide directory, one deep chain, config
+// lists longer than a call's arguments may be (a spread into push() overflowed the stack past ~120,000)
+// — with sha256 or sha512 descriptors, each possibly damaged further by the mutations above (then
+// read with verify off).
 
 const SHAPE_RUNS = Number(process.env.FUZZ_SHAPE_RUNS ?? 12);
 
@@ -247,35 +249,44 @@ type Shape =
   | { kind: 'listings'; count: number; layout: 'legacy' | 'oci' }
   | { kind: 'wide'; files: number }
   | { kind: 'deep'; depth: number }
-  | { kind: 'index'; copies: number; names: boolean };
+  | { kind: 'index'; copies: number; names: boolean }
+  | { kind: 'config-lists'; items: number };
 
-const shapeArb: fc.Arbitrary<{ shape: Shape; mutations: Mutation[] }> = fc.record({
+type Digest = NonNullable<ImageSpec['digest']>;
+
+const shapeArb: fc.Arbitrary<{ shape: Shape; digest: Digest; mutations: Mutation[] }> = fc.record({
   shape: fc.oneof(
     fc.record({ kind: fc.constant('listings' as const), count: fc.integer({ min: 1, max: 140 }), layout: fc.constantFrom('legacy' as const, 'oci' as const) }),
     fc.record({ kind: fc.constant('wide' as const), files: fc.integer({ min: 1, max: 3000 }) }),
     fc.record({ kind: fc.constant('deep' as const), depth: fc.integer({ min: 1, max: 400 }) }),
     fc.record({ kind: fc.constant('index' as const), copies: fc.integer({ min: 1, max: 3000 }), names: fc.boolean() }),
+    fc.record({ kind: fc.constant('config-lists' as const), items: fc.integer({ min: 100_000, max: 250_000 }) }),
   ),
+  digest: fc.constantFrom('sha256' as const, 'sha512' as const),
   mutations: fc.array(mutationArb, { maxLength: 2 }),
 });
 
-async function buildShape(shape: Shape): Promise<Buffer> {
+async function buildShape(shape: Shape, digest: Digest): Promise<Buffer> {
   switch (shape.kind) {
     case 'listings':
-      return imageArchive(Array(shape.count).fill(seedLayers[0]!), { layout: shape.layout });
+      return imageArchive(Array(shape.count).fill(seedLayers[0]!), { layout: shape.layout, digest });
     case 'wide':
-      return imageArchive([await layerTar([e('wide/'), ...Array.from({ length: shape.files }, (_, i) => e(`wide/f${i}`, { content: '' }))])]);
+      return imageArchive([await layerTar([e('wide/'), ...Array.from({ length: shape.files }, (_, i) => e(`wide/f${i}`, { content: '' }))])], { layout: 'oci', digest });
     case 'deep': {
       const dirs = Array.from({ length: shape.depth }, (_, i) => e(`${'d/'.repeat(i + 1)}`));
-      return imageArchive([await layerTar([...dirs, e(`${'d/'.repeat(shape.depth)}file`)])]);
+      return imageArchive([await layerTar([...dirs, e(`${'d/'.repeat(shape.depth)}file`)])], { layout: 'oci', digest });
+    }
+    case 'config-lists': {
+      const many = (item: string) => Array<string>(shape.items).fill(item);
+      return imageArchive([seedLayers[0]!], { layout: 'oci', digest, config: { Entrypoint: many('/bin/sh'), Cmd: many('-c'), Env: many('A=1') } });
     }
     case 'index':
       return gunzipSync(repeatedManifestImage({ copies: shape.copies, names: shape.names }) as Buffer);
   }
 }
 
-async function runShape({ shape, mutations }: { shape: Shape; mutations: Mutation[] }): Promise<void> {
-  const bytes = mutations.reduce(mutate, await buildShape(shape));
+async function runShape({ shape, digest, mutations }: { shape: Shape; digest: Digest; mutations: Mutation[] }): Promise<void> {
+  const bytes = mutations.reduce(mutate, await buildShape(shape, digest));
   const verify = mutations.length === 0;
   for (const command of COMMANDS) {
     const root = scratchDir();
@@ -288,10 +299,11 @@ async function runShape({ shape, mutations }: { shape: Shape; mutations: Mutatio
       await withinBound(command.library(image, out, tmp, { verify }), TIME_BOUND_MS);
       ok = true;
     } catch (e) {
-      if (!isLayerfoldError(e)) throw new Error(`${command.name} on ${JSON.stringify(shape)}: not a LayerfoldError: ${(e as Error)?.stack ?? String(e)}`);
+      if (!isLayerfoldError(e)) throw new Error(`${command.name} on ${JSON.stringify({ ...shape, digest })}: not a LayerfoldError: ${(e as Error)?.stack ?? String(e)}`);
       expect(e.message).not.toContain('\n');
     }
     if (shape.kind === 'listings' && mutations.length === 0) expect(ok, `${command.name}: ${shape.count} listings`).toBe(shape.count <= 125);
+    if (shape.kind === 'config-lists' && mutations.length === 0) expect(ok, `${command.name}: ${shape.items} items a list (${digest})`).toBe(true);
     expect(readdirSync(tmp)).toEqual([]);
     const written = listTree(out);
     expect(written.filter((n) => PARTIAL.test(n))).toEqual([]);
@@ -300,7 +312,7 @@ async function runShape({ shape, mutations }: { shape: Shape; mutations: Mutatio
 }
 
 describe('fuzz', () => {
-  it(`${SHAPE_RUNS} hostile shapes (layers listed past 125, repeated index entries, wide and deep trees): a result or one clean error`, async () => {
+  it(`${SHAPE_RUNS} hostile shapes (layers listed past 125, repeated index entries, wide and deep trees, config lists of 100,000+; sha256 or sha512): a result or one clean error`, async () => {
     const seed = Number(process.env.FUZZ_SEED ?? 20261203);
     await fc.assert(fc.asyncProperty(shapeArb, runShape), {
       numRuns: SHAPE_RUNS,
