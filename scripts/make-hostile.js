@@ -798,6 +798,15 @@ add('oci-manifest-listed-3000', 'index.json lists one 1 MiB manifest 3,000 times
 add('oci-manifest-20k-names', 'index.json lists one manifest under 20,000 names (merged in linear time)', accept(['hello']), async () =>
   repeatedManifestImage({ copies: 20_000, names: true }), 'tar.gz');
 
+// Lists a million long in the config (issue 20: `words.push(...args)` overflowed the stack past ~120,000
+// words). docker loads such a config (its JSON is well under any limit); every command must take it, or
+// refuse it with one line. 23 MB of JSON, gzipped to 110 KB.
+const MILLION = 1_000_000;
+add('config-million-cmd-env', 'a config whose Entrypoint, Cmd and Env each hold 1,000,000 items (23 MB of JSON)', accept(['bin/sh']), async () =>
+  gzipSync(await image([await base()], {
+    config: (c) => void (c.config = { Entrypoint: Array(MILLION).fill('/bin/sh'), Cmd: Array(MILLION).fill('-c'), Env: Array.from({ length: MILLION }, (_, i) => `V${i % 1000}=x`) }),
+  })), 'tar.gz');
+
 // ----------------------------------------------------------------------------------------------
 
 async function main() {

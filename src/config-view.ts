@@ -135,7 +135,7 @@ export async function shellCommandLine(input: string, dir: string, options: Flat
     words.push(dir);
     const workdir = imageWorkdir(config);
     if (workdir !== '/') words.push('/bin/sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', workdir);
-    words.push(...args);
+    for (const arg of args) words.push(arg); // not push(...args): a million-word Cmd overflows a call's arguments
     const bad = words.find((w) => UNSHOWABLE.test(w));
     if (bad !== undefined) {
       throw new LayerfoldError('UNSUPPORTED', `config --shell: the image's command line holds a control character (${showText(bad)}), which this line cannot show safely; use bundle (runc) instead`);

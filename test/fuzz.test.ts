@@ -246,8 +246,10 @@ async function runOne(input: Input): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Hostile shapes (issue 20): counts and trees that amplify — a layer listed past docker's 125, an
-// index listing one manifest many times under many names, one wide directory, one deep chain —
-// each possibly damaged further by the mutations above (then read with verify off).
+// index listing one manifest many times under many names, one wide directory, one deep chain, config
+// lists longer than a call's arguments may be (a spread into push() overflowed the stack past ~120,000)
+// — with sha256 or sha512 descriptors, each possibly damaged further by the mutations above (then
+// read with verify off).
 
 const SHAPE_RUNS = Number(process.env.FUZZ_SHAPE_RUNS ?? 12);
 
@@ -255,39 +257,49 @@ type Shape =
   | { kind: 'listings'; count: number; layout: 'legacy' | 'oci' }
   | { kind: 'wide'; files: number }
   | { kind: 'deep'; depth: number }
-  | { kind: 'index'; copies: number; names: boolean };
+  | { kind: 'index'; copies: number; names: boolean }
+  | { kind: 'config-lists'; items: number };
 
-const shapeArb: fc.Arbitrary<{ shape: Shape; mutations: Mutation[] }> = fc.record({
+type Digest = NonNullable<ImageSpec['digest']>;
+
+const shapeArb: fc.Arbitrary<{ shape: Shape; digest: Digest; mutations: Mutation[] }> = fc.record({
   shape: fc.oneof(
     fc.record({ kind: fc.constant('listings' as const), count: fc.integer({ min: 1, max: 140 }), layout: fc.constantFrom('legacy' as const, 'oci' as const) }),
     fc.record({ kind: fc.constant('wide' as const), files: fc.integer({ min: 1, max: 3000 }) }),
     fc.record({ kind: fc.constant('deep' as const), depth: fc.integer({ min: 1, max: 400 }) }),
     fc.record({ kind: fc.constant('index' as const), copies: fc.integer({ min: 1, max: 3000 }), names: fc.boolean() }),
+    fc.record({ kind: fc.constant('config-lists' as const), items: fc.integer({ min: 100_000, max: 250_000 }) }),
   ),
+  digest: fc.constantFrom('sha256' as const, 'sha512' as const),
   mutations: fc.array(mutationArb, { maxLength: 2 }),
 });
 
-async function buildShape(shape: Shape): Promise<Buffer> {
+async function buildShape(shape: Shape, digest: Digest): Promise<Buffer> {
   switch (shape.kind) {
     case 'listings':
-      return imageArchive(Array(shape.count).fill(seedLayers[0]!), { layout: shape.layout });
+      return imageArchive(Array(shape.count).fill(seedLayers[0]!), { layout: shape.layout, digest });
     case 'wide':
-      return imageArchive([await layerTar([e('wide/'), ...Array.from({ length: shape.files }, (_, i) => e(`wide/f${i}`, { content: '' }))])]);
+      return imageArchive([await layerTar([e('wide/'), ...Array.from({ length: shape.files }, (_, i) => e(`wide/f${i}`, { content: '' }))])], { layout: 'oci', digest });
     case 'deep': {
       const dirs = Array.from({ length: shape.depth }, (_, i) => e(`${'d/'.repeat(i + 1)}`));
-      return imageArchive([await layerTar([...dirs, e(`${'d/'.repeat(shape.depth)}file`)])]);
+      return imageArchive([await layerTar([...dirs, e(`${'d/'.repeat(shape.depth)}file`)])], { layout: 'oci', digest });
+    }
+    case 'config-lists': {
+      const many = (item: string) => Array<string>(shape.items).fill(item);
+      return imageArchive([seedLayers[0]!], { layout: 'oci', digest, config: { Entrypoint: many('/bin/sh'), Cmd: many('-c'), Env: many('A=1') } });
     }
     case 'index':
       return gunzipSync(repeatedManifestImage({ copies: shape.copies, names: shape.names }) as Buffer);
   }
 }
 
-async function runShape({ shape, mutations }: { shape: Shape; mutations: Mutation[] }): Promise<void> {
-  const bytes = mutations.reduce(mutate, await buildShape(shape));
+async function runShape({ shape, digest, mutations }: { shape: Shape; digest: Digest; mutations: Mutation[] }): Promise<void> {
+  const bytes = mutations.reduce(mutate, await buildShape(shape, digest));
   const verify = mutations.length === 0;
   for (const command of COMMANDS) {
-    const { ok } = await runContained(command, bytes, verify, `${command.name} on ${JSON.stringify(shape)}`);
+    const { ok } = await runContained(command, bytes, verify, `${command.name} on ${JSON.stringify({ ...shape, digest })}`);
     if (shape.kind === 'listings' && verify) expect(ok, `${command.name}: ${shape.count} listings`).toBe(shape.count <= 125);
+    if (shape.kind === 'config-lists' && verify) expect(ok, `${command.name}: ${shape.items} items a list (${digest})`).toBe(true);
   }
 }
 
@@ -305,7 +317,7 @@ function checkProperty<T>(arb: fc.Arbitrary<T>, run: (value: T) => Promise<void>
 }
 
 describe('fuzz', () => {
-  it(`${SHAPE_RUNS} hostile shapes (layers listed past 125, repeated index entries, wide and deep trees): a result or one clean error`, async () => {
+  it(`${SHAPE_RUNS} hostile shapes (layers listed past 125, repeated index entries, wide and deep trees, config lists of 100,000+; sha256 or sha512): a result or one clean error`, async () => {
     await checkProperty(shapeArb, runShape, SHAPE_RUNS, 20261203);
   }, Math.max(60_000, SHAPE_RUNS * 5_000));
 

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isLayerfoldError, type ErrorCode } from '../src/index.js';
+import { isLayerfoldError, listImage, type ErrorCode } from '../src/index.js';
 import { scratchDir } from './support/build.js';
 import { COMMANDS, isContainedName, isOneLineRefusal, listTree, PARTIAL, runCli, sandbox, type HostileCommand } from './support/hostile.js';
 
@@ -35,10 +35,24 @@ function expectContained(root: string, out: string, tmp: string): void {
   expect(listTree(out).filter((n) => PARTIAL.test(n))).toEqual([]);
 }
 
+/**
+ * A name for cat and why: the first the case says the result holds; for cat one that is a regular
+ * file there (a symlink out of the image is refused by cat, rightly), else none.
+ */
+async function caseFile(command: HostileCommand, image: string, c: Case): Promise<string | undefined> {
+  if (c.expect.outcome !== 'accept') return undefined;
+  const named = c.expect.has.filter((n) => !n.endsWith('/'));
+  if (!command.needsFile) return named[0];
+  const files = new Set<string>();
+  await listImage(image, { verify: false }, (entry) => void (entry.type === 'file' && files.add(entry.name)));
+  return named.find((n) => files.has(n));
+}
+
 async function checkCase(command: HostileCommand, c: Case): Promise<void> {
   const image = join(DIR, c.file);
   const cli = sandbox();
-  const result = await runCli(command.argv(image, cli.out, cli.tmp));
+  const file = await caseFile(command, image, c);
+  const result = await runCli(command.argv(image, cli.out, cli.tmp, file));
   expectContained(cli.root, cli.out, cli.tmp);
   // The library call behind the CLI, for the error code. Every command reads images through the same
   // flattenImage, so only the first command's calls are repeated through the library (time).
@@ -60,6 +74,21 @@ async function checkCase(command: HostileCommand, c: Case): Promise<void> {
     return;
   }
   if (command.takesPlainTars && plainTarCase) {
+    expect(isOneLineRefusal(result.stderr), result.stderr).toBe(true);
+    expect(listTree(cli.out)).toEqual([]);
+    return;
+  }
+  // a command that reads no layer may take a case refused for a layer, and one that names a file
+  // must refuse an image without one: either way exit 0, or exit 2 with one line, nothing left
+  const layerCase = c.expect.outcome === 'refuse' && command.configOnly;
+  const noFile = c.expect.outcome === 'accept' && command.needsFile && file === undefined;
+  if ((layerCase || noFile) && result.code === 0) {
+    expect(result.stderr).toBe('');
+    expect(listTree(cli.out)).toEqual([]);
+    return;
+  }
+  if (layerCase || noFile) {
+    expect(result.code, result.stderr).toBe(2);
     expect(isOneLineRefusal(result.stderr), result.stderr).toBe(true);
     expect(listTree(cli.out)).toEqual([]);
     return;

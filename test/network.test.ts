@@ -10,7 +10,7 @@
  *   --max-size; an engine's endless error body is cut;
  * - an image listing one layer blob twice is pulled (each digest fetched once), as docker pulls it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -451,6 +451,72 @@ describe('time-outs end a stalled transfer with one line naming the host and the
   it('bad values are one line', async () => {
     expectOneLine(await cli(['export', 'docker://127.0.0.1:1/x', '--idle-timeout', '0', '-o', '-']), /--idle-timeout takes a positive number/);
     expectOneLine(await cli(['export', 'docker://127.0.0.1:1/x', '--min-speed', '-1', '-o', '-']), /--min-speed takes a number, 0 or more/);
+  });
+});
+
+describe('--stall-timeout bounds a whole pull without progress, across its requests', () => {
+  /** Every request to `handler` answered after `ms`: each just within a --response-timeout above it. */
+  const late = (handler: Handler, ms: number): Handler => (req, res) => void setTimeout(() => handler(req, res), ms);
+
+  it('a registry and token service that answer each request just in time: cut at the stall bound, one line, nothing left', async () => {
+    const token = await started(late((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"T"}'), 800));
+    const reg = await started(late(registryHandler(image, { challenge: `Bearer realm="${token.origin}/token"`, accept: 'Bearer T' }), 800));
+    const began = Date.now();
+    // 401, token, manifest, then config and layers at once: 0.8 s each, each within --response-timeout 1
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--response-timeout', '1', '--stall-timeout', '1.5');
+    const took = Date.now() - began;
+    expectOneLine(r, new RegExp(`^layerfold: (docker://${reg.host}/app:1: .*)?${reg.host}: the pull made no progress for 1.5 s in all \\(--stall-timeout\\)$`, 'm'));
+    expect(r.left).toEqual([]);
+    expect(took).toBeLessThan(1500 + 1500); // the bound, plus a busy machine's slack: not the 3.2 s of answers
+  });
+
+  it('the same registry within a larger --stall-timeout is pulled as it is: the bound is the only thing that cut it', async () => {
+    const token = await started(late((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"T"}'), 800));
+    const reg = await started(late(registryHandler(image, { challenge: `Bearer realm="${token.origin}/token"`, accept: 'Bearer T' }), 800));
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--response-timeout', '1', '--stall-timeout', '20');
+    expect(r.stderr).toBe('');
+    expect(r.stdout.equals(expected)).toBe(true);
+  });
+
+  it('a registry that never answers, with a --response-timeout far above: the stall bound ends it first', async () => {
+    const s = await started(() => undefined);
+    const began = Date.now();
+    const r = await pull(`docker://${s.host}/app:1`, '--insecure', '--response-timeout', '30', '--stall-timeout', '0.5');
+    expectOneLine(r, new RegExp(`^layerfold: ${s.host}: the pull made no progress for 0.5 s in all \\(--stall-timeout\\)$`, 'm'));
+    expect(Date.now() - began).toBeLessThan(5000);
+    expect(r.left).toEqual([]);
+  });
+
+  it('a slow blob that keeps to --min-speed for far longer than --stall-timeout is not cut', async () => {
+    const big = await testImage([await layerTar([e('data', { content: randomBytes(48 * 1024) })])]);
+    const blob = big.blobs.get(big.layerDigests[0]!)!;
+    const reg = await started(
+      registryHandler(big, {
+        intercept: (req, res) => {
+          if (!req.url?.endsWith(big.layerDigests[0]!)) return false;
+          // 2 KiB every 50 ms (40 KiB/s): 1.2 s of transfer, with --stall-timeout 0.4 s
+          res.writeHead(200, { 'content-length': blob.length });
+          let at = 0;
+          const t = setInterval(() => {
+            if (res.destroyed) return clearInterval(t);
+            res.write(blob.subarray(at, (at += 2048)));
+            if (at >= blob.length) {
+              clearInterval(t);
+              res.end();
+            }
+          }, 50);
+          return true;
+        },
+      }),
+    );
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--stall-timeout', '0.4', '--min-speed', '4096', '--idle-timeout', '0.4');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout.equals(await exportOf(writeTemp(big.archive)))).toBe(true);
+  });
+
+  it('bad values are one line', async () => {
+    expectOneLine(await cli(['export', 'docker://127.0.0.1:1/x', '--stall-timeout', '0', '-o', '-']), /--stall-timeout takes a positive number/);
   });
 });
 

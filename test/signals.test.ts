@@ -6,10 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { listTree } from './support/hostile.js';
+// @ts-expect-error plain-JS helper without type declarations
+import { wideEntries, writeTreeImage } from '../scripts/bench/shapes.js';
 
 const BIN = 'bin/layerfold.js';
 const built = existsSync('dist/cli/main.js');
@@ -94,3 +97,93 @@ describe.skipIf(!built)('signals (built CLI)', () => {
   }
 });
 
+/**
+ * A long walk (one directory of 250,000 empty files: the time goes into entries, not bytes) and a
+ * stalled registry (a loopback server that accepts and never answers, with time-outs far away): the
+ * signal must end the run promptly, within 5 s of being sent, with the conventional code.
+ */
+describe.skipIf(!built)('signals during a long walk or a stalled pull (built CLI)', () => {
+  const PROMPT_MS = 5000;
+  let wide: Promise<string> | undefined;
+  const wideImage = () =>
+    (wide ??= (async () => {
+      const image = join(scratchDir(), 'wide.tar');
+      await writeTreeImage(image, wideEntries(250_000));
+      return image;
+    })());
+
+  /** Run argv; once `busy` holds (or after `afterMs`), send `signal`; how it ended and how long after the signal. */
+  async function signalled(argv: string[], signal: 'SIGINT' | 'SIGTERM', busy: (stdoutBytes: number) => boolean) {
+    const child = spawn(process.execPath, [BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdoutBytes = 0;
+    child.stdout.on('data', (c: Buffer) => (stdoutBytes += c.length));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let sentAt: number | undefined;
+    const started = Date.now();
+    while (sentAt === undefined && Date.now() - started < 60_000 && child.exitCode === null) {
+      if (busy(stdoutBytes)) {
+        child.kill(signal);
+        sentAt = Date.now();
+      } else await new Promise((r) => setTimeout(r, 5));
+    }
+    const code = await exited;
+    return { code, stderr, sent: sentAt !== undefined, afterMs: sentAt === undefined ? Infinity : Date.now() - sentAt };
+  }
+
+  const walks: Array<[string, (image: string, out: string, tmp: string) => string[], (out: string, stdoutBytes: number) => boolean]> = [
+    ['export', (image, out, tmp) => ['export', image, '-o', join(out, 'rootfs.tar'), '--tmpdir', tmp], (out) => bytesUnder(out) > 1 << 20],
+    ['ls', (image, _out, tmp) => ['ls', image, '--tmpdir', tmp], (_out, n) => n > 64 << 10],
+    ['extract', (image, out, tmp) => ['extract', image, join(out, 'root'), '--tmpdir', tmp], (out) => existsSync(join(out, 'root', 'wide', 'f00100'))],
+  ];
+  for (const [name, argv, busy] of walks) {
+    for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+      it(`${signal} while ${name} walks 250,000 entries: exit ${code} within 5 s, one line, nothing left`, async () => {
+        const image = await wideImage();
+        const root = scratchDir();
+        const [out, tmp] = [join(root, 'out'), join(root, 'tmp')];
+        mkdirSync(out);
+        mkdirSync(tmp);
+        const run = await signalled(argv(image, out, tmp), signal, (n) => busy(out, n));
+        expect(run.sent, 'the run ended before it could be interrupted').toBe(true);
+        expect(run.code).toBe(code);
+        expect(run.afterMs).toBeLessThan(PROMPT_MS);
+        expect(run.stderr).toMatch(new RegExp(`^layerfold: interrupted by ${signal}; partial output removed\\n$`));
+        expect(listTree(out)).toEqual([]);
+        expect(listTree(tmp)).toEqual([]);
+      }, 120_000);
+    }
+  }
+
+  for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    it(`${signal} while a pull waits on a registry that never answers: exit ${code} within 5 s, nothing left`, async () => {
+      const sockets = new Set<net.Socket>();
+      let accepted = false;
+      const server = net.createServer((sock) => {
+        sockets.add(sock);
+        accepted = true;
+        sock.on('error', () => undefined);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      const root = scratchDir();
+      const [out, tmp] = [join(root, 'out'), join(root, 'tmp')];
+      mkdirSync(out);
+      mkdirSync(tmp);
+      try {
+        const argv = ['export', `docker://${host}/app:1`, '--insecure', '-o', join(out, 'rootfs.tar'), '--tmpdir', tmp, '--response-timeout', '60', '--stall-timeout', '60'];
+        const run = await signalled(argv, signal, () => accepted);
+        expect(run.sent).toBe(true);
+        expect(run.code).toBe(code);
+        expect(run.afterMs).toBeLessThan(PROMPT_MS);
+        expect(run.stderr).toMatch(new RegExp(`^layerfold: interrupted by ${signal}; partial output removed\\n$`));
+        expect(listTree(out)).toEqual([]);
+        expect(listTree(tmp)).toEqual([]);
+      } finally {
+        for (const sock of sockets) sock.destroy();
+        await new Promise((r) => server.close(r));
+      }
+    }, 60_000);
+  }
+});

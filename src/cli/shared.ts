@@ -20,6 +20,7 @@ export interface ImageArgs {
   'response-timeout'?: number | undefined;
   'idle-timeout'?: number | undefined;
   'min-speed'?: number | undefined;
+  'stall-timeout'?: number | undefined;
   retries?: number | undefined;
   include?: string[] | undefined;
   exclude?: string[] | undefined;
@@ -44,20 +45,22 @@ function nonNegative(value: number | undefined, flag: string): number | undefine
   return value;
 }
 
-/** --connect-timeout, --response-timeout, --idle-timeout (seconds) and --min-speed (bytes/s); only those given. */
+/** --connect-timeout, --response-timeout, --idle-timeout, --stall-timeout (seconds) and --min-speed (bytes/s); only those given. */
 function timeoutsFrom(args: ImageArgs): NonNullable<FlattenOptions['timeouts']> | undefined {
   const t: NonNullable<FlattenOptions['timeouts']> = {};
-  const ms = (flag: 'connect-timeout' | 'response-timeout' | 'idle-timeout') => {
+  const ms = (flag: 'connect-timeout' | 'response-timeout' | 'idle-timeout' | 'stall-timeout') => {
     const s = positive(args[flag], `--${flag}`);
     return s === undefined ? undefined : Math.max(1, Math.round(s * 1000));
   };
   const connect = ms('connect-timeout');
   const response = ms('response-timeout');
   const idle = ms('idle-timeout');
+  const stall = ms('stall-timeout');
   const speed = nonNegative(args['min-speed'], '--min-speed');
   if (connect !== undefined) t.connectMs = connect;
   if (response !== undefined) t.responseMs = response;
   if (idle !== undefined) t.idleMs = idle;
+  if (stall !== undefined) t.stallMs = stall;
   if (speed !== undefined) t.minBytesPerSecond = speed;
   return Object.keys(t).length ? t : undefined;
 }
@@ -138,6 +141,7 @@ export function imageOptions<T>(y: Argv<T>) {
     .option('response-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds from sending a request to its response headers, connecting and redirects included (default 12)' })
     .option('idle-timeout', { type: 'number', describe: 'docker://, docker-daemon:: seconds a transfer may go without a byte (default 12)' })
     .option('min-speed', { type: 'number', describe: 'docker://, docker-daemon:: bytes/s a transfer must average over each --idle-timeout window (default 1024; 0: off)' })
+    .option('stall-timeout', { type: 'number', describe: 'docker://: seconds a pull may go without progress across all its requests, short stalls adding up unless bytes flow between them at --min-speed (default 30)' })
     .option('retries', { type: 'number', describe: 'docker://: retries after a reset, time-out or 5xx, with backoff, started only within response + idle time-out of the first attempt (default 4)' })
     .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
 }

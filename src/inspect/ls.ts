@@ -48,6 +48,9 @@ function inSubtrees(name: string, roots: string[]): boolean {
   return roots.some((r) => r === '' || path === r || path.startsWith(`${r}/`));
 }
 
+/** Entries listed between two turns of the event loop. */
+const ENTRIES_PER_TURN = 1 << 14;
+
 /** Call `each` for every entry of the merged tree (or of the PATH subtrees), in export order. */
 export async function listImage(input: string, options: ListOptions, each: (entry: ListEntry, layerCount: number) => void): Promise<ListSummary> {
   const roots = (options.paths ?? []).map(treePath);
@@ -59,7 +62,11 @@ export async function listImage(input: string, options: ListOptions, each: (entr
       }
     }
     let entries = 0;
+    let walked = 0;
     for (const entry of walkTree(flat.tree)) {
+      // a turn of the event loop now and then: a listing of millions of lines is synchronous work
+      // (writes to a pipe block), and SIGINT / SIGTERM must be met during it, not after
+      if ((++walked & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
       if (roots.length > 0 && !inSubtrees(entry.name, roots)) continue;
       each(listEntryOf(entry), flat.tree.layerCount);
       entries++;

@@ -179,12 +179,14 @@ export function renderInspect(r: InspectReport, width?: number): string {
     for (const name of r.images) out.push(`  ${displayText(name)}`);
   }
   const config = configLines(r);
-  if (config.length) out.push('', 'config', ...config);
+  // no push(...x): an image's config lists and history can be longer than a call's arguments may be
+  if (config.length) out.push('', 'config');
+  for (const line of config) out.push(line);
   const withBlob = r.layers.some((l) => l.blobDigest !== undefined || l.compression !== 'none');
   const header = ['#', 'diff_id', ...(withBlob ? ['blob'] : []), 'stored', 'size', 'entries', 'surviving', 'wasted'];
   const rows = historyRows(r, withBlob);
   const lines = table([header, ...rows.map((x) => x.cells)], new Set(withBlob ? [0, 3, 4, 5, 6, 7] : [0, 2, 3, 4, 5, 6]));
-  const tableWidth = Math.max(...lines.map((l) => l.length));
+  const tableWidth = lines.reduce((w, l) => Math.max(w, l.length), 0);
   out.push('', `${lines[0]}  created_by`);
   rows.forEach((row, i) => {
     const cells = lines[i + 1]!.padEnd(tableWidth);

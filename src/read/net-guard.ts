@@ -29,9 +29,11 @@ export interface NetTimeouts {
   idleMs: number;
   /** Fewer bytes a second than this, averaged over an `idleMs` window, is a stall (default 1024; 0: off). */
   minBytesPerSecond: number;
+  /** A docker:// pull's time without progress, across all its requests (default 30 s; StallClock). */
+  stallMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: NetTimeouts = { connectMs: 10_000, responseMs: 12_000, idleMs: 12_000, minBytesPerSecond: 1024 };
+export const DEFAULT_TIMEOUTS: NetTimeouts = { connectMs: 10_000, responseMs: 12_000, idleMs: 12_000, minBytesPerSecond: 1024, stallMs: 30_000 };
 
 /** How often the body guard looks at the byte count: a stall is seen at most one tick late. */
 export function guardTickMs(idleMs: number): number {
@@ -128,4 +130,104 @@ export function guardBody(res: IncomingMessage, host: string, t: NetTimeouts): v
   res.once('end', stop);
   res.once('close', stop);
   res.once('error', stop);
+}
+
+/** What the stall clock watches: a request before its headers, or a success's body. */
+interface Watched {
+  destroy(error: Error): void;
+}
+
+/**
+ * The stall bound of a whole pull (issue 20): each request is bounded above, but a registry that
+ * answers every request just in time (the token, the index, the manifest, the config, each blob)
+ * would still hold a command for minutes without a byte of an image. The clock runs while the pull
+ * does and looks at the bytes of every success's body (2xx; challenges, redirects and error bodies
+ * bring nothing) each tick: a tick that brings at least `--min-speed` (or ends a body) drains the
+ * clock by its length, any other adds to it; at `budgetMs` every request in flight ends with one line.
+ * So N seconds in a row without a byte end the pull after N s, short stalls add up unless the bytes
+ * between them flow as long, and a download that keeps to --min-speed is never cut, however long.
+ */
+export class StallClock {
+  private readonly tickMs: number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly pending = new Set<Watched>();
+  private readonly bodies = new Map<IncomingMessage, number>();
+  private debtMs = 0;
+  private ended = false;
+  private failure: LayerfoldError | undefined;
+  private readonly waiters = new Set<(e: Error) => void>();
+
+  constructor(
+    private readonly host: string,
+    private readonly budgetMs: number,
+    private readonly minBytesPerSecond: number,
+  ) {
+    this.tickMs = Math.max(5, Math.min(1000, budgetMs / 8));
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  /** A request until its response (or its end). */
+  request(req: ClientRequest): void {
+    this.pending.add(req);
+    const done = () => this.pending.delete(req);
+    req.once('response', done);
+    req.once('close', done);
+  }
+
+  /** A success's body: its bytes are the pull's progress. */
+  body(res: IncomingMessage): void {
+    const socket = res.socket;
+    if (!socket) return;
+    this.bodies.set(res, socket.bytesRead);
+    res.once('end', () => (this.ended = true));
+    res.once('close', () => this.bodies.delete(res));
+  }
+
+  /** Throw the stall, if the clock ran out: no new attempt starts after it. */
+  check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Wait `ms` (a retry's backoff: it counts as time without progress), or fail with the stall. */
+  wait(ms: number): Promise<void> {
+    this.check();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(reject);
+        resolve();
+      }, ms);
+      this.waiters.add((e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    let got = 0;
+    for (const [res, seen] of this.bodies) {
+      const now = res.socket?.bytesRead ?? seen;
+      got += Math.max(0, now - seen);
+      this.bodies.set(res, now);
+    }
+    const moved = this.ended || (got > 0 && got >= (this.minBytesPerSecond * this.tickMs) / 1000);
+    this.ended = false;
+    this.debtMs = moved ? Math.max(0, this.debtMs - this.tickMs) : this.debtMs + this.tickMs;
+    if (this.debtMs >= this.budgetMs) this.fail();
+  }
+
+  private fail(): void {
+    this.stop();
+    this.failure = new LayerfoldError('IO', `${this.host}: the pull made no progress for ${seconds(this.budgetMs)} in all (--stall-timeout)`);
+    for (const w of [...this.pending, ...this.bodies.keys()]) w.destroy(this.failure);
+    for (const reject of this.waiters) reject(this.failure);
+    this.pending.clear();
+    this.bodies.clear();
+    this.waiters.clear();
+  }
 }

@@ -344,7 +344,7 @@ class LayerApplier {
           names.length = 0;
         }
         const target = child.linkname.split('/');
-        queue.unshift(...target);
+        queue = [...target, ...queue]; // a spread into a call (unshift(...x)) is bounded by the stack, an array literal is not
         fromLinks += target.length;
       } else if (!mustExist) {
         names.push(part);

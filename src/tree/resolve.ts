@@ -17,7 +17,7 @@ export type Resolved = { node: Node; path: string } | { failure: ResolveFailure;
  * too when it is a symlink, unless `followLast` is false (then the link itself is the answer).
  */
 export function resolvePath(root: Dir, path: string, followLast = true): Resolved {
-  const queue = path === '' ? [] : path.split('/');
+  let queue = path === '' ? [] : path.split('/');
   // the directories from the root down to where the lookup stands, with their names
   const stack: Array<{ dir: Dir; name: string }> = [{ dir: root, name: '' }];
   const at = (part?: string) => [...stack.slice(1).map((s) => s.name), ...(part === undefined ? [] : [part])].join('/');
@@ -36,7 +36,7 @@ export function resolvePath(root: Dir, path: string, followLast = true): Resolve
     if (!(child instanceof Dir) && child.type === 'symlink' && (!last || followLast)) {
       if (++links > MAX_SYMLINKS) return { failure: 'loop', at: at(part) };
       if (child.linkname.startsWith('/')) stack.length = 1;
-      queue.unshift(...child.linkname.split('/'));
+      queue = [...child.linkname.split('/'), ...queue]; // not unshift(...x): a call's arguments are bounded by the stack
       continue;
     }
     if (child instanceof Dir) {

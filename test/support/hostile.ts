@@ -9,16 +9,26 @@ import { readdirSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { run } from '../../src/cli/main.js';
-import { diffRootfs, exportRootfs, extractRootfs, inspectImage, listImage, squashImage, makeFilesystem } from '../../src/index.js';
+import { catFile, copyOut, diffRootfs, explainPath, exportRootfs, extractRootfs, inspectImage, listImage, makeBundle, makeFilesystem, readImageConfig, shellCommandLine, squashImage } from '../../src/index.js';
 import { hasCommand, readWithNodeTar } from './read.js';
 import { scratchDir } from './build.js';
 
 export interface HostileCommand {
   name: string;
-  /** CLI arguments: read IMAGE, write only inside OUT (an empty directory), spool into TMP. */
-  argv(image: string, out: string, tmp: string): string[];
+  /**
+   * CLI arguments: read IMAGE, write only inside OUT (an empty directory), spool into TMP. FILE is a
+   * regular file the image should hold (relative), for the commands that name one (cat, why).
+   */
+  argv(image: string, out: string, tmp: string, file?: string): string[];
   /** The library call behind the command, same inputs. */
-  library(image: string, out: string, tmp: string, extra?: Record<string, unknown>): Promise<unknown>;
+  library(image: string, out: string, tmp: string, extra?: Record<string, unknown>, file?: string): Promise<unknown>;
+  /**
+   * The command reads the config and never a layer (config, config --json): a case refused for what
+   * a layer holds may pass; it must still end cleanly and leave nothing behind.
+   */
+  configOnly?: boolean;
+  /** The command needs FILE to be in the image (cat): without one to name, a one-line refusal is its due. */
+  needsFile?: boolean;
   /**
    * The command also takes inputs that are not images (diff compares plain tars too): a case whose
    * image archive is refused as a whole (BAD_ARCHIVE, BAD_LAYOUT) may then succeed; it must still end
@@ -28,6 +38,9 @@ export interface HostileCommand {
   /** After a success: the names the result holds (relative; directories end in '/'), or null for a report. */
   resultNames(out: string, stdout: string, image: string): Promise<string[] | null>;
 }
+
+/** The file cat and why name when the caller knows none the image holds. */
+const DEFAULT_FILE = 'bin/sh';
 
 /** Every command that reads an image. Add a row when a command lands. */
 export const COMMANDS: HostileCommand[] = [
@@ -87,6 +100,51 @@ export const COMMANDS: HostileCommand[] = [
     argv: (image, out, tmp) => ['mkfs', image, join(out, 'rootfs.ext4'), '--tmpdir', tmp, '-q'],
     library: (image, out, tmp, extra = {}) => makeFilesystem(image, join(out, 'rootfs.ext4'), { type: 'ext4', tmpDir: tmp, ...extra }),
     resultNames: async () => null,
+  },
+  {
+    name: 'bundle',
+    argv: (image, out, tmp) => ['bundle', image, join(out, 'bundle'), '--tmpdir', tmp],
+    library: (image, out, tmp, extra = {}) => makeBundle(image, join(out, 'bundle'), { tmpDir: tmp, ...extra }),
+    resultNames: async (out) => listTree(join(out, 'bundle', 'rootfs')),
+  },
+  {
+    name: 'why',
+    argv: (image, _out, tmp, file = DEFAULT_FILE) => ['why', image, file, '--tmpdir', tmp],
+    library: (image, _out, tmp, extra = {}, file = DEFAULT_FILE) => explainPath(image, file, { tmpDir: tmp, ...extra }),
+    resultNames: async () => null,
+  },
+  {
+    name: 'config',
+    configOnly: true,
+    argv: (image, _out, tmp) => ['config', image, '--tmpdir', tmp],
+    library: (image, _out, tmp, extra = {}) => readImageConfig(image, { tmpDir: tmp, ...extra }),
+    resultNames: async () => null,
+  },
+  {
+    name: 'config --json',
+    configOnly: true,
+    argv: (image, _out, tmp) => ['config', image, '--json', '--tmpdir', tmp],
+    library: (image, _out, tmp, extra = {}) => readImageConfig(image, { tmpDir: tmp, ...extra }),
+    resultNames: async () => null,
+  },
+  {
+    name: 'config --shell',
+    argv: (image, out, tmp) => ['config', image, '--shell', join(out, 'root'), '--tmpdir', tmp],
+    library: (image, out, tmp, extra = {}) => shellCommandLine(image, join(out, 'root'), { tmpDir: tmp, ...extra }),
+    resultNames: async () => null,
+  },
+  {
+    name: 'cat',
+    needsFile: true,
+    argv: (image, _out, tmp, file = DEFAULT_FILE) => ['cat', image, file, '--tmpdir', tmp],
+    library: (image, _out, tmp, extra = {}, file = DEFAULT_FILE) => catFile(image, file, new PassThrough().resume(), { tmpDir: tmp, ...extra }),
+    resultNames: async () => null,
+  },
+  {
+    name: 'cp',
+    argv: (image, out, tmp) => ['cp', `${image}:/`, join(out, 'copy'), '--tmpdir', tmp],
+    library: (image, out, tmp, extra = {}) => copyOut(image, '/', join(out, 'copy'), { tmpDir: tmp, ...extra }),
+    resultNames: async (out) => listTree(join(out, 'copy')),
   },
 ];
 

@@ -30,7 +30,7 @@ import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { LayerfoldError } from '../../errors.js';
-import { attemptBoundMs, DEFAULT_TIMEOUTS, guardBody, guardRequest, NetTimeoutError, type NetTimeouts } from '../net-guard.js';
+import { attemptBoundMs, DEFAULT_TIMEOUTS, guardBody, guardRequest, NetTimeoutError, StallClock, type NetTimeouts } from '../net-guard.js';
 
 export interface HttpSettings {
   insecure?: boolean;
@@ -136,12 +136,21 @@ export class RegistryHttp {
   private readonly policy: RetryPolicy;
   private readonly timeouts: NetTimeouts;
   private readonly env: NodeJS.ProcessEnv;
+  private stall: StallClock | undefined;
 
   constructor(settings: HttpSettings = {}) {
     this.insecure = settings.insecure ?? false;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...settings.timeouts };
     this.policy = retryPolicy(this.timeouts, settings.attempts, settings.backoffMs);
     this.env = settings.env ?? process.env;
+  }
+
+  /**
+   * From now until close(), bound the time all requests together go without progress (StallClock,
+   * --stall-timeout): a pull's. Not for a push, whose progress is the bytes it sends.
+   */
+  watchStalls(host: string): void {
+    this.stall ??= new StallClock(host, this.timeouts.stallMs, this.timeouts.minBytesPerSecond);
   }
 
   /** `https://host` (or `http://host` once an insecure registry turned out to speak plain HTTP). */
@@ -185,9 +194,11 @@ export class RegistryHttp {
           return resolve(this.send(next, nextHeaders, redirects + 1, sentAt));
         }
         guardBody(res, url.host, this.timeouts);
+        if (status >= 200 && status < 300) this.stall?.body(res);
         resolve({ status, headers: res.headers, body: res, url });
       });
       guardRequest(req, url.host, this.timeouts, sentAt);
+      this.stall?.request(req);
       req.on('error', reject);
       req.end();
     });
@@ -226,8 +237,9 @@ export class RegistryHttp {
         // An insecure registry may not speak TLS at all: try plain HTTP, and remember if it answers.
         const plain = new URL(url.href.replace(/^https:/, 'http:'));
         res = await this.send(plain, headers).catch((plainErr: unknown) => {
-          // It speaks plain HTTP but stalled: say so (and retry it), not that TLS failed.
-          if (plainErr instanceof NetTimeoutError) throw plainErr;
+          // It speaks plain HTTP but stalled
+          // (or the pull's stall bound ended it): say so (and retry a time-out), not that TLS failed.
+          if (plainErr instanceof LayerfoldError) throw plainErr;
           throw this.networkError(host, err);
         });
         this.plainHosts.add(host);
@@ -256,6 +268,7 @@ export class RegistryHttp {
     let windowStart = Date.now();
     for (let attempt = 1; ; attempt++) {
       const began = Date.now();
+      this.stall?.check();
       try {
         return await fn();
       } catch (e) {
@@ -265,12 +278,13 @@ export class RegistryHttp {
         if (now - began > this.policy.windowMs) windowStart = now; // it made progress: a new window
         const delay = retryDelay(this.policy, attempt, now - windowStart, transient.retryAfterMs);
         if (delay === undefined) throw new LayerfoldError('IO', `${transient.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'})`);
-        await sleep(delay);
+        await (this.stall ? this.stall.wait(delay) : sleep(delay));
       }
     }
   }
 
   close(): void {
+    this.stall?.stop();
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
   }

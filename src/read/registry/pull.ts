@@ -166,6 +166,7 @@ function checkDeclaredSizes(blobs: Array<{ d: Descriptor; what: string }>, maxSi
  */
 export async function pullToLayout(ref: DockerReference, dir: string, options: PullOptions = {}): Promise<void> {
   const client = new RegistryClient(ref, options);
+  client.http.watchStalls(client.host);
   try {
     const { manifest, body, platform } = await resolveManifest(client, options.platform);
     const where = `${client.label}: manifest ${manifest.digest}`;

@@ -301,6 +301,11 @@ function header(type: number, rec: FsInode, tables: Tables): Buffer {
 }
 
 function u32s(...values: number[]): Buffer {
+  return u32List(values);
+}
+
+/** A list as u32s: a file's block sizes or the id table can be longer than a call's arguments may be. */
+function u32List(values: readonly number[]): Buffer {
   const b = Buffer.alloc(values.length * 4);
   values.forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
   return b;
@@ -317,7 +322,7 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
   if (node.type === 'file') {
     const d = data.get(rec.ino) ?? { start: 0, sizes: [], fragment: NO_FRAGMENT, fragmentOffset: 0 };
     if (!extended && rec.nlink === 1 && d.start + node.size < 2 ** 32 && node.size < 2 ** 32) {
-      body = Buffer.concat([u32s(d.start, d.fragment, d.fragmentOffset, node.size), u32s(...d.sizes)]);
+      body = Buffer.concat([u32s(d.start, d.fragment, d.fragmentOffset, node.size), u32List(d.sizes)]);
     } else {
       type = basic + EXTENDED;
       const b = Buffer.alloc(40);
@@ -328,7 +333,7 @@ function writeLeafInode(rec: FsInode, tables: Tables, data: Map<number, FileData
       b.writeUInt32LE(d.fragment, 28);
       b.writeUInt32LE(d.fragmentOffset, 32);
       b.writeUInt32LE(xattr, 36);
-      body = Buffer.concat([b, u32s(...d.sizes)]);
+      body = Buffer.concat([b, u32List(d.sizes)]);
     }
   } else if (node.type === 'symlink') {
     const target = Buffer.from(node.linkname, 'latin1');
@@ -471,7 +476,7 @@ export async function writeSquashfs(tree: MergedTree, layers: LayerData[], targe
     const frag = lookupTable(entries, dirStart + dirBytes.length, compress);
     const idStart = frag.listAt + frag.list.length;
     const idList = tables.idList();
-    const id = lookupTable(u32s(...idList), idStart, compress);
+    const id = lookupTable(u32List(idList), idStart, compress);
     const tail: Buffer[] = [inodeBytes, dirBytes, frag.blocks, frag.list, id.blocks, id.list];
     let pos = id.listAt + id.list.length;
     let xattrAt = INVALID;
