@@ -155,6 +155,7 @@ const PATH_MAX = 4095;
  */
 function checkPathLengths(flat: FlattenedImage, root: string): void {
   const room = PATH_MAX - Buffer.byteLength(root.endsWith('/') ? root : `${root}/`);
+  if (longestName(flat.tree.root) <= room) return;
   for (const { name } of walkTree(flat.tree)) {
     const length = name.endsWith('/') ? name.length - 1 : name.length;
     if (length > room) {
@@ -162,6 +163,22 @@ function checkPathLengths(flat: FlattenedImage, root: string): void {
       throw new LayerfoldError('IO', `entry ${showName(name)}: as DIR/NAME it would be ${length + PATH_MAX + 1 - room} bytes, past the kernel's PATH_MAX (4096 with its NUL); extract into a directory whose path is at least ${over} byte${over === 1 ? '' : 's'} shorter than ${root}`);
     }
   }
+}
+
+/**
+ * The length of the longest name in the tree (no trailing '/'), found without sorting or making a
+ * path per entry: the sorted walk that names the first one too long runs only when there is one.
+ */
+function longestName(top: Dir): number {
+  let longest = 0;
+  const stack: Array<{ dir: Dir; prefix: number }> = [{ dir: top, prefix: 0 }];
+  for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
+    for (const [name, node] of frame.dir.children) {
+      longest = Math.max(longest, frame.prefix + name.length);
+      if (node instanceof Dir) stack.push({ dir: node, prefix: frame.prefix + name.length + 1 });
+    }
+  }
+  return longest;
 }
 
 export interface Target {
@@ -252,6 +269,12 @@ class DirWriter {
   private units = 0;
   /** The copy buffer, page-aligned (io/aligned.ts says why), made on the first file with data. */
   private chunk: Buffer | undefined;
+  /** Who creates the files, and whether a file made here was seen to get that owner (unknown until one is). */
+  private readonly creator: { uid: number; gid: number; trusted: boolean | undefined } = {
+    uid: process.geteuid?.() ?? -1,
+    gid: process.getegid?.() ?? -1,
+    trusted: undefined,
+  };
 
   constructor(
     private readonly rootDir: string,
@@ -302,18 +325,39 @@ class DirWriter {
 
   /** A regular file: created, its data copied, then owner, mode, capability, times. */
   private writeFile(rel: string, node: Inode): void {
-    const path = this.root.leaf(rel);
+    const path = this.root.leaf(rel, node.linked);
     const fd = openSync(path, FILE_FLAGS, 0o600);
     try {
       if (node.size > 0) this.copyData(fd, rel, node);
-      if (this.privileged) fchownSync(fd, node.uid, node.gid);
+      if (this.privileged) this.chownFile(fd, rel, node);
       fchmodSync(fd, node.mode & 0o7777);
       if (node.capability) this.capability(fd, path, rel, node);
       if (!this.privileged) this.checkUnprivileged(rel, 'file', node, fstatSync(fd).mode);
-      futimesSync(fd, timeOf(node), timeOf(node));
+      const time = timeOf(node);
+      futimesSync(fd, time, time);
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * The owner of a file just made: skipped when the kernel already gave it that owner — the creator's
+   * uid, and the creator's gid in a parent whose group is the creator's too (a setgid parent or a
+   * `grpid` mount hands the parent's group down). Most files of an image are 0:0, as root makes them,
+   * and the call was one of six per empty file (BENCHMARKS.md "wide-1m"). Nothing is lost with it:
+   * chown only clears setuid, setgid and the capability, and those are set after it. The first skip
+   * is checked with fstat; a filesystem that gave another owner (root squashed, a fixed-owner mount)
+   * gets every chown, as before.
+   */
+  private chownFile(fd: number, rel: string, node: Inode): void {
+    const creator = this.creator;
+    if (creator.trusted !== false && node.uid === creator.uid && node.gid === creator.gid && this.root.parentGid(rel) === creator.gid) {
+      if (creator.trusted === true) return;
+      const st = fstatSync(fd);
+      creator.trusted = st.uid === creator.uid && st.gid === creator.gid;
+      if (creator.trusted) return;
+    }
+    fchownSync(fd, node.uid, node.gid);
   }
 
   private copyData(fd: number, rel: string, node: Inode): void {
