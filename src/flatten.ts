@@ -68,6 +68,11 @@ export interface FlattenOptions {
    * the caller must then await `verified` before it makes anything final. Default false.
    */
   deferVerify?: boolean;
+  /**
+   * docker://: keep the layer blobs as the registry sent them (squash --keep copies them), instead of
+   * unpacking each as it arrives. Default false.
+   */
+  keepStoredBlobs?: boolean;
 }
 
 export const DEFAULT_MAX_SIZE = 256 * 1024 ** 3;
@@ -113,7 +118,7 @@ export async function flattenImage(input: string, options: FlattenOptions = {}):
   let verified: Promise<void> | undefined;
   try {
     const open = openOptionsOf(options);
-    source = await openSource(input, temp, open);
+    source = await openSource(input, temp, { ...open, unpackLayers: !options.keepStoredBlobs });
     const image = await findImage(source, open);
     const layers = await prepareLayers(image, temp, {
       verify: options.verify ?? true,

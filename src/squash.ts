@@ -354,7 +354,9 @@ export async function squashImage(input: string, options: SquashOptions): Promis
   if (options.tag !== undefined) nameOf(options.tag); // a bad tag is refused before any work
   const { dockerInit: _ignored, ...flattenOptions } = options;
   void _ignored;
-  let flat = await flattenImage(input, { ...flattenOptions, deferVerify: true });
+  // the kept layers' blobs are copied as stored: a registry pull must keep them (and not unpack them)
+  const stored = keep > 0 ? { keepStoredBlobs: true } : {};
+  let flat = await flattenImage(input, { ...flattenOptions, ...stored, deferVerify: true });
   let target: ImageTarget | undefined;
   let temp: TempSpace | undefined;
   try {
@@ -388,7 +390,7 @@ export async function squashImage(input: string, options: SquashOptions): Promis
       if (i >= platforms.length) break;
       // one platform at a time: each tree is released before the next is read
       flat.close();
-      flat = await flattenImage(input, { ...flattenOptions, platform: platforms[i]!, deferVerify: true });
+      flat = await flattenImage(input, { ...flattenOptions, ...stored, platform: platforms[i]!, deferVerify: true });
     }
     const top = await writeLayoutFiles(target, images, write);
     let pushed: PushResult | undefined;

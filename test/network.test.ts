@@ -688,3 +688,56 @@ describe('docker-daemon: against a stalled or hostile engine on a unix socket', 
     expect(r.left).toEqual([]);
   });
 });
+
+describe('layers unpacked as they arrive (the compressed bytes never reach the disk)', () => {
+  it('compressed bytes tampered with after the decoder has begun: DIGEST_MISMATCH, one line, nothing left', async () => {
+    const big = await layerTar([e('d/'), e('d/r', { content: randomBytes(400_000).toString('hex') })]);
+    const img = await testImage([big]);
+    const layer = img.layerDigests[0]!;
+    const reg = await started(
+      registryHandler(img, {
+        intercept: (req, res) => {
+          if (!req.url?.endsWith(layer)) return false;
+          const blob = Buffer.from(img.blobs.get(layer)!);
+          blob[blob.length - 100]! ^= 0xff; // late in the stream: the decoder has long started
+          res.writeHead(200, { 'content-length': blob.length });
+          res.end(blob);
+          return true;
+        },
+      }),
+    );
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure');
+    expectOneLine(r, /: layer 0 \(sha256:[0-9a-f]{12}…\): content is sha256:[0-9a-f]{64}, but the manifest names sha256:[0-9a-f]{64}$/m);
+    expect(r.code).toBe(2);
+    expect(r.left).toEqual([]);
+  });
+
+  it('a streamed layer whose uncompressed bytes are not the config diff_id: DIGEST_MISMATCH, nothing left', async () => {
+    const a = await layerTar([e('a/'), e('a/f', { content: 'one' })]);
+    const b = await layerTar([e('a/'), e('a/f', { content: 'two' })]);
+    const img = await testImage([a]);
+    // the config names b's diff_id while the manifest names a's (correctly digested) gzip blob
+    const config = configFor([b]);
+    const m = JSON.parse(img.manifest.toString()) as { config: { digest: string; size: number } };
+    img.blobs.delete(m.config.digest);
+    m.config = { ...m.config, digest: digest(config), size: config.length };
+    img.blobs.set(digest(config), config);
+    const reg = await started(registryHandler({ ...img, manifest: Buffer.from(JSON.stringify(m)) }));
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure');
+    expectOneLine(r, /layer 0 \(blobs\/sha256\/[0-9a-f]{64}\): the uncompressed layer is sha256:[0-9a-f]{64}, but the config's diff_id is sha256:[0-9a-f]{64}/);
+    expect(r.code).toBe(2);
+    expect(r.left).toEqual([]);
+  });
+
+  it('a gzip bomb from a registry stops at --max-size, with no more than the limit unpacked', async () => {
+    const bomb = gzipSync(Buffer.alloc(64 << 20));
+    const img = await testImage([await layerTar([e('x')])]);
+    const m = JSON.parse(img.manifest.toString()) as { layers: Array<{ digest: string; size: number }> };
+    m.layers[0] = { ...m.layers[0]!, digest: digest(bomb), size: bomb.length };
+    img.blobs.set(digest(bomb), bomb);
+    const reg = await started(registryHandler({ ...img, manifest: Buffer.from(JSON.stringify(m)) }));
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--max-size', '1000003');
+    expectOneLine(r, /: layer 0 \(sha256:[0-9a-f]{12}…\): the layers unpack to more than 1000003 bytes \(--max-size\)$/m);
+    expect(r.left).toEqual([]);
+  });
+});

@@ -20,6 +20,7 @@ import type { TempSpace } from '../io/temp.js';
 import { hashInline, type HashPool } from '../io/hash-pool.js';
 import { algorithmOf } from './digest.js';
 import type { LayerRef, OpenedImage, UnpackProgress } from './image-support.js';
+import type { UnpackedBlob } from './source.js';
 
 export interface LayerData {
   index: number;
@@ -96,19 +97,20 @@ function rangeStream(ref: LayerRef) {
   });
 }
 
-class SizeBudget {
+/** --max-size over uncompressed layer bytes, counted before they are written (a registry pull shares it). */
+export class SizeBudget {
   used = 0;
   constructor(readonly max: number) {}
-  add(n: number, ref: LayerRef): void {
+  add(n: number, what: string): void {
     this.used += n;
     if (this.used > this.max) {
-      throw new LayerfoldError('LIMIT', `${describe(ref)}: the layers unpack to more than ${this.max} bytes (--max-size)`);
+      throw new LayerfoldError('LIMIT', `${what}: the layers unpack to more than ${this.max} bytes (--max-size)`);
     }
   }
 }
 
 async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeBudget, pool: HashPool | undefined): Promise<LayerData> {
-  budget.add(ref.blob.size, ref);
+  budget.add(ref.blob.size, describe(ref));
   let verified: Promise<void> = Promise.resolve();
   if (verify) {
     // the stored bytes are the layer: one read checks the blob digest and the diff_id, in their algorithms
@@ -141,6 +143,34 @@ async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeB
     storedSize: ref.blob.size,
     verified,
   };
+}
+
+/**
+ * A layer a registry pull unpacked as it arrived: its digests were taken on the way (pull.ts), so
+ * the checks here are comparisons — the same checks, with the same messages, as for a stored blob —
+ * except a diff_id in another algorithm than the pull's sha256, which is hashed from the unpacked file.
+ */
+function prepareUnpacked(ref: LayerRef, unpacked: UnpackedBlob, verify: boolean, budget: SizeBudget, pool: HashPool | undefined): LayerData {
+  budget.add(ref.blob.size, describe(ref));
+  let verified: Promise<void> = Promise.resolve();
+  if (verify) {
+    if (ref.blobSize !== undefined && ref.blobSize !== unpacked.storedSize) {
+      throw new LayerfoldError('DIGEST_MISMATCH', `${describe(ref)}: blob is ${unpacked.storedSize} bytes, but its descriptor says ${ref.blobSize}`);
+    }
+    if (ref.blobDigest !== undefined && ref.blobDigest !== unpacked.storedDigest) throw mismatch(ref, 'the stored blob', unpacked.storedDigest, `its descriptor names ${ref.blobDigest}`);
+    const check = (layer: string): void => {
+      if (layer !== ref.diffId) throw mismatch(ref, 'the uncompressed layer', layer, `the config's diff_id is ${ref.diffId}`);
+    };
+    const alg = algorithmOf(ref.diffId);
+    if (algorithmOf(unpacked.layerDigest) === alg) check(unpacked.layerDigest);
+    else {
+      const { fd, offset, size } = ref.blob;
+      const hashing = pool ? pool.hash(fd, offset, size, [alg]) : Promise.resolve().then(() => hashInline(fd, offset, size, [alg]));
+      verified = hashing.then((hex) => check(`${alg}:${hex[0]}`));
+      verified.catch(() => undefined); // awaited by the caller; never an unhandled rejection
+    }
+  }
+  return { index: ref.index, fd: ref.blob.fd, base: ref.blob.offset, size: ref.blob.size, label: ref.blob.label, compression: unpacked.compression, diffId: ref.diffId, storedSize: unpacked.storedSize, verified };
 }
 
 /** Counts compressed bytes across the layers decompressed at once, for one progress figure. */
@@ -176,7 +206,7 @@ async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           size += chunk.length;
-          budget.add(chunk.length, ref);
+          budget.add(chunk.length, describe(ref));
           if (verify) unpacked.update(chunk);
           yield chunk;
         }
@@ -216,7 +246,8 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
     firsts.set(key, first);
     return first;
   });
-  const kinds = image.layers.map((ref, i) => (firstOf[i] === i ? detectCompression(head(ref)) : 'none'));
+  // an unpacked blob's bytes are already the layer (its compression is only reported)
+  const kinds = image.layers.map((ref, i) => (firstOf[i] === i && !ref.blob.unpacked ? detectCompression(head(ref)) : 'none'));
   const compressedBytes = image.layers.reduce((sum, ref, i) => (kinds[i] === 'none' ? sum : sum + ref.blob.size), 0);
   const counter = new ReadCounter(compressedBytes, compressedBytes > 0 ? options.onUnpack : undefined);
   const tasks: Array<Promise<LayerData>> = [];
@@ -224,10 +255,15 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
     const first = firstOf[i]!;
     if (first !== i) {
       // the size budget counts every listing: a layer applied twice is unpacked twice by docker
-      tasks.push(tasks[first]!.then((data) => (budget.add(data.size, ref), { ...data, index: ref.index })));
+      tasks.push(tasks[first]!.then((data) => (budget.add(data.size, describe(ref)), { ...data, index: ref.index })));
       return;
     }
     const kind = kinds[i]!;
+    const unpacked = ref.blob.unpacked;
+    if (unpacked) {
+      tasks.push(limit(async () => prepareUnpacked(ref, unpacked, verify, budget, options.hashPool)));
+      return;
+    }
     tasks.push(limit(() => (kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget, counter))));
   });
   try {

@@ -45,6 +45,11 @@ export interface OpenOptions {
   timeouts?: Partial<NetTimeouts>;
   /** docker://: attempts after a transient failure, the first included (default 5). */
   attempts?: number;
+  /**
+   * docker://: unpack compressed layers as they arrive, for a reader that flattens them; default:
+   * keep every blob as stored (config alone, squash --keep copying the kept layers' blobs).
+   */
+  unpackLayers?: boolean;
 }
 
 /** What a transport said about the image in a source: the layout it must be, the image it names. */
@@ -123,7 +128,8 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
     case 'docker': {
       const dir = temp.path('registry-layout');
       const { pullToLayout } = await import('./registry/pull.js');
-      await pullToLayout(ref.reference, dir, {
+      const report = options.onUnpack;
+      const unpacked = await pullToLayout(ref.reference, dir, {
         ...(options.platform ? { platform: options.platform } : {}),
         ...(options.creds !== undefined ? { creds: options.creds } : {}),
         ...(options.insecure ? { insecure: true } : {}),
@@ -131,8 +137,10 @@ async function openTransport(ref: Exclude<ImageReference, { transport: 'path' }>
         ...(options.maxSize !== undefined ? { maxSize: options.maxSize } : {}),
         ...(options.timeouts ? { timeouts: options.timeouts } : {}),
         ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
+        ...(options.unpackLayers ? { unpackLayers: true } : {}),
+        ...(report ? { onBytes: (read: number, total: number) => report('layers', read, total) } : {}),
       });
-      return new DirectorySource(dir);
+      return new DirectorySource(dir, unpacked);
     }
   }
 }

@@ -16,6 +16,28 @@ export interface Blob {
   size: number;
   /** How to name it in a message: the member path. */
   label: string;
+  /** Set when the stored bytes were compressed and unpacked as they arrived: these bytes are the layer. */
+  unpacked?: UnpackedBlob;
+}
+
+/**
+ * A layer blob that a registry pull unpacked while it arrived (pull.ts), so that its compressed bytes
+ * never touch the disk: what was measured on the way, for layers.ts to check against the descriptor
+ * and the config's diff_id as it checks any other layer.
+ */
+export interface UnpackedBlob {
+  compression: 'gzip' | 'zstd';
+  /** Compressed bytes received, and their digest in the descriptor's algorithm. */
+  storedSize: number;
+  storedDigest: string;
+  /** Digest of the uncompressed bytes (sha256: a diff_id in another algorithm is hashed again). */
+  layerDigest: string;
+}
+
+/** Where an unpacked blob's bytes are: the file, and what was measured (keyed by its layout path). */
+export interface UnpackedFile {
+  file: string;
+  info: UnpackedBlob;
 }
 
 export interface ImageSource {
@@ -133,7 +155,11 @@ export class DirectorySource implements ImageSource {
   private readonly root: string;
   private readonly fds = new Map<string, number>();
 
-  constructor(dir: string) {
+  /** `unpacked`: blobs of a registry pull held unpacked elsewhere, by their layout path (blobs/ALG/HEX). */
+  constructor(
+    dir: string,
+    private readonly unpacked: ReadonlyMap<string, UnpackedFile> = new Map(),
+  ) {
     this.root = realpathSync(dir);
   }
 
@@ -158,11 +184,12 @@ export class DirectorySource implements ImageSource {
   }
 
   has(path: string): boolean {
-    return this.locate(path) !== undefined;
+    return this.unpacked.has(path) || this.locate(path) !== undefined;
   }
 
   open(path: string): Blob {
-    const real = this.locate(path);
+    const unpacked = this.unpacked.get(path);
+    const real = unpacked?.file ?? this.locate(path);
     if (real === undefined) throw new LayerfoldError('NOT_FOUND', `${path}: missing from the layout directory`);
     // one fd per file, however often it is opened (a layout listing one blob many times)
     let fd = this.fds.get(real);
@@ -170,7 +197,7 @@ export class DirectorySource implements ImageSource {
       fd = openSync(real, fsc.O_RDONLY);
       this.fds.set(real, fd);
     }
-    return { fd, offset: 0, size: fstatSync(fd).size, label: path };
+    return { fd, offset: 0, size: fstatSync(fd).size, label: path, ...(unpacked ? { unpacked: unpacked.info } : {}) };
   }
 
   close(): void {

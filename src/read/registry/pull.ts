@@ -12,27 +12,31 @@
  *   layer twice, as docker accepts); the declared sizes must fit --max-size before anything is fetched,
  *   and no blob is read past its declared size.
  */
-import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { LayerfoldError } from '../../errors.js';
 import { algorithmOf } from '../digest.js';
 import { NetTimeoutError } from '../net-guard.js';
-import { asDescriptor, INDEX_TYPES, isAttestation, type Descriptor } from '../oci.js';
+import { SizeBudget } from '../layers.js';
+import { asDescriptor, blobPath, INDEX_TYPES, isAttestation, type Descriptor } from '../oci.js';
 import { choosePlatforms, type Platform } from '../platform.js';
 import { RegistryClient, type ClientOptions, type FetchedManifest } from './client.js';
 import { isTransientStreamError, TransientError } from './http.js';
+import { receiveBlob } from './receive.js';
 import { manifestReference, type DockerReference } from './reference.js';
+import type { UnpackedFile } from '../source.js';
 
 export interface PullOptions extends ClientOptions {
   platform?: Platform;
   /** Blobs downloaded at once (default 4). */
   downloads?: number;
-  /** Refuse an image whose blobs declare more bytes than this in all (--max-size). */
+  /** Refuse an image whose blobs declare more bytes than this in all, or whose layers unpack to more (--max-size). */
   maxSize?: number;
+  /** Unpack compressed layers as they arrive (what flattening wants); default: store every blob as it came. */
+  unpackLayers?: boolean;
+  /** Compressed bytes received so far, of all blobs, and their declared total. */
+  onBytes?: (received: number, total: number) => void;
 }
 
 function parseJson(m: FetchedManifest, where: string): Record<string, unknown> {
@@ -77,13 +81,30 @@ function blobFile(dir: string, digest: string): string {
   return join(dir, 'blobs', alg, hex);
 }
 
-/** Stream one blob to the layout, checking size and digest as the bytes pass. */
-async function downloadBlob(client: RegistryClient, dir: string, d: Descriptor, what: string, signal: AbortSignal): Promise<void> {
+/** What the pull hands the layer reader: unpacked layer blobs, by their layout path (blobs/ALG/HEX). */
+export type PulledBlobs = Map<string, UnpackedFile>;
+
+interface Pulling {
+  client: RegistryClient;
+  dir: string;
+  /** Unpack compressed layer blobs as they arrive (else every blob is stored as it came). */
+  unpack: boolean;
+  budget: SizeBudget;
+  unpacked: PulledBlobs;
+  onBytes?: (n: number) => void;
+  signal: AbortSignal;
+}
+
+/** Stream one blob to the layout (or a layer, unpacked, beside it), checking size and digest as the bytes pass. */
+async function downloadBlob(p: Pulling, d: Descriptor, what: string): Promise<void> {
+  const { client, dir, signal } = p;
   const final = blobFile(dir, d.digest);
   const partial = `${final}.partial`;
+  const [alg, hex] = d.digest.split(':') as [string, string];
+  const unpackPath = join(dir, `unpacked-${alg}-${hex}.tar`);
   const algorithm = algorithmOf(d.digest); // asDescriptor let only sha256 and sha512 through
   const where = `${client.label}: ${what} (${d.digest.slice(0, 19)}…)`;
-  await client.http.retrying(async () => {
+  const received = await client.http.retrying(async () => {
     signal.throwIfAborted();
     const res = await client.blob(d.digest, what);
     const declared = Number(res.headers['content-length']);
@@ -91,40 +112,37 @@ async function downloadBlob(client: RegistryClient, dir: string, d: Descriptor, 
       res.body.destroy();
       throw new LayerfoldError('DIGEST_MISMATCH', `${where}: the registry sends ${declared} bytes, but its descriptor says ${d.size}`);
     }
-    const hash = createHash(algorithm);
-    let size = 0;
-    const check = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > d.size) return done(new LayerfoldError('DIGEST_MISMATCH', `${where}: more than the ${d.size} bytes its descriptor says`));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await pipeline(res.body, check, createWriteStream(partial), { signal }).catch((e: unknown) => {
+    return receiveBlob(res.body, {
+      d,
+      algorithm,
+      where,
+      storedPath: partial,
+      ...(p.unpack && what !== 'config' ? { unpack: { path: unpackPath, budget: p.budget } } : {}),
+      ...(p.onBytes ? { onBytes: p.onBytes } : {}),
+      signal,
+    }).catch((e: unknown) => {
       // name the blob and the host the bytes came from (a redirect may have led to another)
       if (e instanceof NetTimeoutError) throw new NetTimeoutError(`${where}: ${e.message}`);
       if (isTransientStreamError(e)) throw new TransientError(`${where}: ${res.url.host}: the transfer broke off (${(e as Error).message})`);
       throw e;
     });
-    if (size !== d.size) throw new LayerfoldError('DIGEST_MISMATCH', `${where}: ${size} bytes, but its descriptor says ${d.size}`);
-    const actual = `${algorithm}:${hash.digest('hex')}`;
-    if (actual !== d.digest) throw new LayerfoldError('DIGEST_MISMATCH', `${where}: content is ${actual}, but the manifest names ${d.digest}`);
   });
-  renameSync(partial, final);
+  if (received.unpacked) p.unpacked.set(blobPath(d.digest), { file: unpackPath, info: received.unpacked });
+  else renameSync(partial, final);
 }
 
 /** Download in parallel; the first failure stops the rest (nothing keeps writing after we return). */
-async function downloadAll(client: RegistryClient, dir: string, blobs: Array<{ d: Descriptor; what: string }>, concurrency: number): Promise<void> {
+async function downloadAll(p: Omit<Pulling, 'signal'>, blobs: Array<{ d: Descriptor; what: string }>, concurrency: number): Promise<void> {
   const limit = pLimit(concurrency);
   const abort = new AbortController();
+  const pulling: Pulling = { ...p, signal: abort.signal };
   let first: unknown;
   await Promise.allSettled(
     blobs.map(({ d, what }) =>
       limit(async () => {
         if (abort.signal.aborted) return;
         try {
-          await downloadBlob(client, dir, d, what, abort.signal);
+          await downloadBlob(pulling, d, what);
         } catch (e) {
           if (first === undefined) first = e;
           abort.abort();
@@ -162,9 +180,11 @@ function checkDeclaredSizes(blobs: Array<{ d: Descriptor; what: string }>, maxSi
 
 /**
  * Pull `ref` into `dir` (created; inside a TempSpace, so removed with it) as an OCI image layout
- * holding exactly one image manifest, annotated with the reference's name and platform.
+ * holding exactly one image manifest, annotated with the reference's name and platform. With
+ * `unpackLayers`, compressed layer blobs are not in the layout but unpacked beside it: returned, for
+ * the DirectorySource that reads the layout.
  */
-export async function pullToLayout(ref: DockerReference, dir: string, options: PullOptions = {}): Promise<void> {
+export async function pullToLayout(ref: DockerReference, dir: string, options: PullOptions = {}): Promise<PulledBlobs> {
   const client = new RegistryClient(ref, options);
   client.http.watchStalls(client.host);
   try {
@@ -177,7 +197,19 @@ export async function pullToLayout(ref: DockerReference, dir: string, options: P
     writeFileSync(blobFile(dir, manifest.digest), manifest.bytes);
     const blobs = uniqueBlobs([{ d: config, what: 'config' }, ...layers.map((d, i) => ({ d, what: `layer ${i}` }))], where);
     checkDeclaredSizes(blobs, options.maxSize, where);
-    await downloadAll(client, dir, blobs, options.downloads ?? 4);
+    const unpacked: PulledBlobs = new Map();
+    const total = blobs.reduce((sum, { d }) => sum + d.size, 0);
+    let received = 0;
+    const report = options.onBytes;
+    const pulling = {
+      client,
+      dir,
+      unpack: options.unpackLayers ?? false,
+      budget: new SizeBudget(options.maxSize ?? Number.MAX_SAFE_INTEGER),
+      unpacked,
+      ...(report ? { onBytes: (n: number) => report((received += n), total) } : {}),
+    };
+    await downloadAll(pulling, blobs, options.downloads ?? 4);
     const annotations: Record<string, string> = { 'io.containerd.image.name': ref.canonical };
     if (ref.tag !== undefined) annotations['org.opencontainers.image.ref.name'] = ref.tag;
     const index = {
@@ -187,6 +219,7 @@ export async function pullToLayout(ref: DockerReference, dir: string, options: P
     };
     writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
     writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+    return unpacked;
   } finally {
     client.close();
   }
