@@ -919,6 +919,21 @@ add('device-fifo-setuid', 'a char device, a block device, a fifo and a setuid/se
     END,
   ]));
 
+// The root itself named by an entry, links to directories and to themselves, and the docker create
+// step (--docker-init) over an image whose etc, dev and WorkingDir are symlinks out of the root.
+add('root-as-file', 'an entry "." of type file (the layer root is a directory; docker cannot replace it)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([fileRecord('.'), END]));
+add('root-as-symlink', 'an entry "./" of type symlink to /etc (the root cannot become a link out)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([record({ name: './', type: '2', linkname: '/etc' }), END]));
+add('root-as-dir-mode', 'an entry "." of type directory, mode 0777 owned by 1000 (the root takes the metadata)', accept(['bin/sh']), async () =>
+  rawLayerImage([record({ name: './', type: '5', mode: 0o777 }), END]));
+add('hardlink-to-directory', 'h => etc, a hardlink to a directory (link(2) refuses it: EPERM)', refuse('BAD_ENTRY'), async () =>
+  image([await base(), await layer('etc/', 'h => etc')]));
+add('hardlink-to-itself', 'h => h, a hardlink to its own name before it exists', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => h')]));
+add('hardlink-to-root', 'h => ., a hardlink to the root directory', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => .')]));
+add('init-through-symlinks', 'etc -> /tmp, dev -> ../../../run, WorkingDir /etc/w and a VOLUME /dev/v: the docker create step stays inside the root', accept(['etc', 'dev'], ['tmp/', 'etc/hosts']), async () =>
+  image([await layer('bin/', 'bin/sh', 'etc -> /tmp', 'dev -> ../../../run')], { config: (c) => void (c.config.WorkingDir = '/etc/w', c.config.Volumes = { '/dev/v': {}, '/etc/w/v': {} }) }));
+
 // ----------------------------------------------------------------------------------------------
 
 async function main() {
