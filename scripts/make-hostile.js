@@ -105,7 +105,7 @@ const layer = (...specs) => tarOf(specs.map((s) => (typeof s === 'string' ? entr
 
 const FIELDS = {
   name: [0, 100], mode: [100, 8], uid: [108, 8], gid: [116, 8], size: [124, 12], mtime: [136, 12],
-  chksum: [148, 8], typeflag: [156, 1], linkname: [157, 100], magic: [257, 6], version: [263, 2],
+  chksum: [148, 8], typeflag: [156, 1], linkname: [157, 100], magic: [257, 6], version: [263, 2], devmajor: [329, 8], devminor: [337, 8],
 };
 
 const octal = (n, width) => `${n.toString(8).padStart(width - 1, '0')}\0`;
@@ -806,6 +806,133 @@ add('config-million-cmd-env', 'a config whose Entrypoint, Cmd and Env each hold 
   gzipSync(await image([await base()], {
     config: (c) => void (c.config = { Entrypoint: Array(MILLION).fill('/bin/sh'), Cmd: Array(MILLION).fill('-c'), Env: Array.from({ length: MILLION }, (_, i) => `V${i % 1000}=x`) }),
   })), 'tar.gz');
+
+// ----------------------------------------------------------------------------------------------
+// Third round (an outsider's attack on every command): links through an earlier layer's symlinks, odd
+// opaque markers, header-only types carrying a size, trailing bytes, prototype keys in the JSON,
+// descriptors of the wrong kind, escapes in what error lines quote. Outcomes follow docker's rules
+// as the first two rounds state them (a layer's own directory: a lower layer's symlink is not there).
+
+/** A header-only record (directory, symlink, link, device, fifo) whose size field still says `size`. */
+const sizedHeader = (h, size) => header({ ...h, raw: { ...(h.raw ?? {}), size: octal(size, 12) } });
+/** A record with a PAX header of the given pairs in front. */
+const paxed = (pairs, h, data) => [record({ name: `PaxHeaders/${h.name}`, type: 'x', size: paxBody(pairs).length }, paxBody(pairs)), record(h, data)];
+
+add('hardlink-via-lower-symlink', 'l -> etc in one layer, then h => l/passwd in the next (the link\'s target is not in the layer\'s own directory)', refuse('BAD_ENTRY'), async () =>
+  image([await base(), await layer('l -> etc'), await layer('h => l/passwd')]));
+add('hardlink-via-lower-symlink-abs', 'l -> /etc in one layer, then l/passwd and h => l/passwd in the next (l becomes a directory; h links to it)', accept(['l/', 'l/passwd', 'h'], ['etc/h']), async () =>
+  image([await base(), await layer('l -> /etc'), await layer('l/passwd', 'h => l/passwd')]));
+add('symlink-parent-lower-deep', 'a -> /, then a/etc/ and a/etc/passwd over it (a becomes a directory, /etc untouched)', accept(['a/', 'a/etc/', 'a/etc/passwd', 'etc/passwd']), async () =>
+  image([await base(), await layer('a -> /'), await layer('a/etc/', 'a/etc/passwd')]));
+add('symlink-parent-lower-dotdot', 'up -> ../../.. then up/x/../../evil (cleaned lexically to evil)', accept(['evil', 'up']), async () =>
+  image([await base(), await layer('up -> ../../..'), await layer('up/x/../../evil')]));
+add('opaque-as-directory', 'a/.wh..wh..opq/x: the opaque marker\'s name as a directory is just a name', accept(['a/.wh..wh..opq/', 'a/.wh..wh..opq/x', 'bin/sh']), async () =>
+  image([await base(), await layer('a/.wh..wh..opq/x')]));
+add('opaque-as-symlink', 'etc/.wh..wh..opq as a symlink to /: a marker by its name (docker reads only the name), hides etc\'s lower children', accept(['etc/', 'bin/sh'], ['etc/passwd', 'etc/.wh..wh..opq']), async () =>
+  image([await base(), await layer('etc/', 'etc/.wh..wh..opq -> /')]));
+add('opaque-hardlink-target', 'a hardlink to etc/.wh..wh..opq (a marker is no file to link to)', refuse('BAD_ENTRY'), async () =>
+  image([await base(), await layer('etc/', entry('etc/.wh..wh..opq', { content: '' }), 'h => etc/.wh..wh..opq')]));
+add('whiteout-hardlink-target', 'a hardlink to .wh.bin in the same layer (a whiteout is no file to link to)', refuse('BAD_ENTRY'), async () =>
+  image([await base(), await layer(entry('.wh.bin', { content: '' }), 'h => .wh.bin')]));
+add('whiteout-dotdot-inner', 'etc/../.wh.bin: cleaned to .wh.bin, it hides bin', accept(['etc/passwd'], ['bin/', 'bin/sh']), async () =>
+  image([await base(), await layer(entry('etc/../.wh.bin', { content: '' }))]));
+add('dir-with-size-smuggles', 'a directory header whose size field says 1024, followed by a file header (Go ignores a header-only type\'s size: the file is read)', accept(['d/', 'smuggled']), async () =>
+  rawLayerImage([sizedHeader({ name: 'd/', type: '5', mode: 0o755 }, 1024), fileRecord('smuggled'), END]));
+add('symlink-with-pax-size', 'a symlink with a PAX size=1024 before a file header (size ignored for a symlink, as Go does)', accept(['s', 'after']), async () =>
+  rawLayerImage([...paxed({ size: '1024' }, { name: 's', type: '2', linkname: '/etc/shadow' }), fileRecord('after'), END]));
+add('layer-trailing-garbage', 'a layer with 4 KiB of random bytes after its end-of-archive blocks (Go stops at the end marker)', accept(['a']), async () =>
+  rawLayerImage([fileRecord('a'), END, randomBytes(4096, 11)]));
+add('gzip-then-garbage', 'a gzip layer followed by 64 random bytes', refuse('BAD_LAYER'), () => storedImage('gzip', (b) => Buffer.concat([b, randomBytes(64, 12)])));
+add('gzip-then-zstd', 'a gzip member followed by a zstd frame (not a gzip member)', refuse('BAD_LAYER'), () => storedImage('gzip', (b) => Buffer.concat([b, zstdCompress(Buffer.alloc(1024))])));
+add('gzip-two-members', 'a gzip layer in two members (a legal multi-member stream, as Go reads it)', accept(['f0', 'f39']), async () => {
+  const layers = [await base(), await bigLayer()];
+  const split = (l) => Buffer.concat([gzipSync(l.subarray(0, 5120)), gzipSync(l.subarray(5120))]);
+  return image(layers, { layout: 'oci', compression: 'gzip', stored: layers.map(split) });
+});
+add('xattr-capability-garbage', 'a security.capability of 3 bytes (the kernel refuses it, as docker\'s lsetxattr does)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...paxed({ 'SCHILY.xattr.security.capability': 'abc' }, { name: 'f', size: 2 }, Buffer.from('x\n')), END]));
+add('xattr-name-escape', 'xattrs named user.\\x1b]0;pwned\\x07 and user. with a newline: names the kernel takes', accept(['f']), async () =>
+  rawLayerImage([...paxed({ 'SCHILY.xattr.user.\x1b]0;pwned\x07': 'v', 'SCHILY.xattr.user.a\nb': 'v' }, { name: 'f', size: 2 }, Buffer.from('x\n')), END]));
+add('xattr-empty-name', 'an xattr whose name is empty (SCHILY.xattr. alone)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([...paxed({ 'SCHILY.xattr.': 'v' }, { name: 'f', size: 2 }, Buffer.from('x\n')), END]));
+add('error-quotes-escapes', 'a hardlink named h\\x1b]0;pwned\\x07 to a missing x\\x1b[2J: the one error line escapes both', refuse('BAD_ENTRY'), async () =>
+  image([await base(), await layer('h\x1b]0;pwned\x07 => x\x1b[2J\r')]));
+add('manifest-layer-escapes', 'manifest.json names a missing layer "\\x1b[2J\\rgone/layer.tar": the one error line escapes it', refuse('NOT_FOUND'), async () =>
+  image([await base()], { manifest: (m) => void (m[0].Layers = ['\x1b[2J\rgone\u009b1m/layer.tar']) }));
+add('json-proto-keys', 'config Labels, Env and Volumes with __proto__ and constructor keys, manifest.json with a __proto__ member', accept(['bin/sh']), async () => {
+  const members = imageMembers([await base()], {
+    config: (c) => void (c.config.Labels = JSON.parse('{"__proto__":"p","constructor":"c","toString":"t","hasOwnProperty":"h"}'), c.config.Volumes = JSON.parse('{"__proto__":{}}'), c.config.ExposedPorts = JSON.parse('{"__proto__":{},"80/tcp":{}}')),
+  });
+  const m = members.find((x) => x.name === 'manifest.json');
+  m.data = Buffer.from(m.data.toString().replace('[{', '[{"__proto__":{"Layers":["../../etc/passwd"]},'));
+  return packMembers(members);
+});
+add('json-duplicate-keys', 'manifest.json and the config with duplicate keys (the last wins, as in Go\'s encoding/json)', accept(['bin/sh']), async () => {
+  const members = imageMembers([await base()]);
+  const m = members.find((x) => x.name === 'manifest.json');
+  m.data = Buffer.from(m.data.toString().replace('[{', '[{"Config":"nothere.json","Layers":["nothere"],'));
+  return packMembers(members);
+});
+add('json-lone-surrogates', 'a tag and labels holding lone UTF-16 surrogates (\\ud800) and an escape', accept(['bin/sh']), async () =>
+  image([await base()], { config: (c) => void (c.config.Labels = { '\ud800k': 'v\udfff\x1b[2J' }), manifest: (m) => void (m[0].RepoTags = ['t\ud800:1']) }));
+add('oci-manifest-is-index', 'index.json names a blob as a manifest whose bytes are an index', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], {
+    layout: 'oci',
+    index: (i, addBlob) => {
+      const inner = Buffer.from(JSON.stringify(i));
+      return { ...i, manifests: [{ ...i.manifests[0], digest: `sha256:${addBlob(inner)}`, size: inner.length }] };
+    },
+  }));
+add('oci-config-is-manifest', 'a manifest whose config descriptor names a manifest blob', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], {
+    layout: 'oci',
+    index: (i, addBlob) => {
+      // a second manifest whose config is the first manifest
+      const first = i.manifests[0];
+      const second = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: first.digest, size: first.size }, layers: [] }));
+      return { ...i, manifests: [{ ...first, digest: `sha256:${addBlob(second)}`, size: second.length }] };
+    },
+  }));
+add('oci-layer-is-index', 'a manifest whose layer descriptor names the index.json-listed manifest blob', refuse('BAD_LAYER'), async () =>
+  image([await base()], {
+    layout: 'oci',
+    index: (i, addBlob) => {
+      const first = i.manifests[0];
+      const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [first.digest] } }));
+      const second = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${addBlob(cfg)}`, size: cfg.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: first.digest, size: first.size }] }));
+      return { ...i, manifests: [{ ...first, digest: `sha256:${addBlob(second)}`, size: second.length }] };
+    },
+  }));
+add('config-more-diffids', 'the config lists more diff_ids than manifest.json lists layers', refuse('BAD_LAYOUT'), async () =>
+  image([await base()], { config: (c) => void c.rootfs.diff_ids.push(c.rootfs.diff_ids[0]) }));
+add('config-hostile-runtime', 'User, WorkingDir, Entrypoint, Env and StopSignal that look like options or shell: data for bundle and config --shell, never options', accept(['bin/sh']), async () =>
+  image([await base()], {
+    config: (c) => void (c.config = { User: '0:0', WorkingDir: '/$(touch /tmp/pwned)/`id`', Entrypoint: ['--help', ';touch /tmp/pwned'], Cmd: ["'$(id)'", '-c'], Env: ['A=$(touch /tmp/pwned)', 'B=`id`;x', "C='\"\\"], StopSignal: '--kill' }),
+  }));
+add('device-fifo-setuid', 'a char device, a block device, a fifo and a setuid/setgid root file', accept(['dev/', 'dev/null2', 'dev/sda9', 'fifo', 'suid']), async () =>
+  rawLayerImage([
+    record({ name: 'dev/', type: '5', mode: 0o755 }),
+    record({ name: 'dev/null2', type: '3', mode: 0o666, raw: { devmajor: octal(1, 8), devminor: octal(3, 8) } }),
+    record({ name: 'dev/sda9', type: '4', mode: 0o660, raw: { devmajor: octal(8, 8), devminor: octal(9, 8) } }),
+    record({ name: 'fifo', type: '6', mode: 0o644 }),
+    record({ name: 'suid', size: 2, mode: 0o6755 }, Buffer.from('x\n')),
+    END,
+  ]));
+
+// The root itself named by an entry, links to directories and to themselves, and the docker create
+// step (--docker-init) over an image whose etc, dev and WorkingDir are symlinks out of the root.
+add('root-as-file', 'an entry "." of type file (the layer root is a directory; docker cannot replace it)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([fileRecord('.'), END]));
+add('root-as-symlink', 'an entry "./" of type symlink to /etc (the root cannot become a link out)', refuse('BAD_ENTRY'), async () =>
+  rawLayerImage([record({ name: './', type: '2', linkname: '/etc' }), END]));
+add('root-as-dir-mode', 'an entry "." of type directory, mode 0777 owned by 1000 (the root takes the metadata)', accept(['bin/sh']), async () =>
+  rawLayerImage([record({ name: './', type: '5', mode: 0o777 }), END]));
+add('hardlink-to-directory', 'h => etc, a hardlink to a directory (link(2) refuses it: EPERM)', refuse('BAD_ENTRY'), async () =>
+  image([await base(), await layer('etc/', 'h => etc')]));
+add('hardlink-to-itself', 'h => h, a hardlink to its own name before it exists', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => h')]));
+add('hardlink-to-root', 'h => ., a hardlink to the root directory', refuse('BAD_ENTRY'), async () => image([await base(), await layer('h => .')]));
+add('init-through-symlinks', 'etc -> /tmp, dev -> ../../../run, WorkingDir /etc/w and a VOLUME /dev/v: the docker create step stays inside the root', accept(['etc', 'dev'], ['tmp/', 'etc/hosts']), async () =>
+  image([await layer('bin/', 'bin/sh', 'etc -> /tmp', 'dev -> ../../../run')], { config: (c) => void (c.config.WorkingDir = '/etc/w', c.config.Volumes = { '/dev/v': {}, '/etc/w/v': {} }) }));
 
 // ----------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ export interface Descriptor {
 }
 
 export const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 const MAX_DEPTH = 4;
 
 /**
@@ -179,7 +180,13 @@ async function collect(source: ImageSource, index: Record<string, unknown>, wher
       continue;
     }
     const body = d.mediaType && INDEX_TYPES.has(d.mediaType) ? undefined : walk.blobs.get(d);
-    if (body === undefined || (body.mediaType !== undefined && INDEX_TYPES.has(String(body.mediaType))) || (Array.isArray(body.manifests) && !body.layers)) {
+    const bodyIsIndex = body !== undefined && ((body.mediaType !== undefined && INDEX_TYPES.has(String(body.mediaType))) || (Array.isArray(body.manifests) && !body.layers));
+    // a descriptor typed as a manifest whose bytes are an index: containerd refuses it ("mediaType in
+    // manifest should be …"); following it would pick an image other than the one the descriptor names
+    if (bodyIsIndex && d.mediaType !== undefined && MANIFEST_TYPES.has(d.mediaType)) {
+      throw new LayerfoldError('BAD_LAYOUT', `${where}: ${d.digest} is listed as ${d.mediaType} but holds an index`);
+    }
+    if (body === undefined || bodyIsIndex) {
       if (depth >= MAX_DEPTH) throw new LayerfoldError('BAD_LAYOUT', `${where}: indexes nested more than ${MAX_DEPTH} deep`);
       walk.visited.set(d.digest, new Set());
       walk.path.push(d.digest);
