@@ -18,6 +18,9 @@ import { blankEntry, EMPTY_DIGEST, EntryList, hashRange, type DiffEntry, type En
 
 const NS_PER_SECOND = 1_000_000_000n;
 
+/** PATH_MAX less its NUL: the longest path a syscall takes (ENAMETOOLONG past it). */
+const PATH_MAX = 4095;
+
 function typeOf(st: BigIntStats): EntryType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
@@ -69,8 +72,18 @@ class DirectoryWalker {
     if (value !== null) entry.xattrs = new Map([['security.capability', value.toString('latin1')]]);
   }
 
+  /**
+   * DIR/rel, the one path each syscall is given. A name the tree may hold (up to 4095 bytes) can be
+   * too long once DIR is put in front: refused in one line, as extract refuses it, not met as the
+   * kernel's bare ENAMETOOLONG.
+   */
   private full(rel: string): Buffer {
-    return Buffer.concat([this.root, Buffer.from(`/${rel}`, 'latin1')]);
+    const full = Buffer.concat([this.root, Buffer.from(`/${rel}`, 'latin1')]);
+    if (full.length > PATH_MAX) {
+      const over = full.length - PATH_MAX;
+      throw new LayerfoldError('IO', `entry ${showName(rel)}: as DIR/NAME it is ${full.length + 1} bytes, past the kernel's PATH_MAX (4096 with its NUL), so it cannot be read; name the directory by a path at least ${over} byte${over === 1 ? '' : 's'} shorter (cd into it and diff .)`);
+    }
+    return full;
   }
 
   private digest(full: Buffer, rel: string, size: number, inode: string | undefined): string {
