@@ -6,7 +6,7 @@
  * Expected outcomes come from docker: `docker load` (26.1, overlay2) loads 125 layers and refuses a
  * 126th with "max depth exceeded", the same blob listed 125 times included.
  */
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error plain-JS helper without type declarations
@@ -188,5 +188,14 @@ describe('big trees', () => {
       expect(readdirSync(long)).toEqual([]);
       expect(readdirSync(tmp)).toEqual([]);
     }
+    // diff against that rootfs: read in place it compares; moved under the long DIR, its deep file is
+    // past PATH_MAX as DIR/NAME and diff refuses it in one line (was the kernel's raw ENAMETOOLONG)
+    const near = await runCli(['diff', join(short.out, 'r'), image]);
+    expect(near.code, near.stderr).not.toBe(2);
+    renameSync(join(short.out, 'r'), join(long, 'r'));
+    const far = await runCli(['diff', join(long, 'r'), image]);
+    expect(far.code, far.stderr).toBe(2);
+    expect(isOneLineRefusal(far.stderr), far.stderr).toBe(true);
+    expect(far.stderr).toMatch(/past the kernel's PATH_MAX .*at least \d+ bytes? shorter \(cd into it and diff \.\)$/m);
   });
 });

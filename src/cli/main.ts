@@ -13,11 +13,12 @@ import { DASH_MARKER } from './shared.js';
 
 /**
  * An error is one line on stderr whatever the archive put in it: control characters (a newline in a
- * tag, a terminal escape in a member name) are shown escaped, and the line is cut at 2000 characters.
+ * tag, a terminal escape in a member name) are shown escaped, and a line past 2000 characters loses
+ * its middle, not its end: a long DIR in front must not hide what is wrong (the reason comes last).
  */
 export function oneLine(message: string): string {
   const escaped = printable(message);
-  return escaped.length > 2000 ? `${escaped.slice(0, 2000)}…` : escaped;
+  return escaped.length > 2000 ? `${escaped.slice(0, 1000)}…${escaped.slice(-999)}` : escaped;
 }
 
 export interface CliIO {
