@@ -1,8 +1,10 @@
 /**
  * A path looked up in the merged tree as the kernel would look it up in a container's root: symlinks
  * followed (absolute targets from the image's root, at most 40 in one lookup), `..` going up from
- * where a link led — and a `..` that would climb above the image's root refused rather than clamped,
- * so that `cat` and `cp` never quietly answer with a file the link did not mean.
+ * where a link led. A `..` that would climb above the image's root is refused by default, so that
+ * `cat` never quietly answers with a file the link did not mean; `cp` passes `clampAtRoot`, as
+ * docker cp resolves a source in the container's scope (its FollowSymlinkInScope: `..` at the root
+ * stays at the root, as the kernel does for a chrooted process).
  */
 import { Dir, type Node } from './node.js';
 
@@ -16,7 +18,7 @@ export type Resolved = { node: Node; path: string } | { failure: ResolveFailure;
  * `path` (clean, relative to the root, '' for the root) resolved in `root`. The last part is followed
  * too when it is a symlink, unless `followLast` is false (then the link itself is the answer).
  */
-export function resolvePath(root: Dir, path: string, followLast = true): Resolved {
+export function resolvePath(root: Dir, path: string, followLast = true, clampAtRoot = false): Resolved {
   let queue = path === '' ? [] : path.split('/');
   // the directories from the root down to where the lookup stands, with their names
   const stack: Array<{ dir: Dir; name: string }> = [{ dir: root, name: '' }];
@@ -26,8 +28,8 @@ export function resolvePath(root: Dir, path: string, followLast = true): Resolve
     const part = queue.shift()!;
     if (part === '' || part === '.') continue;
     if (part === '..') {
-      if (stack.length === 1) return { failure: 'outside', at: at() };
-      stack.pop();
+      if (stack.length > 1) stack.pop();
+      else if (!clampAtRoot) return { failure: 'outside', at: at() };
       continue;
     }
     const child: Node | undefined = stack[stack.length - 1]!.dir.children.get(part);

@@ -9,7 +9,9 @@
  * - an existing directory: the source goes inside it under its own name (a source ending in `/.`:
  *   its contents), merging with a directory already there;
  * - anything else: the source is written under that name (its parent must exist).
- * The source's last symlink is copied as a link unless `followLink` (`docker cp -L`). Files are
+ * The source is found as docker cp finds it (sourceOf below): symlinks on the path followed in the
+ * image's scope (`..` stays at its root), the last one copied as a link unless the path ends in `/`
+ * or `/.` or `followLink` (`docker cp -L`) asks for it followed. Files are
  * written by extract's writer (owners, devices and capabilities when root); a new name is made in a
  * temporary directory beside it and renamed into place, so a failure leaves nothing behind.
  */
@@ -37,8 +39,8 @@ function imagePath(typed: string): string {
 }
 
 /** The node at `typed` in the image, or one line saying why there is none. */
-export function findInImage(tree: MergedTree, typed: string, followLast = true): { node: Node; path: string } {
-  const found = resolvePath(tree.root, imagePath(typed), followLast);
+export function findInImage(tree: MergedTree, typed: string, followLast = true, clampAtRoot = false): { node: Node; path: string } {
+  const found = resolvePath(tree.root, imagePath(typed), followLast, clampAtRoot);
   if ('node' in found) return found;
   const where = showName(typed);
   const at = found.at === '' ? '/' : `/${Buffer.from(found.at, 'latin1').toString('utf8')}`;
@@ -121,21 +123,48 @@ function treeOf(node: Node, name: string | undefined, layerCount: number): Merge
   return { root, layerCount };
 }
 
+/** What `docker cp` copies for a source PATH: the node, the name it is copied under, and whether
+ * only a directory's contents go (PATH ends in `/.`). */
+interface Source {
+  node: Node;
+  /** undefined: the image's root (its contents, as `/` or `/.`). */
+  name: string | undefined;
+  contentsOnly: boolean;
+}
+
+/**
+ * docker cp's source rules (recorded from Docker 26.1 in fixtures/docker/cp-links/): the daemon
+ * resolves every symlink of the path in the container's scope but the last part's, which it
+ * `lstat`s — so a path ending in `/` or `/.` (an empty or `.` last part) follows a last link and
+ * must be a directory (`/link/`: the target's tree; a dangling one is not found, one to a file is
+ * "not a directory"), while `/link` is the link itself. The copy is named after the typed path's
+ * last part, so `/root/` where /root → / is the whole tree under `root/`. `-L` (the client) follows
+ * a last link too: the tar on stdout then bears the target's name, a copy to disk the link's.
+ */
+function sourceOf(tree: MergedTree, path: string, followLink: boolean, toStdout: boolean): Source {
+  const contentsOnly = /(^|\/)\.$/.test(path);
+  const asDirectory = contentsOnly || path.endsWith('/');
+  const found = findInImage(tree, path, followLink || asDirectory, true);
+  if (asDirectory && !(found.node instanceof Dir)) throw new LayerfoldError('NOT_FOUND', `${showName(path)}: not a directory in the image`);
+  const typed = imagePath(path);
+  const named = followLink && !asDirectory && toStdout ? found.path : typed;
+  return { node: found.node, name: named === '' ? undefined : named.slice(named.lastIndexOf('/') + 1), contentsOnly };
+}
+
 /** `layerfold cp IMAGE:PATH DEST`. */
 export async function copyOut(input: string, path: string, dest: string, options: CopyOptions = {}): Promise<CopyResult> {
   const flat = await flattenImage(input, options);
   try {
-    const contentsOnly = /(^|\/)\.$/.test(path);
-    const found = findInImage(flat.tree, path, options.followLink ?? false);
-    const name = found.path === '' ? undefined : found.path.slice(found.path.lastIndexOf('/') + 1);
+    const { node, name, contentsOnly } = sourceOf(flat.tree, path, options.followLink ?? false, dest === '-');
     if (dest === '-') {
-      const tree = treeOf(found.node, contentsOnly || name === undefined ? undefined : name, flat.tree.layerCount);
+      // docker names a directory's contents `./`, `./a`…; the image's root alone has no name
+      const tree = treeOf(node, contentsOnly && node instanceof Dir ? '.' : name, flat.tree.layerCount);
       const sink = new StreamSink(options.stdout ?? process.stdout, 'stdout');
       const written = await writeExportTar(tree, flat.layers, sink);
       await sink.finish();
       return { target: '-', entries: written.entries };
     }
-    return await copyToDisk(flat, found.node, name, contentsOnly, dest, options);
+    return await copyToDisk(flat, node, name, contentsOnly, dest, options);
   } finally {
     flat.close();
   }
