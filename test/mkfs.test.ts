@@ -5,8 +5,8 @@
  * is the same bytes as written as root; the same input gives the same bytes; a mounted image takes
  * new files and stays clean; failures leave nothing behind.
  */
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -418,5 +418,81 @@ describe('names and targets no filesystem holds are refused in one line, nothing
     const dir = scratchDir();
     expectOneLine(await cli(['mkfs', image, join(dir, 'r.ext4')]), message);
     expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+/**
+ * squashfs lists as long as the image makes them (the u32List fix of 0aa6aef): a file's block sizes,
+ * one u32 per 128 KiB block, and the id table, one per distinct owner, were spread into a call's
+ * arguments, which V8 bounds by the stack: "Maximum call stack size exceeded" on a 16 GiB file at
+ * the default stack (about 125,000 arguments). The CLI runs here with --stack-size=100 (about 7,000
+ * arguments), so a 2 GiB sparse file (16,384 blocks, zstd: a few seconds) and 12,000 owners pass that
+ * bound; each failed so before the fix. The kernel's squashfs (or unsquashfs) reads them back.
+ */
+describe.skipIf(!haveUnsquashfs)('squashfs: lists longer than a call may take (block sizes, ids)', () => {
+  const mkfsSmallStack = (image: string, out: string) =>
+    spawnSync(process.execPath, ['--stack-size=100', 'bin/layerfold.js', 'mkfs', image, out, '--type', 'squashfs', '--compression', 'zstd'], { encoding: 'utf8', timeout: 120_000 });
+
+  it('a 2 GiB sparse file of 16,384 blocks: its data found through the whole block list', { timeout: 180_000 }, async () => {
+    const dir = scratchDir();
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    const size = 2 * 1024 ** 3;
+    const fd = openSync(join(root, 'big'), 'w');
+    writeSync(fd, 'head-of-file', 0);
+    writeSync(fd, 'tail-of-file', size - 12);
+    closeSync(fd);
+    chmodSync(join(root, 'big'), 0o644);
+    const layer = join(dir, 'layer.tar');
+    execFileSync('tar', ['--sparse', '--format=posix', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', layer, '.']);
+    rmSync(root, { recursive: true });
+    const image = join(dir, 'image.tar');
+    writeFileSync(image, await imageArchive([readFileSync(layer)]));
+    {
+      const out = join(dir, 'big.sqfs');
+      const r = mkfsSmallStack(image, out);
+      expect(r.stderr).toMatch(/^\S+: squashfs, [\d.]+ KiB \(zstd blocks of 128 KiB\), 2 inodes\n$/); // the summary alone
+      expect(r.status).toBe(0);
+      checkImage('squashfs', out);
+      const listing = spawnSync('unsquashfs', ['-lln', out], { encoding: 'utf8' }).stdout;
+      expect(listing).toMatch(/-rw-r--r-- 0\/0\s+2147483648 .* squashfs-root\/big$/m);
+      if (!isRoot) return;
+      await withMount(out, (mnt) => {
+        const f = openSync(join(mnt, 'big'), 'r');
+        try {
+          const at = (pos: number, n: number) => {
+            const b = Buffer.alloc(n);
+            readSync(f, b, 0, n, pos);
+            return b;
+          };
+          expect(statSync(join(mnt, 'big')).size).toBe(size);
+          expect(at(0, 12).toString()).toBe('head-of-file');
+          expect(at(size - 12, 12).toString()).toBe('tail-of-file'); // block 16,383: the end of the list
+          expect(at(size / 2, 4096).equals(Buffer.alloc(4096))).toBe(true);
+        } finally {
+          closeSync(f);
+        }
+      });
+    }
+  });
+
+  it('12,000 distinct owners: an id table of 12,000 entries, each file keeps its own', { timeout: 180_000 }, async () => {
+    const n = 12_000;
+    const entries = Array.from({ length: n }, (_, i) => e(`f${i}`, { uid: 1000 + i, gid: 1000 + i }));
+    const image = writeTemp(await imageArchive([await layerTar(entries)]));
+    const out = join(scratchDir(), 'ids.sqfs');
+    const r = mkfsSmallStack(image, out);
+    expect(r.stderr).toMatch(/^\S+: squashfs, [\d.]+ KiB \(zstd blocks of 128 KiB\), 12001 inodes\n$/);
+    expect(r.status).toBe(0);
+    // unsquashfs reading every inode, owners as numbers (-lls would look up 12,000 names: seconds)
+    const check = spawnSync('unsquashfs', ['-lln', out], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
+    const listing = check.stdout;
+    for (const i of [0, 1, 5_999, n - 1]) expect(listing).toMatch(new RegExp(`^-rw-r--r-- ${1000 + i}/${1000 + i} .* squashfs-root/f${i}$`, 'm'));
+    if (!isRoot) return;
+    await withMount(out, (mnt) => {
+      for (const i of [0, 7, 9_876, n - 1]) expect(statSync(join(mnt, `f${i}`))).toMatchObject({ uid: 1000 + i, gid: 1000 + i });
+    });
   });
 });
