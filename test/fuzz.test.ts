@@ -7,11 +7,13 @@
  *
  * Layers are mutated and then wrapped in an image whose digests match the damaged bytes, so the
  * damage reaches the tar parser and the layer rules rather than stopping at the digest check; the
- * outer archive is also mutated directly, with --no-verify. `npm test` runs FUZZ_RUNS (default 100)
- * inputs, each through every command; `npm run fuzz` runs many more (scripts/fuzz.js). A failure
+ * outer archive is also mutated directly, with --no-verify. Every crafted archive of fixtures/hostile
+ * is a seed too: its outer archive mutated the same way, FUZZ_HOSTILE_RUNS times (default 1) per case.
+ * `npm test` runs FUZZ_RUNS (default 100) inputs, each through every command; `npm run fuzz` runs
+ * many more (scripts/fuzz.js). A failure
  * prints fast-check's seed and path: FUZZ_SEED=<seed> FUZZ_PATH=<path> npx vitest run test/fuzz.test.ts.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -303,14 +305,51 @@ async function runShape({ shape, digest, mutations }: { shape: Shape; digest: Di
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Hostile seeds: every case of fixtures/hostile (scripts/make-hostile.js), its outer archive mutated
+// and read with verify off, so the damage reaches the manifest, config and layer readers of a shape
+// already crafted to hurt (sha512 descriptors, links through lower layers, huge counts, odd JSON…).
+
+// npm test: 3 mutated copies of each case, each through a third of the commands (every command sees
+// each case once, in about the time of one copy through all); `npm run fuzz`: many, each through all.
+const HOSTILE_RUNS = Number(process.env.FUZZ_HOSTILE_RUNS ?? 3);
+const HOSTILE_STRIDE = Number(process.env.FUZZ_HOSTILE_STRIDE ?? 3);
+const HOSTILE_DIR = 'fixtures/hostile';
+const hostileCases = (JSON.parse(readFileSync(join(HOSTILE_DIR, 'cases.json'), 'utf8')) as { cases: Array<{ name: string; file: string }> }).cases;
+
+/** A case's bytes, a gzip one unpacked first (the mutations work on tar records), a corrupt one as it is. */
+function hostileSeed(file: string): Buffer {
+  const bytes = readFileSync(join(HOSTILE_DIR, file));
+  if (!file.endsWith('.gz')) return bytes;
+  try {
+    return gunzipSync(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+/** A per-case seed for fast-check (and FUZZ_SEED): `npm test` checks the same mutations every time, and cases do not share them. */
+const seedOf = (name: string) => [...name].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 20261204);
+
+/** Run `run` (0, 1, …) of a case: the commands whose index is `run` modulo the stride. */
+async function runHostileSeed(name: string, seed: Buffer, mutations: Mutation[], run: number): Promise<void> {
+  const bytes = mutations.reduce(mutate, seed);
+  for (const command of COMMANDS.filter((_, i) => i % HOSTILE_STRIDE === run % HOSTILE_STRIDE)) {
+    const { ok, out, image } = await runContained(command, bytes, false, `${command.name} on ${name} mutated`);
+    if (!ok) continue;
+    const names = await command.resultNames(out, '', image);
+    if (names !== null) expect(names.filter((n) => !isContainedName(n))).toEqual([]);
+  }
+}
+
 /**
  * One property run: a fixed seed in `npm test`, so CI checks the same cases every time (`npm run fuzz`
  * draws new ones through FUZZ_SEED), FUZZ_PATH to replay a failure, stopping at the first.
  */
-function checkProperty<T>(arb: fc.Arbitrary<T>, run: (value: T) => Promise<void>, numRuns: number, seed: number): Promise<void> {
+function checkProperty<T>(arb: fc.Arbitrary<T>, run: (value: T) => Promise<void>, numRuns: number, seed: number, fromEnv = true): Promise<void> {
   return fc.assert(fc.asyncProperty(arb, run), {
     numRuns,
-    seed: Number(process.env.FUZZ_SEED ?? seed),
+    seed: fromEnv ? Number(process.env.FUZZ_SEED ?? seed) : seed,
     ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}),
     endOnFailure: true,
   });
@@ -339,6 +378,17 @@ describe('fuzz', () => {
     expect(outcomes.refused).toBeGreaterThan(5);
     expect(outcomes.ok).toBeGreaterThan(0);
   });
+
+  it('every case of fixtures/hostile is a seed', () => {
+    expect(hostileCases.length).toBe(readdirSync(HOSTILE_DIR).filter((f) => f !== 'cases.json').length);
+    expect(hostileCases.length).toBeGreaterThanOrEqual(189);
+  });
+
+  it.each(hostileCases.map((c) => [c.name, c.file] as const))(`hostile seed %s, mutated ${HOSTILE_RUNS}×: a contained result or one clean error`, async (name, file) => {
+    const seed = hostileSeed(file);
+    let run = 0;
+    await checkProperty(fc.array(mutationArb, { minLength: 1, maxLength: 3 }), (mutations) => runHostileSeed(name, seed, mutations, run++), HOSTILE_RUNS, seedOf(`${name}:${process.env.FUZZ_SEED ?? ''}`), false);
+  }, Math.max(60_000, (HOSTILE_RUNS / HOSTILE_STRIDE) * 20_000));
 
   it(`${RUNS} mutated images: a contained result or one clean error, in time, nothing outside OUT`, async () => {
     await checkProperty(inputArb, runOne, RUNS, 20261128);
