@@ -7,7 +7,8 @@
 // for a disk DEST (a new name `out`, or an existing directory `ex`) the tree under DEST's parent.
 // test/copy-out.test.ts runs layerfold cp on the same image and holds it to these records.
 //
-//   DOCKER_HOST=unix:///tmp/dk26/sock node scripts/record-cp-links.js   (engine: ../shared/docker-engine.md)
+//   DOCKER_HOST=unix:///tmp/dk26/sock node scripts/record-cp-links.js [OUT]   (engine: ../shared/docker-engine.md;
+//   OUT defaults to fixtures/docker/cp-links; Docker 20.10's record is in fixtures/docker/cp-links-docker20)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, lstatSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import tarStream from 'tar-stream';
 
 const repo = new URL('..', import.meta.url).pathname;
-const out = join(repo, 'fixtures/docker/cp-links');
+const out = process.argv[2] ?? join(repo, 'fixtures/docker/cp-links');
 const work = mkdtempSync(join(tmpdir(), 'layerfold-cp-links-'));
 const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
 
@@ -96,7 +97,7 @@ async function main() {
         if (dest === 'ex') mkdirSync(join(at, 'ex'));
         const args = ['cp', ...(c.follow ? ['-L'] : []), `${ctr}:${c.path}`, dest === '-' ? '-' : join(at, dest)];
         const r = spawnSync('docker', args, { maxBuffer: 1 << 26 });
-        const stderr = r.stderr.toString().trim().replaceAll(ctr, 'CTR').replaceAll(at, 'DEST');
+        const stderr = r.stderr.toString().trim().replaceAll(ctr, 'CTR').replaceAll(at, 'DEST').replace(/\/\S*?\/merged/g, 'ROOTFS'); // 20.10 names its data root
         const written = dest === '-' ? (r.status === 0 ? await tarMembers(r.stdout) : []) : treeOf(at);
         records.push({ command: `docker ${args.join(' ').replace(ctr, 'CTR').replace(at, 'DEST')}`, path: c.path, follow: c.follow, dest, code: r.status, stderr, written });
       }

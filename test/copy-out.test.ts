@@ -169,8 +169,7 @@ interface CpRecord {
   written: string[];
 }
 
-describe('symlinked sources, as a real docker cp copies them (fixtures/docker/cp-links, Docker 26.1)', () => {
-  const dir = 'fixtures/docker/cp-links';
+describe.each(['fixtures/docker/cp-links', 'fixtures/docker/cp-links-docker20'])('symlinked sources, as a real docker cp copies them (%s)', (dir) => {
   const { records } = JSON.parse(readFileSync(join(dir, 'recorded.json'), 'utf8')) as { records: CpRecord[] };
   const created = readFileSync(join(dir, 'created.txt'), 'utf8').trim();
   const image = join(dir, 'image.tar');
@@ -220,7 +219,7 @@ describe('symlinked sources, as a real docker cp copies them (fixtures/docker/cp
     return [...new Set([...(record.dest === 'ex' ? ['ex|d|'] : []), ...rows])].sort();
   }
 
-  it('records every form: /link, /link/, /link/., -L, to each kind of DEST', () => {
+  it(`records every form: /link, /link/, /link/., -L, to each kind of DEST (${readFileSync(join(dir, 'docker-version.txt'), 'utf8').trim()})`, () => {
     expect(records.length).toBeGreaterThanOrEqual(90);
     expect(records.filter((r) => r.code !== 0).length).toBeGreaterThan(10);
   });

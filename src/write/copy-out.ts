@@ -133,7 +133,7 @@ interface Source {
 }
 
 /**
- * docker cp's source rules (recorded from Docker 26.1 in fixtures/docker/cp-links/): the daemon
+ * docker cp's source rules (recorded from Docker 26.1 and 20.10 in fixtures/docker/cp-links and cp-links-docker20): the daemon
  * resolves every symlink of the path in the container's scope but the last part's, which it
  * `lstat`s — so a path ending in `/` or `/.` (an empty or `.` last part) follows a last link and
  * must be a directory (`/link/`: the target's tree; a dangling one is not found, one to a file is
