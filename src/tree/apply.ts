@@ -38,6 +38,7 @@
  *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
  */
 import { addContext, LayerfoldError, showName } from '../errors.js';
+import { entriesApplied, layersToApply, REPORT_EVERY } from '../tiering.js';
 import { AclError, checkAccessAcl, createdMode, defaultAclOf, dockerDirMode, type AclTarget, type DefaultAcl } from './acl.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
@@ -645,6 +646,7 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
   let total = 0;
   // a sparse file unpacks to its full size in docker: a few KiB of tar may claim petabytes of holes
   let unpacked = layers.reduce((sum, l) => sum + l.size, 0);
+  layersToApply(unpacked); // the CLI's TurboFan switch (tiering.ts)
   let reader: PositionalReader | undefined;
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
@@ -667,7 +669,10 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
         throw layerError(layer, new LayerfoldError('LIMIT', `entry ${showName(next.value.name)}: its sparse file's ${next.value.size} bytes take the layers past --max-size (${options.maxSize} bytes)`));
       }
       applier.applyOne(next.value);
-      if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
+      if ((total & (REPORT_EVERY - 1)) === 0) {
+        entriesApplied(REPORT_EVERY); // the CLI's TurboFan switch (tiering.ts)
+        if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
   return { root, layerCount: layers.length };
