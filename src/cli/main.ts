@@ -10,7 +10,7 @@ import { runAllCleanups } from '../io/cleanup.js';
 import { parseArgv } from './argv.js';
 import type { CommandSpec } from './commands.js';
 import { DASH_MARKER } from './shared.js';
-import { startLean } from '../tiering.js';
+import { startLean } from './tiering.js';
 
 /**
  * An error is one line on stderr whatever the archive put in it: control characters (a newline in a

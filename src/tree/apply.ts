@@ -38,7 +38,7 @@
  *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
  */
 import { addContext, LayerfoldError, showName } from '../errors.js';
-import { entriesApplied, layersToApply, REPORT_EVERY } from '../tiering.js';
+import { channel } from 'node:diagnostics_channel';
 import { AclError, checkAccessAcl, createdMode, defaultAclOf, dockerDirMode, type AclTarget, type DefaultAcl } from './acl.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
@@ -636,6 +636,20 @@ function layerError(layer: LayerSource, e: unknown): unknown {
 const ENTRIES_PER_TURN = 1 << 16;
 
 /**
+ * Where applyLayers reports its work, for whoever listens (the CLI's TurboFan switch, cli/tiering.ts):
+ * `{ bytes }` before the first entry (the layers' uncompressed bytes), then `{ entries }` every
+ * REPORT_EVERY entries. Nothing is built or sent while no one subscribes.
+ */
+export const APPLY_CHANNEL = 'layerfold:apply';
+export interface ApplyWork {
+  bytes?: number;
+  entries?: number;
+}
+const applyChannel = channel(APPLY_CHANNEL);
+/** A power of two: the check is one mask per entry. */
+const REPORT_EVERY = 4096;
+
+/**
  * Applying is synchronous work, but a layer of millions of entries takes seconds: every 65,536
  * entries the event loop gets a turn, so SIGINT / SIGTERM are handled (one line, temporaries removed)
  * rather than held until the tree is complete, and the progress line keeps moving.
@@ -646,7 +660,7 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
   let total = 0;
   // a sparse file unpacks to its full size in docker: a few KiB of tar may claim petabytes of holes
   let unpacked = layers.reduce((sum, l) => sum + l.size, 0);
-  layersToApply(unpacked); // the CLI's TurboFan switch (tiering.ts)
+  if (applyChannel.hasSubscribers) applyChannel.publish({ bytes: unpacked } satisfies ApplyWork);
   let reader: PositionalReader | undefined;
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
@@ -670,7 +684,7 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
       }
       applier.applyOne(next.value);
       if ((total & (REPORT_EVERY - 1)) === 0) {
-        entriesApplied(REPORT_EVERY); // the CLI's TurboFan switch (tiering.ts)
+        if (applyChannel.hasSubscribers) applyChannel.publish({ entries: REPORT_EVERY } satisfies ApplyWork);
         if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
       }
     }

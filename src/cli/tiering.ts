@@ -16,22 +16,25 @@
  * the entry count catches a small image of many small files, paying at most 16k x 26 us there.
  * File bytes are copied and hashed by native code whatever the tier.
  *
- * The library never touches V8 flags (a program embedding it keeps its own): only the CLI calls
- * startLean(); apply's reports go nowhere otherwise. Node keeps V8's flags writable after start-up
+ * The library never touches V8 flags (a program embedding it keeps its own): it only reports its
+ * work on the diagnostics channel APPLY_CHANNEL (tree/apply.ts), which costs nothing unheard, and
+ * only the CLI listens, here. Node keeps V8's flags writable after start-up
  * (20, 22 and 24 measured), and V8 reads this one each time a function's budget asks for
  * optimisation, so the switch takes effect for every function of both isolates (the flag is
  * process-wide). Maglev (Node 24's mid tier, on by default there) is left as it is.
  */
 import { setFlagsFromString } from 'node:v8';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ApplyWork } from '../tree/apply.js';
+
+/** tree/apply.ts's APPLY_CHANNEL, by name: the CLI takes no value from the library but its public API. */
+const APPLY_CHANNEL = 'layerfold:apply';
 
 /** Entries applied before TurboFan is turned on (measured: BENCHMARKS.md, "Peak RSS, round 2"). */
 export const OPTIMISE_AFTER = 16_384;
 
 /** Layer bytes (uncompressed, all layers) from which a run gets TurboFan before its first entry. */
 export const OPTIMISE_BYTES = 512 * 1024 * 1024;
-
-/** How often apply reports: a power of two, so the check is one mask per entry. */
-export const REPORT_EVERY = 4096;
 
 let applied = 0;
 let threshold = Infinity;
@@ -42,28 +45,26 @@ function fire(): void {
   const run = onBig;
   threshold = byteThreshold = Infinity;
   onBig = undefined;
+  unsubscribe(APPLY_CHANNEL, onWork);
   run?.();
 }
 
-/** Called by apply every REPORT_EVERY entries: one addition and compare when no one listens. */
-export function entriesApplied(n: number): void {
-  applied += n;
-  if (applied >= threshold) fire();
-}
-
-/** Called by apply before its first entry with the layers' uncompressed bytes. */
-export function layersToApply(bytes: number): void {
-  if (bytes >= byteThreshold) fire();
+/** apply's report: entries applied since the last one, or the layer bytes a run is about to apply. */
+function onWork(message: unknown): void {
+  const work = message as ApplyWork;
+  if (work.bytes !== undefined && work.bytes >= byteThreshold) fire();
+  if (work.entries !== undefined && (applied += work.entries) >= threshold) fire();
 }
 
 /**
- * Run `fn` once, as soon as `entries` entries (counted from now) have been applied in this process,
- * or a run is about to apply `bytes` of layers or more.
+ * Run `fn` once, as soon as `entries` more entries have been applied in this process, or a run is
+ * about to apply `bytes` of layers or more.
  */
 export function whenWorkIsBig(entries: number, bytes: number, fn: () => void): void {
   threshold = applied + entries;
   byteThreshold = bytes;
   onBig = fn;
+  subscribe(APPLY_CHANNEL, onWork);
   if (entries <= 0) fire();
 }
 
