@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OPTIMISE_AFTER, whenWorkIsBig } from '../src/cli/tiering.js';
 import { APPLY_CHANNEL } from '../src/tree/apply.js';
+import { TempSpace } from '../src/io/temp.js';
+import { findImage, openSource } from '../src/read/open-image.js';
+import { prepareLayers } from '../src/read/layers.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { treeOf } from './support/tree.js';
 
@@ -39,6 +42,30 @@ describe('apply reports its work to the switch', () => {
     await treeOf([[e('big', { content: Buffer.alloc(1 << 20) })]]);
     expect(fired).toEqual(['bytes']);
     whenWorkIsBig(1e9, Infinity, () => fired.push('never'));
+  });
+});
+
+describe('the layers\' stored size is reported before they are read', () => {
+  it('a big gzip image turns the switch before its layers are decompressed', async () => {
+    const content = Buffer.alloc(4 << 20, 0x61); // 4 MiB that gzip makes a few KiB
+    const path = writeTemp(await imageArchive([await layerTar([e('big', { content })])], { layout: 'oci', compression: 'gzip' }));
+    const fired: string[] = [];
+    whenWorkIsBig(1e9, 1024, () => fired.push('stored'));
+    const temp = TempSpace.create();
+    const source = await openSource(path, temp);
+    try {
+      const image = await findImage(source);
+      const stored = image.layers[0]!.blob.size;
+      expect(stored).toBeLessThan(1 << 20);
+      // the report comes from prepareLayers itself: before this call nothing has fired
+      expect(fired).toEqual([]);
+      await prepareLayers(image, temp);
+      expect(fired).toEqual(['stored']);
+    } finally {
+      source.close();
+      temp.dispose();
+      whenWorkIsBig(1e9, Infinity, () => undefined);
+    }
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * V8's optimising compiler (TurboFan), on only once a run has work enough to repay it: the CLI's
- * runs start with `--no-opt`, and `--opt` comes back on as soon as the layers to apply are
- * OPTIMISE_BYTES or more, or once OPTIMISE_AFTER entries have been applied (BENCHMARKS.md,
- * "Peak RSS, round 2").
+ * runs start with `--no-opt`, and `--opt` comes back on as soon as a run reports OPTIMISE_BYTES of
+ * layers or more (stored, before they are read; uncompressed, before they are applied), or once
+ * OPTIMISE_AFTER entries have been applied (BENCHMARKS.md, "Peak RSS, round 2").
  *
  * Why: on a small image TurboFan compiles ~70 functions whose code arrives when the run is nearly
  * over (1.2 s of compile-thread time on the 9k-entry Debian image); its compile zones and the
@@ -49,7 +49,7 @@ function fire(): void {
   run?.();
 }
 
-/** apply's report: entries applied since the last one, or the layer bytes a run is about to apply. */
+/** A run's report: entries applied since the last one, or the layer bytes it is about to read or apply. */
 function onWork(message: unknown): void {
   const work = message as ApplyWork;
   if (work.bytes !== undefined && work.bytes >= byteThreshold) fire();

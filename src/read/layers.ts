@@ -19,6 +19,7 @@ import { decompressor, detectCompression, type Compression } from '../io/compres
 import type { TempSpace } from '../io/temp.js';
 import { hashInline, worthAWorker, type HashPool } from '../io/hash-pool.js';
 import { algorithmOf } from './digest.js';
+import { reportWork } from '../tree/apply.js';
 import type { LayerRef, OpenedImage, UnpackProgress } from './image-support.js';
 import type { UnpackedBlob } from './source.js';
 
@@ -264,6 +265,8 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
   };
   const toHash = verify ? image.layers.reduce((sum, ref, i) => (hashedHere(ref, i) ? sum + ref.blob.size : sum), 0) : 0;
   const pool = options.hashPool && worthAWorker(toHash, options.inlineTotal) ? options.hashPool : undefined;
+  // a big image gets TurboFan before its layers are decompressed and hashed (cli/tiering.ts)
+  reportWork({ bytes: image.layers.reduce((sum, ref, i) => (firstOf[i] === i ? sum + ref.blob.size : sum), 0) });
   const tasks: Array<Promise<LayerData>> = [];
   image.layers.forEach((ref, i) => {
     const first = firstOf[i]!;

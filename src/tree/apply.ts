@@ -636,9 +636,10 @@ function layerError(layer: LayerSource, e: unknown): unknown {
 const ENTRIES_PER_TURN = 1 << 16;
 
 /**
- * Where applyLayers reports its work, for whoever listens (the CLI's TurboFan switch, cli/tiering.ts):
- * `{ bytes }` before the first entry (the layers' uncompressed bytes), then `{ entries }` every
- * REPORT_EVERY entries. Nothing is built or sent while no one subscribes.
+ * Where a run reports its work, for whoever listens (the CLI's TurboFan switch, cli/tiering.ts):
+ * `{ bytes }` when its size is known — the layers' stored bytes before they are read
+ * (read/layers.ts), their uncompressed bytes before the first entry is applied (here) — then
+ * `{ entries }` every REPORT_EVERY entries applied. Nothing is built or sent while no one subscribes.
  */
 export const APPLY_CHANNEL = 'layerfold:apply';
 export interface ApplyWork {
@@ -646,6 +647,10 @@ export interface ApplyWork {
   entries?: number;
 }
 const applyChannel = channel(APPLY_CHANNEL);
+
+export function reportWork(work: ApplyWork): void {
+  if (applyChannel.hasSubscribers) applyChannel.publish(work);
+}
 /** A power of two: the check is one mask per entry. */
 const REPORT_EVERY = 4096;
 
@@ -660,7 +665,7 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
   let total = 0;
   // a sparse file unpacks to its full size in docker: a few KiB of tar may claim petabytes of holes
   let unpacked = layers.reduce((sum, l) => sum + l.size, 0);
-  if (applyChannel.hasSubscribers) applyChannel.publish({ bytes: unpacked } satisfies ApplyWork);
+  reportWork({ bytes: unpacked });
   let reader: PositionalReader | undefined;
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
@@ -684,7 +689,7 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
       }
       applier.applyOne(next.value);
       if ((total & (REPORT_EVERY - 1)) === 0) {
-        if (applyChannel.hasSubscribers) applyChannel.publish({ entries: REPORT_EVERY } satisfies ApplyWork);
+        if (applyChannel.hasSubscribers) reportWork({ entries: REPORT_EVERY });
         if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
       }
     }
