@@ -7,8 +7,11 @@ import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HashPool } from '../src/io/hash-pool.js';
-import { scratchDir } from './support/build.js';
+import { HashPool, INLINE_TOTAL, worthAWorker } from '../src/io/hash-pool.js';
+import { TempSpace } from '../src/io/temp.js';
+import { findImage, openSource } from '../src/read/open-image.js';
+import { prepareLayers } from '../src/read/layers.js';
+import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 
 const BIG = 24 << 20; // past the 8 MiB hashed inline: this goes to the worker
 
@@ -78,6 +81,58 @@ describe('HashPool algorithms', () => {
         expect(await pool.hash(fd, 0, size, ['sha256', 'sha512'])).toEqual(want);
         expect(await pool.hash(fd, 0, size, ['sha512'])).toEqual([want[1]]);
       }
+    } finally {
+      pool.close();
+    }
+  });
+});
+
+describe('which thread hashes a run\'s layers', () => {
+  it('a worker only for more than INLINE_TOTAL bytes, and only with a second core', () => {
+    expect(worthAWorker(INLINE_TOTAL, INLINE_TOTAL, 2)).toBe(false);
+    expect(worthAWorker(INLINE_TOTAL + 1, INLINE_TOTAL, 2)).toBe(true);
+    expect(worthAWorker(8 * INLINE_TOTAL, INLINE_TOTAL, 1)).toBe(false);
+  });
+
+  // One 12 MiB layer: past the 8 MiB a single range is hashed inline, under INLINE_TOTAL for the run.
+  async function image(tamper: boolean): Promise<string> {
+    const content = Buffer.alloc(12 << 20, 0x61);
+    content.write('MARK', 6 << 20);
+    const archive = await imageArchive([await layerTar([e('big', { content })])]);
+    if (tamper) archive[archive.indexOf('MARK')] = 0x4e; // the config still names the honest layer
+    return writeTemp(archive);
+  }
+
+  async function check(path: string, pool: HashPool, inlineTotal?: number): Promise<void> {
+    const temp = TempSpace.create();
+    const source = await openSource(path, temp);
+    try {
+      const layers = await prepareLayers(await findImage(source), temp, { hashPool: pool, ...(inlineTotal !== undefined ? { inlineTotal } : {}) });
+      await Promise.all(layers.map((l) => l.verified));
+    } finally {
+      source.close();
+      temp.dispose();
+    }
+  }
+
+  it('a small image is hashed on this thread, with no worker, and a tampered layer is still refused', async () => {
+    const pool = new HashPool();
+    try {
+      await check(await image(false), pool);
+      await expect(check(await image(true), pool)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringMatching(/^layer 0 .*the layer is sha256:/) });
+      expect(pool.started).toBe(0);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('past the threshold the worker hashes, refuses the same tampered layer, and is stopped once idle', async () => {
+    const pool = new HashPool();
+    try {
+      await expect(check(await image(true), pool, 0)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+      await check(await image(false), pool, 0);
+      expect(pool.started).toBe(2); // each run's worker was stopped when its queue ran dry
+      expect(workersOf(pool)).toEqual([]);
     } finally {
       pool.close();
     }

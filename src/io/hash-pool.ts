@@ -6,6 +6,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { alignedBuffer } from './aligned.js';
 
@@ -47,6 +48,25 @@ parentPort.on('message', ({ id, fd, offset, size, algorithms }) => {
 
 const INLINE_LIMIT = 8 * 1024 * 1024;
 
+/**
+ * Layer bytes up to which a run hashes every layer on this thread, with no worker at all.
+ * A worker is a second isolate: Node's bootstrap in it is 10-13 MiB of peak RSS (Node 20-22) and
+ * 0.1-0.2 s more CPU in all, and it buys wall time only while a core is idle beside the main thread.
+ * sha256 of layers in the page cache runs at 1.2-2 GB/s here (SHA-NI), so 512 MiB cost the main
+ * thread 0.25-0.45 s. Measured on the 2-core bench machine, busy as it usually is: a 264 MiB image
+ * was as fast or faster in wall hashed inline, with less CPU (BENCHMARKS.md, "Peak RSS, round 2");
+ * past this size the worker's overlap with the apply wins (1 GiB image: ~0.8 s of hashing).
+ */
+export const INLINE_TOTAL = 512 * 1024 * 1024;
+
+/**
+ * Whether the layers of one run, `total` bytes to hash, are worth a worker: more than `inlineTotal`,
+ * on a machine with a second core for it.
+ */
+export function worthAWorker(total: number, inlineTotal = INLINE_TOTAL, cores = availableParallelism()): boolean {
+  return cores > 1 && total > inlineTotal;
+}
+
 let inlineBuffer: Buffer | undefined;
 
 /**
@@ -82,6 +102,8 @@ export class HashPool {
   /** Jobs posted to a worker, by id, with the worker that has them. */
   private readonly running = new Map<number, { job: Job; worker: Worker }>();
   private nextId = 0;
+  /** Workers this pool has started (tests: the inline rule starts none). */
+  started = 0;
 
   constructor(private readonly size = 1) {}
 
@@ -117,6 +139,7 @@ export class HashPool {
         else job.reject(new Error(msg.error ?? 'hash failed'));
       }
       this.pump();
+      if (this.queue.length === 0 && this.idle.includes(worker)) this.retire(worker);
     });
     // A worker that dies takes its job with it, not the queue: the next job gets a new worker.
     const lost = (e: Error) => {
@@ -134,7 +157,18 @@ export class HashPool {
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`the hash worker stopped (exit code ${code})`)));
     this.all.push(worker);
+    this.started++;
     return worker;
+  }
+
+  /**
+   * A worker with nothing queued is stopped at once: its isolate is ~10 MiB of RSS the rest of the
+   * run does not need (a run posts all its checks up front, so a later one is rare; it gets a new worker).
+   */
+  private retire(worker: Worker): void {
+    this.all.splice(this.all.indexOf(worker), 1);
+    this.idle.splice(this.idle.indexOf(worker), 1);
+    void worker.terminate();
   }
 
   private pump(): void {

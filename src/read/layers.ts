@@ -17,8 +17,9 @@ import pLimit from 'p-limit';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
-import { hashInline, type HashPool } from '../io/hash-pool.js';
+import { hashInline, worthAWorker, type HashPool } from '../io/hash-pool.js';
 import { algorithmOf } from './digest.js';
+import { reportWork } from '../tree/apply.js';
 import type { LayerRef, OpenedImage, UnpackProgress } from './image-support.js';
 import type { UnpackedBlob } from './source.js';
 
@@ -44,8 +45,13 @@ export interface LayerData {
 
 export interface PrepareOptions {
   verify?: boolean;
-  /** Where uncompressed layers are hashed (default: inline, before returning). */
+  /**
+   * Where uncompressed layers are hashed when they are worth a worker (io/hash-pool.ts,
+   * worthAWorker); otherwise, and by default, inline, before returning.
+   */
   hashPool?: HashPool;
+  /** Layer bytes to hash up to which the pool is not used (default INLINE_TOTAL; tests lower it). */
+  inlineTotal?: number;
   concurrency?: number;
   /** Refuse layers whose uncompressed bytes add up to more than this. */
   maxSize?: number;
@@ -250,6 +256,17 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
   const kinds = image.layers.map((ref, i) => (firstOf[i] === i && !ref.blob.unpacked ? detectCompression(head(ref)) : 'none'));
   const compressedBytes = image.layers.reduce((sum, ref, i) => (kinds[i] === 'none' ? sum : sum + ref.blob.size), 0);
   const counter = new ReadCounter(compressedBytes, compressedBytes > 0 ? options.onUnpack : undefined);
+  // the bytes hashed here: stored tars, and a pulled layer whose diff_id is in another algorithm than
+  // the pull's sha256 (compressed layers are hashed as they are decompressed)
+  const hashedHere = (ref: LayerRef, i: number): boolean => {
+    if (firstOf[i] !== i) return false;
+    const unpacked = ref.blob.unpacked;
+    return unpacked ? algorithmOf(unpacked.layerDigest) !== algorithmOf(ref.diffId) : kinds[i] === 'none';
+  };
+  const toHash = verify ? image.layers.reduce((sum, ref, i) => (hashedHere(ref, i) ? sum + ref.blob.size : sum), 0) : 0;
+  const pool = options.hashPool && worthAWorker(toHash, options.inlineTotal) ? options.hashPool : undefined;
+  // a big image gets TurboFan before its layers are decompressed and hashed (cli/tiering.ts)
+  reportWork({ bytes: image.layers.reduce((sum, ref, i) => (firstOf[i] === i ? sum + ref.blob.size : sum), 0) });
   const tasks: Array<Promise<LayerData>> = [];
   image.layers.forEach((ref, i) => {
     const first = firstOf[i]!;
@@ -261,10 +278,10 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
     const kind = kinds[i]!;
     const unpacked = ref.blob.unpacked;
     if (unpacked) {
-      tasks.push(limit(async () => prepareUnpacked(ref, unpacked, verify, budget, options.hashPool)));
+      tasks.push(limit(async () => prepareUnpacked(ref, unpacked, verify, budget, pool)));
       return;
     }
-    tasks.push(limit(() => (kind === 'none' ? prepareUncompressed(ref, verify, budget, options.hashPool) : prepareCompressed(ref, kind, temp, verify, budget, counter))));
+    tasks.push(limit(() => (kind === 'none' ? prepareUncompressed(ref, verify, budget, pool) : prepareCompressed(ref, kind, temp, verify, budget, counter))));
   });
   try {
     return await Promise.all(tasks);

@@ -38,6 +38,7 @@
  *     xattrs survives, a v3 value as v2.                                   [mtime-bounds, xattrs]
  */
 import { addContext, LayerfoldError, showName } from '../errors.js';
+import { channel } from 'node:diagnostics_channel';
 import { AclError, checkAccessAcl, createdMode, defaultAclOf, dockerDirMode, type AclTarget, type DefaultAcl } from './acl.js';
 import { PositionalReader } from '../io/positional-reader.js';
 import { tarEntries, type TarEntry } from '../tar/entries.js';
@@ -635,6 +636,25 @@ function layerError(layer: LayerSource, e: unknown): unknown {
 const ENTRIES_PER_TURN = 1 << 16;
 
 /**
+ * Where a run reports its work, for whoever listens (the CLI's TurboFan switch, cli/tiering.ts):
+ * `{ bytes }` when its size is known — the layers' stored bytes before they are read
+ * (read/layers.ts), their uncompressed bytes before the first entry is applied (here) — then
+ * `{ entries }` every REPORT_EVERY entries applied. Nothing is built or sent while no one subscribes.
+ */
+export const APPLY_CHANNEL = 'layerfold:apply';
+export interface ApplyWork {
+  bytes?: number;
+  entries?: number;
+}
+const applyChannel = channel(APPLY_CHANNEL);
+
+export function reportWork(work: ApplyWork): void {
+  if (applyChannel.hasSubscribers) applyChannel.publish(work);
+}
+/** A power of two: the check is one mask per entry. */
+const REPORT_EVERY = 4096;
+
+/**
  * Applying is synchronous work, but a layer of millions of entries takes seconds: every 65,536
  * entries the event loop gets a turn, so SIGINT / SIGTERM are handled (one line, temporaries removed)
  * rather than held until the tree is complete, and the progress line keeps moving.
@@ -645,6 +665,7 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
   let total = 0;
   // a sparse file unpacks to its full size in docker: a few KiB of tar may claim petabytes of holes
   let unpacked = layers.reduce((sum, l) => sum + l.size, 0);
+  reportWork({ bytes: unpacked });
   let reader: PositionalReader | undefined;
   for (const layer of layers) {
     const applier = new LayerApplier(root, layer, options);
@@ -667,7 +688,10 @@ export async function applyLayers(layers: LayerSource[], options: ApplyOptions):
         throw layerError(layer, new LayerfoldError('LIMIT', `entry ${showName(next.value.name)}: its sparse file's ${next.value.size} bytes take the layers past --max-size (${options.maxSize} bytes)`));
       }
       applier.applyOne(next.value);
-      if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
+      if ((total & (REPORT_EVERY - 1)) === 0) {
+        if (applyChannel.hasSubscribers) reportWork({ entries: REPORT_EVERY });
+        if ((total & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   }
   return { root, layerCount: layers.length };
