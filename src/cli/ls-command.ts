@@ -20,7 +20,7 @@ export async function run(args: LsArgs, ctx: CommandContext): Promise<void> {
   let buf = '';
   let first = true;
   const flush = () => {
-    if (buf) io.stdout.write(Buffer.from(buf, args.json ? 'utf8' : 'latin1'));
+    if (buf) io.stdout.write(Buffer.from(buf, 'utf8'));
     buf = '';
   };
   if (args.json) buf += '[';
@@ -29,9 +29,9 @@ export async function run(args: LsArgs, ctx: CommandContext): Promise<void> {
       buf += `${first ? '\n' : ',\n'}${jsonText(listEntryJson(entry, layerCount))}`;
       first = false;
     } else {
-      // Names are raw bytes (latin1 string); displayName escapes what is not UTF-8, so
-      // re-encode the line's UTF-8 text as bytes.
-      buf += Buffer.from(`${formatListLine(entry, layerCount, args.long ?? false)}\n`, 'utf8').toString('latin1');
+      // names are raw bytes (latin1 strings); displayName escapes what is not UTF-8, so the line
+      // is text, written as UTF-8 (no Buffer and latin1 copy of each line)
+      buf += `${formatListLine(entry, layerCount, args.long ?? false)}\n`;
     }
     if (buf.length >= CHUNK) flush();
   });
