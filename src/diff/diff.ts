@@ -13,8 +13,8 @@ import type { Compression } from '../io/compression.js';
 import { TempSpace } from '../io/temp.js';
 import { compareTarBytes, type BytesResult } from './bytes.js';
 import { compareSides, type CompareOptions, type DiffResult } from './compare.js';
-import type { SideKind } from './entries.js';
-import { locateSide, readSide, type LocatedSide } from './open-side.js';
+import type { SideEntries, SideKind, SideStream } from './entries.js';
+import { locateSide, readSide, streamSide, streams, type LocatedSide, type SideOptions } from './open-side.js';
 
 export interface DiffOptions extends CompareOptions {
   /** How image sides are flattened: image, platform, verify, dockerInit, impliedMtime, tmpDir… */
@@ -63,10 +63,33 @@ export async function diffRootfs(a: string, b: string, options: DiffOptions = {}
       return { mode: 'bytes', result: { ...result, a: summary(sideA), b: summary(sideB) } };
     }
     const sideOptions = { flatten, footprint: options.ignoreInit ?? false };
-    const entriesA = await readSide(sideA, sideOptions);
-    const entriesB = await readSide(sideB, sideOptions);
-    return { mode: 'entries', result: compareSides(entriesA, entriesB, options) };
+    const opened: SideStream[] = [];
+    try {
+      const [entriesA, entriesB] = await readSides(sideA, sideB, sideOptions, opened);
+      return { mode: 'entries', result: compareSides(entriesA, entriesB, options) };
+    } finally {
+      for (const stream of opened) stream.close();
+    }
   } finally {
     temp.dispose();
   }
+}
+
+/**
+ * Each side held in a list or streamed (read as it is compared). An image or a directory streams;
+ * a tar is held (a hard link names an earlier entry, and its order is only known once read). Two
+ * images: the first is held, since two trees at once outweigh a list and a tree. Held sides are
+ * read first, so that no tree sits beside a list being filled.
+ */
+async function readSides(a: LocatedSide, b: LocatedSide, options: SideOptions, opened: SideStream[]): Promise<[SideEntries | SideStream, SideEntries | SideStream]> {
+  const streamA = streams(a) && !(a.kind === 'image' && b.kind === 'image');
+  const streamB = streams(b);
+  const heldA = streamA ? undefined : await readSide(a, options);
+  const heldB = streamB ? undefined : await readSide(b, options);
+  const open = async (side: LocatedSide) => {
+    const stream = await streamSide(side, options);
+    opened.push(stream);
+    return stream;
+  };
+  return [heldA ?? (await open(a)), heldB ?? (await open(b))];
 }

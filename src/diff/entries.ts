@@ -65,6 +65,23 @@ export interface SideEntries {
   initFootprint?: InitFootprint;
 }
 
+/**
+ * A side read as it is compared, never held whole: an image's tree walk or a directory's walk,
+ * which give each path once, in walk order. `groups` gathers the hard-link names as the entries go
+ * by (complete once `entries` is done); `close` lets go of what the side holds open (an image's
+ * layer files), also when the comparison stops early.
+ */
+export interface SideStream {
+  input: string;
+  kind: SideKind;
+  compression: Compression;
+  entries: Iterable<DiffEntry>;
+  groups: EntryList;
+  xattrsKnown: boolean;
+  initFootprint?: InitFootprint;
+  close(): void;
+}
+
 /** Paths `docker create` makes (or replaces) and directories whose mtime it changes. */
 export interface InitFootprint {
   created: Set<string>;
