@@ -134,3 +134,23 @@ describe('a held list gives each field back as it came', () => {
     made.forEach((entry, i) => expect(list.at(i)).toEqual(entry));
   });
 });
+
+describe('inspect --json is written in pieces, the same text', () => {
+  it('jsonPieces joined is JSON.stringify(value, null, 2) with DEL and C1 escaped (jsonText)', async () => {
+    const { jsonPieces } = await import('../src/inspect/render.js');
+    const { jsonText } = await import('../src/escape.js');
+    const many = Array.from({ length: 700 }, (_, i) => (i % 7 === 0 ? `p\u009b${i}\u007f` : `wide/f${i}`));
+    const value = {
+      name: 'x\u001b]0;t\u0007',
+      gone: undefined,
+      n: Infinity,
+      layers: [
+        { index: 0, changes: { added: many, modified: [], deleted: ['a"b\\c\n'] }, empty: {} },
+        { index: 1, list: [undefined, null, 1.5, [[], {}], many.slice(0, 300)], labels: Object.fromEntries(many.map((p, i) => [`k${i}`, p])) },
+      ],
+      tail: [],
+    };
+    expect([...jsonPieces(value, 2)].join('')).toBe(jsonText(value, 2));
+    expect([...jsonPieces(many, 2)].join('')).toBe(jsonText(many, 2));
+  });
+});

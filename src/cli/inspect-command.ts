@@ -1,5 +1,5 @@
 /** `layerfold inspect IMAGE`: layers, config and where the bytes go; a table, or --json. */
-import { jsonText } from '../escape.js';
+import type { Writable } from 'node:stream';
 import type { CommandContext } from './main.js';
 import type { InspectReport } from '../inspect/inspect.js';
 import { dash, flattenOptionsFrom, type ImageArgs, parseByteSize, parseFraction } from './shared.js';
@@ -39,9 +39,24 @@ function crossedGates(report: InspectReport, { minEfficiency, maxWasted, maxPerc
   return out;
 }
 
+/** Pieces gathered into chunks: a report listing a million paths is never one string. */
+const CHUNK = 1 << 16;
+
+function writeJson(out: Writable, pieces: Iterable<string>): void {
+  let buf = '';
+  for (const piece of pieces) {
+    buf += piece;
+    if (buf.length >= CHUNK) {
+      out.write(buf);
+      buf = '';
+    }
+  }
+  out.write(`${buf}\n`);
+}
+
 export async function run(args: InspectArgs, ctx: CommandContext): Promise<void> {
   const { inspectImage } = await import('../inspect/inspect.js');
-  const { renderInspect, renderWasted } = await import('../inspect/render.js');
+  const { jsonPieces, renderInspect, renderWasted } = await import('../inspect/render.js');
   const gates = gatesOf(args);
   const { progressFor } = await import('../progress.js');
   const { io } = ctx;
@@ -54,7 +69,8 @@ export async function run(args: InspectArgs, ctx: CommandContext): Promise<void>
     progress.done();
   }
   const columns = io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : undefined;
-  io.stdout.write(args.json ? `${jsonText(report, 2)}\n` : args.wasted ? renderWasted(report) : renderInspect(report, columns));
+  if (args.json) writeJson(io.stdout, jsonPieces(report, 2));
+  else io.stdout.write(args.wasted ? renderWasted(report) : renderInspect(report, columns));
   const crossed = crossedGates(report, gates);
   if (crossed.length > 0) {
     io.stderr.write(`layerfold: ${crossed.join('; ')}\n`);

@@ -288,3 +288,54 @@ export function renderWhy(r: WhyReport, width?: number): string {
   out.push(r.final ? `final: ${describeState(r.final)}, from layer ${r.final.layer}` : 'final: not in the rootfs');
   return `${out.join('\n')}\n`;
 }
+
+// ---- JSON, piece by piece -----------------------------------------------------------------------
+
+/** Arrays and objects at least this long are written item by item; smaller ones in one jsonText. */
+const PIECEWISE = 256;
+
+function isBig(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length >= PIECEWISE || value.some(isBig);
+  if (value !== null && typeof value === 'object') {
+    const values = Object.values(value);
+    return values.length >= PIECEWISE || values.some(isBig);
+  }
+  return false;
+}
+
+/**
+ * jsonText(value, space) in pieces, the same text: a report whose changes list a million paths is
+ * never one string (nor the copy that writing it makes). Small parts go through jsonText whole; a
+ * big array or object is laid out here as JSON.stringify lays it out (its members on their own
+ * lines, `space` deeper; `undefined` members left out of objects and `null` in arrays). DEL and C1
+ * only ever stand inside strings, so escaping each piece is escaping the whole.
+ */
+export function* jsonPieces(value: unknown, space: number, indent = ''): Generator<string> {
+  if (!isBig(value)) {
+    const text = jsonText(value, space);
+    yield indent === '' ? text : text.replace(/\n/g, `\n${indent}`);
+    return;
+  }
+  const inner = indent + ' '.repeat(space);
+  if (Array.isArray(value)) {
+    yield '[';
+    for (let i = 0; i < value.length; i++) {
+      yield `${i === 0 ? '' : ','}\n${inner}`;
+      const item: unknown = value[i];
+      yield* jsonPieces(item === undefined || typeof item === 'function' ? null : item, space, inner);
+    }
+    yield `\n${indent}]`;
+    return;
+  }
+  const members = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined && typeof v !== 'function');
+  if (members.length === 0) {
+    yield '{}';
+    return;
+  }
+  yield '{';
+  for (const [i, [key, member]] of members.entries()) {
+    yield `${i === 0 ? '' : ','}\n${inner}${jsonText(key)}: `;
+    yield* jsonPieces(member, space, inner);
+  }
+  yield `\n${indent}}`;
+}
