@@ -121,11 +121,6 @@ export async function readSide(side: LocatedSide, options: SideOptions): Promise
   }
 }
 
-/** A side that can be compared as it is read: an image or a directory gives each path once, in walk order. */
-export function streams(side: LocatedSide): boolean {
-  return side.kind === 'image' || side.kind === 'directory';
-}
-
 /** Errors met while the entries are read name the side, as readSide's do. */
 function* labelled(entries: Iterable<DiffEntry>, label: string): Generator<DiffEntry> {
   try {
@@ -135,7 +130,7 @@ function* labelled(entries: Iterable<DiffEntry>, label: string): Generator<DiffE
   }
 }
 
-/** The entries of an image or directory side, read as they are compared (see `streams`). */
+/** The entries of an image or directory side, read as they are compared (diff.ts says which sides). */
 export async function streamSide(side: LocatedSide, options: SideOptions): Promise<SideStream> {
   const label = side.input === '-' ? 'stdin' : side.input;
   const base = { input: side.input, kind: side.kind, compression: side.compression };
