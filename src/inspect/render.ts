@@ -294,6 +294,11 @@ export function renderWhy(r: WhyReport, width?: number): string {
 /** Arrays and objects at least this long are written item by item; smaller ones in one jsonText. */
 const PIECEWISE = 256;
 
+/** Items of a leaf list taken through jsonText at once. */
+const SLICE = 4096;
+
+const isLeaf = (value: unknown): boolean => value === null || typeof value !== 'object';
+
 function isBig(value: unknown): boolean {
   if (Array.isArray(value)) return value.length >= PIECEWISE || value.some(isBig);
   if (value !== null && typeof value === 'object') {
@@ -317,6 +322,15 @@ export function* jsonPieces(value: unknown, space: number, indent = ''): Generat
     return;
   }
   const inner = indent + ' '.repeat(space);
+  if (Array.isArray(value) && value.every(isLeaf)) {
+    // a list of paths: a slice at a time through jsonText, its brackets taken off, lines indented
+    for (let at = 0; at < value.length; at += SLICE) {
+      const text = jsonText(value.slice(at, at + SLICE), space);
+      yield `${at === 0 ? '[' : ','}\n${indent}${text.slice(2, -2).replace(/\n/g, `\n${indent}`)}`;
+    }
+    yield `\n${indent}]`;
+    return;
+  }
   if (Array.isArray(value)) {
     yield '[';
     for (let i = 0; i < value.length; i++) {
