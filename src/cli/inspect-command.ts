@@ -2,7 +2,7 @@
 import type { Writable } from 'node:stream';
 import type { CommandContext } from './main.js';
 import type { InspectReport } from '../inspect/inspect.js';
-import { dash, flattenOptionsFrom, type ImageArgs, parseByteSize, parseFraction } from './shared.js';
+import { dash, drained, flattenOptionsFrom, type ImageArgs, parseByteSize, parseFraction } from './shared.js';
 
 interface InspectArgs extends ImageArgs {
   image_archive: string;
@@ -42,16 +42,17 @@ function crossedGates(report: InspectReport, { minEfficiency, maxWasted, maxPerc
 /** Pieces gathered into chunks: a report listing a million paths is never one string. */
 const CHUNK = 1 << 16;
 
-function writeJson(out: Writable, pieces: Iterable<string>): void {
+/** Pieces gathered into chunks, each chunk the stream cannot take now waited for (see drained). */
+async function writeJson(out: Writable, pieces: Iterable<string>): Promise<void> {
   let buf = '';
   for (const piece of pieces) {
     buf += piece;
     if (buf.length >= CHUNK) {
-      out.write(buf);
+      if (!out.write(buf)) await drained(out);
       buf = '';
     }
   }
-  out.write(`${buf}\n`);
+  if (!out.write(`${buf}\n`)) await drained(out);
 }
 
 export async function run(args: InspectArgs, ctx: CommandContext): Promise<void> {
@@ -69,7 +70,7 @@ export async function run(args: InspectArgs, ctx: CommandContext): Promise<void>
     progress.done();
   }
   const columns = io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : undefined;
-  if (args.json) writeJson(io.stdout, jsonPieces(report, 2));
+  if (args.json) await writeJson(io.stdout, jsonPieces(report, 2));
   else io.stdout.write(args.wasted ? renderWasted(report) : renderInspect(report, columns));
   const crossed = crossedGates(report, gates);
   if (crossed.length > 0) {
