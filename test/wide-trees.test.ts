@@ -156,3 +156,32 @@ describe('inspect --json is written in pieces, the same text', () => {
     expect([...jsonPieces(many, 2)].join('')).toBe(jsonText(many, 2));
   });
 });
+
+describe('a big listing waits for a slow reader', () => {
+  it('ls --json and inspect --json never queue more than about a chunk (64 KiB) on a stream that drains slowly', async () => {
+    const image = join(scratchDir(), 'wide10k.tar');
+    await writeTreeImage(image, wideEntries(10_000));
+    for (const argv of [['ls', image, '--json'], ['inspect', image, '--json']]) {
+      let most = 0;
+      let total = 0;
+      // a pipe whose reader takes a chunk a millisecond: write() says false past 16 KiB queued
+      const slow = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          total += chunk.length;
+          setTimeout(done, 1);
+        },
+      });
+      const write = slow.write.bind(slow);
+      slow.write = ((chunk: string | Buffer, ...rest: never[]) => {
+        const ok = write(chunk, ...rest);
+        most = Math.max(most, slow.writableLength);
+        return ok;
+      }) as typeof slow.write;
+      const code = await run(argv, { stdin: process.stdin, stdout: slow, stderr: capture(), env: {} });
+      expect(code).toBe(0);
+      await new Promise((resolve) => slow.end(resolve));
+      expect(total).toBeGreaterThan(200_000);
+      expect(most).toBeLessThan(140_000);
+    }
+  });
+});
