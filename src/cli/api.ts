@@ -5,7 +5,7 @@
  * formats for people may change between minor versions.
  */
 export { run, main, type CliIO } from './main.js';
-export { renderInspect, renderWasted, renderWhy, formatListLine, listEntryJson, displayName, jsonName } from '../inspect/render.js';
+export { renderInspect, renderWasted, renderWhy, formatListLine, listEntryJson, jsonPieces, displayName, jsonName } from '../inspect/render.js';
 export { renderDiff, type RenderOptions } from '../diff/report.js';
 export { FIELDS, type FieldName } from '../diff/compare.js';
 export { configView, renderConfigView, shellQuote, type ConfigView } from '../config-view.js';

@@ -1,8 +1,8 @@
 /** `layerfold inspect IMAGE`: layers, config and where the bytes go; a table, or --json. */
-import { jsonText } from '../escape.js';
+import type { Writable } from 'node:stream';
 import type { CommandContext } from './main.js';
 import type { InspectReport } from '../inspect/inspect.js';
-import { dash, flattenOptionsFrom, type ImageArgs, parseByteSize, parseFraction } from './shared.js';
+import { dash, drained, flattenOptionsFrom, type ImageArgs, parseByteSize, parseFraction } from './shared.js';
 
 interface InspectArgs extends ImageArgs {
   image_archive: string;
@@ -39,9 +39,25 @@ function crossedGates(report: InspectReport, { minEfficiency, maxWasted, maxPerc
   return out;
 }
 
+/** Pieces gathered into chunks: a report listing a million paths is never one string. */
+const CHUNK = 1 << 16;
+
+/** Pieces gathered into chunks, each chunk the stream cannot take now waited for (see drained). */
+async function writeJson(out: Writable, pieces: Iterable<string>): Promise<void> {
+  let buf = '';
+  for (const piece of pieces) {
+    buf += piece;
+    if (buf.length >= CHUNK) {
+      if (!out.write(buf)) await drained(out);
+      buf = '';
+    }
+  }
+  if (!out.write(`${buf}\n`)) await drained(out);
+}
+
 export async function run(args: InspectArgs, ctx: CommandContext): Promise<void> {
   const { inspectImage } = await import('../inspect/inspect.js');
-  const { renderInspect, renderWasted } = await import('../inspect/render.js');
+  const { jsonPieces, renderInspect, renderWasted } = await import('../inspect/render.js');
   const gates = gatesOf(args);
   const { progressFor } = await import('../progress.js');
   const { io } = ctx;
@@ -54,7 +70,8 @@ export async function run(args: InspectArgs, ctx: CommandContext): Promise<void>
     progress.done();
   }
   const columns = io.stdout.isTTY ? ((io.stdout as { columns?: number }).columns ?? 100) : undefined;
-  io.stdout.write(args.json ? `${jsonText(report, 2)}\n` : args.wasted ? renderWasted(report) : renderInspect(report, columns));
+  if (args.json) await writeJson(io.stdout, jsonPieces(report, 2));
+  else io.stdout.write(args.wasted ? renderWasted(report) : renderInspect(report, columns));
   const crossed = crossedGates(report, gates);
   if (crossed.length > 0) {
     io.stderr.write(`layerfold: ${crossed.join('; ')}\n`);

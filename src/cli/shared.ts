@@ -1,4 +1,6 @@
 /** Turning parsed arguments into library options, shared by every command that reads an image. */
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { LayerfoldError } from '../errors.js';
 import type { Argv } from 'yargs';
 import type { FlattenOptions } from '../flatten.js';
@@ -144,4 +146,12 @@ export function imageOptions<T>(y: Argv<T>) {
     .option('stall-timeout', { type: 'number', describe: 'docker://: seconds a pull may go without progress across all its requests, short stalls adding up unless bytes flow between them at --min-speed (default 30)' })
     .option('retries', { type: 'number', describe: 'docker://: retries after a reset, time-out or 5xx, with backoff, started only within response + idle time-out of the first attempt (default 4)' })
     .option('implied-mtime', { type: 'string', describe: 'mtime (RFC 3339 or epoch seconds) for directories docker would make while unpacking (default: the image\'s created time)' });
+}
+
+/**
+ * Resolves once `stream` takes writes again ('drain'): a command writing a big report waits for a
+ * pipe whose reader is slower instead of queueing the report in memory. Rejects on 'error'.
+ */
+export function drained(stream: Writable): Promise<void> {
+  return once(stream, 'drain').then(() => undefined);
 }

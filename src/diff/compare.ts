@@ -19,7 +19,7 @@
 import type { Compression } from '../io/compression.js';
 import { INIT_PARENT_NAMES, INIT_PATH_NAMES } from '../tree/docker-create.js';
 import { xattrAddonProblem } from '../io/xattr.js';
-import type { DiffEntry, EntryList, EntryType, InitFootprint, SideEntries, SideKind } from './entries.js';
+import { walkCompare, type DiffEntry, type EntryList, type EntryType, type InitFootprint, type SideEntries, type SideKind, type SideStream } from './entries.js';
 
 export const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'digest', 'link', 'device', 'mtime', 'xattrs', 'hardlinks'] as const;
 export type FieldName = (typeof FIELDS)[number];
@@ -144,9 +144,78 @@ function index(side: SideEntries): IndexedSide {
   return { side, list, order, sorted, last, groupNames };
 }
 
-/** The entry a path holds in the end, by its first entry. */
-function finalEntry(side: IndexedSide, first: number): DiffEntry {
-  return side.list.at(side.last ? side.last[first]! : first);
+/** What the comparison needs to know of a side besides its entries. */
+interface SideInfo {
+  input: string;
+  kind: SideKind;
+  compression: Compression;
+  xattrsKnown: boolean;
+  initFootprint?: InitFootprint | undefined;
+}
+
+/**
+ * One side as the merge reads it: each path once, in walk order, as its final entry. A held side
+ * (a list, indexed) or a streamed one (read as it is compared: nothing kept but its hard-link names).
+ */
+interface Cursor {
+  info: SideInfo;
+  /** The next path's final entry, or undefined at the end. */
+  next(): DiffEntry | undefined;
+  /** The first entry (in the list) of the path `next` gave, for --order; -1 for a streamed side. */
+  first: number;
+  /** Paths read so far (all of them, at the end). */
+  count: number;
+  /** Entries whose xattrs a directory side could not read (complete at the end). */
+  xattrsUnknown(): number;
+  /** Sorted names of hard-link group `group` (complete at the end). */
+  groupNames(group: number): string[] | undefined;
+  /** The held side, for --order. */
+  held?: IndexedSide;
+}
+
+function heldCursor(side: SideEntries): Cursor {
+  const held = index(side);
+  let k = 0;
+  const cursor: Cursor = {
+    info: side,
+    held,
+    first: -1,
+    count: held.order.length,
+    next() {
+      if (k >= held.sorted.length) return undefined;
+      const first = held.sorted[k++]!;
+      cursor.first = first;
+      return held.list.at(held.last ? held.last[first]! : first);
+    },
+    xattrsUnknown: () => held.list.xattrsUnknownCount(),
+    groupNames: (group) => held.groupNames.get(group),
+  };
+  return cursor;
+}
+
+function streamCursor(side: SideStream): Cursor {
+  const it = side.entries[Symbol.iterator]();
+  let unknown = 0;
+  let names: Map<number, string[]> | undefined;
+  const cursor: Cursor = {
+    info: side,
+    first: -1,
+    count: 0,
+    next() {
+      const r = it.next();
+      if (r.done) return undefined;
+      cursor.count++;
+      if (r.value.xattrsUnknown) unknown++;
+      return r.value;
+    },
+    xattrsUnknown: () => unknown,
+    groupNames(group) {
+      // asked once the stream is done: the groups are complete then
+      names ??= new Map(side.groups.groups.map((g, id) => [id, [...g].sort()]));
+      return names.get(group);
+    },
+  };
+  return cursor;
 }
 
 const APPLIES: Record<FieldName, (type: EntryType) => boolean> = {
@@ -169,7 +238,7 @@ function xattrValue(xattrs: ReadonlyMap<string, string>): Record<string, string>
   return out;
 }
 
-function fieldValue(field: FieldName, entry: DiffEntry, side: IndexedSide): FieldValue {
+function fieldValue(field: FieldName, entry: DiffEntry, side: Cursor): FieldValue {
   switch (field) {
     case 'type':
       return entry.type;
@@ -192,7 +261,7 @@ function fieldValue(field: FieldName, entry: DiffEntry, side: IndexedSide): Fiel
     case 'xattrs':
       return xattrValue(entry.xattrs);
     case 'hardlinks':
-      return (entry.group < 0 ? [entry.path] : (side.groupNames.get(entry.group) ?? [entry.path])).map(display);
+      return (entry.group < 0 ? [entry.path] : (side.groupNames(entry.group) ?? [entry.path])).map(display);
   }
 }
 
@@ -234,13 +303,13 @@ class Comparison {
   readonly compareXattrs: boolean;
 
   constructor(
-    private readonly a: IndexedSide,
-    private readonly b: IndexedSide,
+    private readonly a: Cursor,
+    private readonly b: Cursor,
     private readonly options: CompareOptions,
   ) {
     this.ignore = new Set(options.ignore ?? []);
-    this.compareXattrs = a.side.xattrsKnown && b.side.xattrsKnown && !this.ignore.has('xattrs');
-    const footprints: Array<InitFootprint | undefined> = [a.side.initFootprint, b.side.initFootprint];
+    this.compareXattrs = a.info.xattrsKnown && b.info.xattrsKnown && !this.ignore.has('xattrs');
+    const footprints: Array<InitFootprint | undefined> = [a.info.initFootprint, b.info.initFootprint];
     for (const footprint of footprints) {
       footprint?.created.forEach((p) => this.created.add(p));
       footprint?.touched.forEach((p) => this.touched.add(p));
@@ -270,52 +339,98 @@ class Comparison {
     return names.filter((name) => !INIT_PATHS.has(name) && !this.created.has(name));
   }
 
+  /**
+   * The compared fields that differ, but for the hard-link group of a grouped name: a streamed
+   * side's groups are only complete at its end (`pendingLinks` says the name must wait for them).
+   */
   fields(path: string, a: DiffEntry, b: DiffEntry): FieldDifference[] {
     const out: FieldDifference[] = [];
     for (const field of FIELDS) {
-      if (!this.compared(field, path, a, b) || rawSame(field, a, b)) continue;
-      let x = fieldValue(field, a, this.a);
-      let y = fieldValue(field, b, this.b);
-      if (field === 'hardlinks' && this.options.ignoreInit) {
-        // docker create replaced an init path that was one name of a group: the rest stay linked
-        x = this.withoutInit(x as string[]);
-        y = this.withoutInit(y as string[]);
-      }
-      if (!sameValue(x, y)) out.push({ field, a: x, b: y });
+      if (field === 'hardlinks' && this.pendingLinks(path, a, b)) continue;
+      const difference = this.field(field, path, a, b);
+      if (difference) out.push(difference);
     }
     return out;
   }
+
+  /** True when the hard-link field is compared and cannot be told yet (a name of a group). */
+  pendingLinks(path: string, a: DiffEntry, b: DiffEntry): boolean {
+    return (a.group >= 0 || b.group >= 0) && this.compared('hardlinks', path, a, b);
+  }
+
+  field(field: FieldName, path: string, a: DiffEntry, b: DiffEntry): FieldDifference | undefined {
+    if (!this.compared(field, path, a, b) || rawSame(field, a, b)) return undefined;
+    let x = fieldValue(field, a, this.a);
+    let y = fieldValue(field, b, this.b);
+    if (field === 'hardlinks' && this.options.ignoreInit) {
+      // docker create replaced an init path that was one name of a group: the rest stay linked
+      x = this.withoutInit(x as string[]);
+      y = this.withoutInit(y as string[]);
+    }
+    return sameValue(x, y) ? undefined : { field, a: x, b: y };
+  }
 }
 
-function summary(side: IndexedSide): SideSummary {
-  return { input: side.side.input, kind: side.side.kind, compression: side.side.compression, entries: side.order.length };
+function summary(side: Cursor): SideSummary {
+  return { input: side.info.input, kind: side.info.kind, compression: side.info.compression, entries: side.count };
 }
 
-/** The first place the order of the paths both sides hold differs (`both`: flags by first entry). */
-function firstOrderDifference(a: IndexedSide, b: IndexedSide, bothA: Uint8Array, bothB: Uint8Array): OrderDifference | null {
-  const x = a.order.filter((i) => bothA[i] === 1);
-  const y = b.order.filter((j) => bothB[j] === 1);
+/**
+ * The first place the order of the paths both sides hold differs (`both`: flags by first entry).
+ * A streamed side is in walk order: its order of the common paths is the held side's sorted one.
+ */
+function firstOrderDifference(a: Cursor, b: Cursor, bothA: Uint8Array, bothB: Uint8Array): OrderDifference | null {
+  const own = (c: Cursor, both: Uint8Array) => c.held!.order.filter((i) => both[i] === 1);
+  const walk = (c: Cursor, both: Uint8Array) => c.held!.sorted.filter((i) => both[i] === 1);
+  if (a.held && b.held) {
+    const x = own(a, bothA);
+    const y = own(b, bothB);
+    for (let k = 0; k < x.length; k++) {
+      if (a.held.list.compare(x[k]!, b.held.list, y[k]!) !== 0) return { index: k, a: display(a.held.list.path(x[k]!)), b: display(b.held.list.path(y[k]!)) };
+    }
+    return null;
+  }
+  const held = a.held ?? b.held;
+  if (held === undefined) return null; // both in walk order
+  const both = a.held ? bothA : bothB;
+  const c = a.held ? a : b;
+  const x = a.held ? own(c, both) : walk(c, both);
+  const y = a.held ? walk(c, both) : own(c, both);
   for (let k = 0; k < x.length; k++) {
-    if (a.list.compare(x[k]!, b.list, y[k]!) !== 0) return { index: k, a: display(a.list.path(x[k]!)), b: display(b.list.path(y[k]!)) };
+    if (x[k] !== y[k]) return { index: k, a: display(held.list.path(x[k]!)), b: display(held.list.path(y[k]!)) };
   }
   return null;
 }
 
-function notesFor(a: SideEntries, b: SideEntries, xattrsCompared: boolean, ignore: Set<FieldName>): string[] {
+function notesFor(a: Cursor, b: Cursor, xattrsCompared: boolean, ignore: Set<FieldName>): string[] {
   const notes: string[] = [];
   if (!xattrsCompared && !ignore.has('xattrs')) {
-    const dirs = [a, b].filter((s) => !s.xattrsKnown).map((s) => s.input);
+    const dirs = [a, b].filter((s) => !s.info.xattrsKnown).map((s) => s.info.input);
     notes.push(`xattrs not compared: ${dirs.join(' and ')} ${dirs.length > 1 ? 'are directories' : 'is a directory'} (${xattrAddonProblem()})`);
   }
-  const unknown = a.entries.xattrsUnknownCount() + b.entries.xattrsUnknownCount();
+  const unknown = a.xattrsUnknown() + b.xattrsUnknown();
   if (xattrsCompared && unknown > 0) notes.push(`xattrs not compared for ${unknown} ${unknown === 1 ? 'entry' : 'entries'} of a directory whose path is not UTF-8`);
   return notes;
 }
 
-/** Compare two sides. */
-export function compareSides(sideA: SideEntries, sideB: SideEntries, options: CompareOptions = {}): DiffResult {
-  const a = index(sideA);
-  const b = index(sideB);
+const isStream = (side: SideEntries | SideStream): side is SideStream => 'close' in side;
+
+/** A pair of grouped names whose hard-link field waits for the streamed groups to be complete. */
+interface PendingLinks {
+  path: string;
+  x: DiffEntry;
+  y: DiffEntry;
+  /** Its place in `differ` (made with no fields when nothing else differed). */
+  difference: EntryDifference;
+}
+
+/**
+ * Compare two sides, each held (a list) or streamed (read as compared, in walk order). A streamed
+ * side is read to its end here (or to the error that stops it); closing it is the caller's.
+ */
+export function compareSides(sideA: SideEntries | SideStream, sideB: SideEntries | SideStream, options: CompareOptions = {}): DiffResult {
+  const a = isStream(sideA) ? streamCursor(sideA) : heldCursor(sideA);
+  const b = isStream(sideB) ? streamCursor(sideB) : heldCursor(sideB);
   const cmp = new Comparison(a, b, options);
   const result: DiffResult = {
     a: summary(a),
@@ -327,35 +442,64 @@ export function compareSides(sideA: SideEntries, sideB: SideEntries, options: Co
     same: 0,
     ignored: 0,
     fieldCounts: {},
-    notes: notesFor(sideA, sideB, cmp.compareXattrs, new Set(options.ignore ?? [])),
+    notes: [],
   };
-  const bothA = new Uint8Array(options.order ? sideA.entries.length : 0);
-  const bothB = new Uint8Array(options.order ? sideB.entries.length : 0);
-  // both sides in walk order, merged: each path once, no string made unless it is shown or looked up
-  let i = 0;
-  let j = 0;
-  while (i < a.sorted.length || j < b.sorted.length) {
-    const c = i >= a.sorted.length ? 1 : j >= b.sorted.length ? -1 : a.list.compare(a.sorted[i]!, b.list, b.sorted[j]!);
-    const firstA = c <= 0 ? a.sorted[i++]! : -1;
-    const firstB = c >= 0 ? b.sorted[j++]! : -1;
-    const x = firstA < 0 ? undefined : finalEntry(a, firstA);
-    const y = firstB < 0 ? undefined : finalEntry(b, firstB);
-    const path = (x ?? y)!.path;
-    if (cmp.ignoredByInit(path, x, y)) {
+  const bothA = new Uint8Array(options.order && a.held ? a.held.list.length : 0);
+  const bothB = new Uint8Array(options.order && b.held ? b.held.list.length : 0);
+  const pending: PendingLinks[] = [];
+  // both sides in walk order, merged: each path once
+  let x = a.next();
+  let y = b.next();
+  while (x !== undefined || y !== undefined) {
+    const c = x === undefined ? 1 : y === undefined ? -1 : walkCompare(x.path, y.path);
+    const ex = c <= 0 ? x : undefined;
+    const ey = c >= 0 ? y : undefined;
+    const path = (ex ?? ey)!.path;
+    if (cmp.ignoredByInit(path, ex, ey)) {
       result.ignored++;
-    } else if (y === undefined) {
-      result.onlyInA.push({ path: display(path), type: x!.type });
-    } else if (x === undefined) {
-      result.onlyInB.push({ path: display(path), type: y.type });
+    } else if (ey === undefined) {
+      result.onlyInA.push({ path: display(path), type: ex!.type });
+    } else if (ex === undefined) {
+      result.onlyInB.push({ path: display(path), type: ey.type });
     } else {
-      if (options.order) bothA[firstA] = bothB[firstB] = 1;
-      const fields = cmp.fields(path, x, y);
-      if (fields.length === 0) result.same++;
-      else result.differ.push({ path: display(path), type: x.type, fields });
-      for (const f of fields) result.fieldCounts[f.field] = (result.fieldCounts[f.field] ?? 0) + 1;
+      if (options.order) {
+        if (a.held) bothA[a.first] = 1;
+        if (b.held) bothB[b.first] = 1;
+      }
+      const fields = cmp.fields(path, ex, ey);
+      const waits = cmp.pendingLinks(path, ex, ey);
+      if (fields.length === 0 && !waits) result.same++;
+      else {
+        const difference: EntryDifference = { path: display(path), type: ex.type, fields };
+        result.differ.push(difference);
+        if (waits) pending.push({ path, x: ex, y: ey, difference });
+      }
     }
+    if (c <= 0) x = a.next();
+    if (c >= 0) y = b.next();
   }
+  finish(result, cmp, pending);
+  result.a.entries = a.count;
+  result.b.entries = b.count;
+  result.notes.push(...notesFor(a, b, cmp.compareXattrs, new Set(options.ignore ?? [])));
   if (options.order) result.order = firstOrderDifference(a, b, bothA, bothB);
   result.equal = result.onlyInA.length === 0 && result.onlyInB.length === 0 && result.differ.length === 0 && !result.order;
   return result;
+}
+
+/**
+ * The hard-link fields that waited for the groups (the last field compared, so it goes last), then
+ * the counts per field, in the order the differences are listed.
+ */
+function finish(result: DiffResult, cmp: Comparison, pending: PendingLinks[]): void {
+  if (pending.length > 0) {
+    for (const p of pending) {
+      const difference = cmp.field('hardlinks', p.path, p.x, p.y);
+      if (difference !== undefined) p.difference.fields.push(difference);
+    }
+    const before = result.differ.length;
+    result.differ = result.differ.filter((d) => d.fields.length > 0);
+    result.same += before - result.differ.length;
+  }
+  for (const d of result.differ) for (const f of d.fields) result.fieldCounts[f.field] = (result.fieldCounts[f.field] ?? 0) + 1;
 }

@@ -45,6 +45,7 @@ function seconds(ns: bigint): number {
 }
 
 class DirectoryWalker {
+  /** Hard-link groups only: the entries themselves are handed on as they are read. */
   readonly list = new EntryList();
   private readonly digestOfInode = new Map<string, string>();
 
@@ -139,7 +140,8 @@ class DirectoryWalker {
     return names.sort();
   }
 
-  walk(): void {
+  /** The entries in walk order, each read as it is reached (its names' directory read once, as a batch). */
+  *walk(): Generator<DiffEntry> {
     const stack: Array<{ prefix: string; names: string[]; i: number }> = [{ prefix: '', names: this.children(''), i: 0 }];
     while (stack.length > 0) {
       const frame = stack[stack.length - 1]!;
@@ -150,22 +152,39 @@ class DirectoryWalker {
       const rel = frame.prefix + frame.names[frame.i]!;
       frame.names[frame.i++] = ''; // done with: a million names are not kept to the end
       const entry = this.entry(rel);
-      this.list.add(entry);
       if (entry.type === 'dir') stack.push({ prefix: `${rel}/`, names: this.children(rel), i: 0 });
+      yield entry;
     }
   }
 }
 
-/** Entries of the directory `path`; `label` names the side in messages. */
-export function readDirectorySide(path: string, label: string): { entries: EntryList; xattrsKnown: boolean } {
-  try {
-    const xattr = xattrAddon();
-    const walker = new DirectoryWalker(Buffer.from(path.replace(/\/+$/, '') || '/'), xattr);
-    walker.walk();
-    return { entries: walker.list, xattrsKnown: xattr !== null };
-  } catch (e) {
-    if (e instanceof LayerfoldError) throw addContext(label, e);
-    const err = e as NodeJS.ErrnoException;
-    throw new LayerfoldError('IO', `${label}: ${err.message}`, { cause: e });
+function contextFor(label: string, e: unknown): unknown {
+  if (e instanceof LayerfoldError) return addContext(label, e);
+  const err = e as NodeJS.ErrnoException;
+  return new LayerfoldError('IO', `${label}: ${err.message}`, { cause: e });
+}
+
+/** The entries of the directory `path` as they are read; `label` names the side in messages. */
+export function streamDirectorySide(path: string, label: string): { entries: Iterable<DiffEntry>; groups: EntryList; xattrsKnown: boolean } {
+  const xattr = xattrAddon();
+  const walker = new DirectoryWalker(Buffer.from(path.replace(/\/+$/, '') || '/'), xattr);
+  function* entries(): Generator<DiffEntry> {
+    try {
+      yield* walker.walk();
+    } catch (e) {
+      throw contextFor(label, e);
+    }
   }
+  return { entries: entries(), groups: walker.list, xattrsKnown: xattr !== null };
+}
+
+/** Entries of the directory `path`, held in a list; `label` names the side in messages. */
+export function readDirectorySide(path: string, label: string): { entries: EntryList; xattrsKnown: boolean } {
+  const stream = streamDirectorySide(path, label);
+  const list = new EntryList();
+  for (const entry of stream.entries) {
+    if (entry.group >= 0) list.link(entry, entry.group); // keyed by the walk's group id
+    list.add(entry);
+  }
+  return { entries: list, xattrsKnown: stream.xattrsKnown };
 }

@@ -65,6 +65,23 @@ export interface SideEntries {
   initFootprint?: InitFootprint;
 }
 
+/**
+ * A side read as it is compared, never held whole: an image's tree walk or a directory's walk,
+ * which give each path once, in walk order. `groups` gathers the hard-link names as the entries go
+ * by (complete once `entries` is done); `close` lets go of what the side holds open (an image's
+ * layer files), also when the comparison stops early.
+ */
+export interface SideStream {
+  input: string;
+  kind: SideKind;
+  compression: Compression;
+  entries: Iterable<DiffEntry>;
+  groups: EntryList;
+  xattrsKnown: boolean;
+  initFootprint?: InitFootprint;
+  close(): void;
+}
+
 /** Paths `docker create` makes (or replaces) and directories whose mtime it changes. */
 export interface InitFootprint {
   created: Set<string>;
@@ -106,15 +123,64 @@ const TYPE_CODES: readonly EntryType[] = ['file', 'dir', 'symlink', 'char', 'blo
 const TYPE_CODE = new Map(TYPE_CODES.map((t, i) => [t, i]));
 const STAND_IN = 1;
 const XATTRS_UNKNOWN = 2;
+/** The type code takes the low 3 bits of its byte, the flags the bits above. */
+const TYPE_MASK = 0b111;
+const FLAG_SHIFT = 3;
 /** digestAt: no digest (not a file) / the empty file's digest / else a 32-byte record. */
 const NO_DIGEST = -1;
 const EMPTY = -2;
 
+type Narrow = Uint16Array | Uint32Array | Int32Array;
+
 /**
- * One side's entries, packed: paths as latin1 bytes in one buffer, each field in a typed column, the
- * rare ones (link targets, device numbers, xattrs) in maps by index. A DiffEntry object cost ~190
- * bytes an entry (fields, path string, digest string); this costs ~70, so that a million-entry image
- * diffed against itself stays within 500 MB. Entries go in and come out as DiffEntry objects made on
+ * A column of numbers in a narrow typed array; the rare value that does not fit (a uid past 2^32, a
+ * size past 4 GiB, a fractional or far mtime) is the column's sentinel there and itself in a map.
+ */
+class NarrowColumn<T extends Narrow> {
+  private values: T;
+  private readonly wide = new Map<number, number>();
+
+  constructor(
+    private readonly make: new (n: number) => T,
+    private readonly min: number,
+    /** The largest value of the array type: it marks a value kept in `wide`. */
+    private readonly sentinel: number,
+  ) {
+    this.values = new make(0);
+  }
+
+  grow(capacity: number): void {
+    const next = new this.make(capacity);
+    next.set(this.values);
+    this.values = next;
+  }
+
+  set(i: number, v: number): void {
+    if (Number.isInteger(v) && v >= this.min && v < this.sentinel) {
+      this.values[i] = v;
+      this.wide.delete(i);
+    } else {
+      this.values[i] = this.sentinel;
+      this.wide.set(i, v);
+    }
+  }
+
+  get(i: number): number {
+    const v = this.values[i]!;
+    return v === this.sentinel ? this.wide.get(i)! : v;
+  }
+}
+
+/** Path bytes are addressed by Uint32 offsets (a Buffer holds at most 4 GiB anyway). */
+const MAX_PATH_BYTES = 0xffffffff;
+
+/**
+ * One side's entries, packed: paths as latin1 bytes in one buffer, each field in a typed column as
+ * narrow as its usual values (uid, gid, size in 32 bits, mode in 16, the rare wider value in a map),
+ * the rare fields (link targets, device numbers, xattrs, hard-link groups) in maps by index. A
+ * DiffEntry object cost ~190 bytes an entry (fields, path string, digest string); the columns were
+ * 54 bytes an entry and are 27 (plus the path), so that a list held beside a million-entry tree (a
+ * diff of two images) stays well within 500 MB. Entries go in and come out as DiffEntry objects made on
  * demand (`add`, `at`), so readers and the comparison deal in plain entries.
  *
  * Hard-link groups: `groups` holds each group's names by group id (`link`, `join`).
@@ -126,15 +192,16 @@ export class EntryList {
   private capacity = 0;
   private pathBytes: Buffer = Buffer.alloc(0);
   private pathEnd = 0;
-  private pathStart = new Float64Array(1);
+  private pathStart = new Uint32Array(1);
+  /** The type's code, and the flags above it (STAND_IN, XATTRS_UNKNOWN shifted by FLAG_SHIFT). */
   private type = new Uint8Array(0);
-  private flags = new Uint8Array(0);
-  private mode = new Uint32Array(0);
-  private uid = new Float64Array(0);
-  private gid = new Float64Array(0);
-  private size = new Float64Array(0);
-  private mtime = new Float64Array(0);
-  private group = new Int32Array(0);
+  private readonly mode = new NarrowColumn(Uint16Array, 0, 0xffff);
+  private readonly uid = new NarrowColumn(Uint32Array, 0, 0xffffffff);
+  private readonly gid = new NarrowColumn(Uint32Array, 0, 0xffffffff);
+  private readonly size = new NarrowColumn(Uint32Array, 0, 0xffffffff);
+  private readonly mtime = new NarrowColumn(Int32Array, -0x80000000, 0x7fffffff);
+  /** Hard-link group by index, for the few entries in one. */
+  private readonly group = new Map<number, number>();
   private digestAt = new Int32Array(0);
   private digests: Buffer = Buffer.alloc(0);
   private digestCount = 0;
@@ -150,28 +217,24 @@ export class EntryList {
   }
 
   private grow(): void {
-    const capacity = Math.max(1024, this.capacity * 2);
+    // half as much again, not twice: the slack of a column is a quarter on average, not half
+    const capacity = Math.max(1024, Math.ceil(this.capacity * 1.5));
     const wider = <T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(old: T, make: new (n: number) => T, extra = 0): T => {
       const next = new make(capacity + extra);
       next.set(old);
       return next;
     };
-    this.pathStart = wider(this.pathStart, Float64Array, 1);
+    this.pathStart = wider(this.pathStart, Uint32Array, 1);
     this.type = wider(this.type, Uint8Array);
-    this.flags = wider(this.flags, Uint8Array);
-    this.mode = wider(this.mode, Uint32Array);
-    this.uid = wider(this.uid, Float64Array);
-    this.gid = wider(this.gid, Float64Array);
-    this.size = wider(this.size, Float64Array);
-    this.mtime = wider(this.mtime, Float64Array);
-    this.group = wider(this.group, Int32Array);
+    for (const column of [this.mode, this.uid, this.gid, this.size, this.mtime]) column.grow(capacity);
     this.digestAt = wider(this.digestAt, Int32Array);
     this.capacity = capacity;
   }
 
   private reserve(buf: Buffer, used: number, more: number): Buffer {
     if (used + more <= buf.length) return buf;
-    const next = Buffer.allocUnsafe(Math.max(1 << 16, (used + more) * 2));
+    if (used + more > MAX_PATH_BYTES) throw new LayerfoldError('LIMIT', `the entries' names (or digests) pass ${MAX_PATH_BYTES} bytes`);
+    const next = Buffer.allocUnsafe(Math.max(1 << 16, Math.min(MAX_PATH_BYTES, Math.ceil((used + more) * 1.5))));
     buf.copy(next, 0, 0, used);
     return next;
   }
@@ -183,14 +246,13 @@ export class EntryList {
     this.pathBytes = this.reserve(this.pathBytes, this.pathEnd, bytes);
     this.pathEnd += this.pathBytes.write(entry.path, this.pathEnd, 'latin1');
     this.pathStart[i + 1] = this.pathEnd;
-    this.type[i] = TYPE_CODE.get(entry.type)!;
-    this.flags[i] = (entry.standInMtime ? STAND_IN : 0) | (entry.xattrsUnknown ? XATTRS_UNKNOWN : 0);
-    this.mode[i] = entry.mode;
-    this.uid[i] = entry.uid;
-    this.gid[i] = entry.gid;
-    this.size[i] = entry.size;
-    this.mtime[i] = entry.mtime;
-    this.group[i] = entry.group;
+    this.type[i] = TYPE_CODE.get(entry.type)! | (((entry.standInMtime ? STAND_IN : 0) | (entry.xattrsUnknown ? XATTRS_UNKNOWN : 0)) << FLAG_SHIFT);
+    this.mode.set(i, entry.mode);
+    this.uid.set(i, entry.uid);
+    this.gid.set(i, entry.gid);
+    this.size.set(i, entry.size);
+    this.mtime.set(i, entry.mtime);
+    if (entry.group >= 0) this.group.set(i, entry.group);
     this.digestAt[i] = this.storeDigest(entry.digest);
     if (entry.link !== '') this.links.set(i, entry.link);
     if (entry.devmajor !== 0 || entry.devminor !== 0) this.devices.set(i, [entry.devmajor, entry.devminor]);
@@ -212,21 +274,21 @@ export class EntryList {
     const device = this.devices.get(i);
     const entry: DiffEntry = {
       path: this.path(i),
-      type: TYPE_CODES[this.type[i]!]!,
-      mode: this.mode[i]!,
-      uid: this.uid[i]!,
-      gid: this.gid[i]!,
-      size: this.size[i]!,
+      type: this.typeOf(i),
+      mode: this.mode.get(i),
+      uid: this.uid.get(i),
+      gid: this.gid.get(i),
+      size: this.size.get(i),
       digest: d === NO_DIGEST ? '' : d === EMPTY ? EMPTY_DIGEST : this.digests.toString('hex', d * 32, d * 32 + 32),
       link: this.links.get(i) ?? '',
       devmajor: device?.[0] ?? 0,
       devminor: device?.[1] ?? 0,
-      mtime: this.mtime[i]!,
+      mtime: this.mtime.get(i),
       xattrs: this.xattrs.get(i) ?? NO_XATTRS,
-      group: this.group[i]!,
-      standInMtime: (this.flags[i]! & STAND_IN) !== 0,
+      group: this.groupOfEntry(i),
+      standInMtime: (this.flagsOf(i) & STAND_IN) !== 0,
     };
-    if (this.flags[i]! & XATTRS_UNKNOWN) entry.xattrsUnknown = true;
+    if (this.flagsOf(i) & XATTRS_UNKNOWN) entry.xattrsUnknown = true;
     return entry;
   }
 
@@ -235,17 +297,21 @@ export class EntryList {
   }
 
   typeOf(i: number): EntryType {
-    return TYPE_CODES[this.type[i]!]!;
+    return TYPE_CODES[this.type[i]! & TYPE_MASK]!;
+  }
+
+  private flagsOf(i: number): number {
+    return this.type[i]! >> FLAG_SHIFT;
   }
 
   groupOfEntry(i: number): number {
-    return this.group[i]!;
+    return this.group.get(i) ?? -1;
   }
 
   /** How many entries a directory side could not read the xattrs of. */
   xattrsUnknownCount(): number {
     let count = 0;
-    for (let i = 0; i < this.n; i++) if (this.flags[i]! & XATTRS_UNKNOWN) count++;
+    for (let i = 0; i < this.n; i++) if (this.flagsOf(i) & XATTRS_UNKNOWN) count++;
     return count;
   }
 
@@ -338,11 +404,11 @@ export class EntryList {
 
   /** Put `entry` in the hard-link group of entry `target`, making one when it has none yet. */
   join(entry: DiffEntry, target: number): void {
-    let id = this.group[target]!;
+    let id = this.groupOfEntry(target);
     if (id === -1) {
       id = this.newGroup(undefined);
       this.groups[id]!.push(this.path(target));
-      this.group[target] = id;
+      this.group.set(target, id);
     }
     this.groups[id]!.push(entry.path);
     entry.group = id;

@@ -63,36 +63,81 @@ export interface ImageSide {
   initFootprint?: InitFootprint;
 }
 
-/** Entries of the image in `input` (an uncompressed archive or a layout directory). */
-export async function readImageSide(input: string, options: ImageSideOptions): Promise<ImageSide> {
+export interface ImageStream {
+  /** The tree's entries in walk order, each name taken out of the tree as it is reached. */
+  entries: Iterable<DiffEntry>;
+  /** Hard-link names, gathered as the entries go by. */
+  groups: EntryList;
+  initFootprint?: InitFootprint;
+  close(): void;
+}
+
+/**
+ * The image in `input` (an uncompressed archive or a layout directory) flattened, its entries read
+ * as they are compared: the tree is the only copy of them (a list of a million entries on top of
+ * the tree it came from was ~80 MB).
+ */
+export async function streamImageSide(input: string, options: ImageSideOptions): Promise<ImageStream> {
   const { footprint, dockerInit, ...flattenOptions } = options;
   const flat = await flattenImage(input, flattenOptions);
+  let closed = false;
+  const close = () => {
+    if (!closed) flat.close();
+    closed = true;
+  };
   try {
     const config = flat.image.config.config;
-    const side: ImageSide = { entries: new EntryList() };
+    const groups = new EntryList();
     // the footprint is found on a copy before the step is taken, so both come from one function; it
     // only names paths, so the image's VOLUMEs (which can refuse the step) play no part in it
-    if (footprint) side.initFootprint = initFootprint(flat.tree, { WorkingDir: config.WorkingDir });
+    const footprintOf = footprint ? initFootprint(flat.tree, { WorkingDir: config.WorkingDir }) : undefined;
     if (dockerInit !== undefined) addDockerCreateLayer(flat.tree, dockerInit, config);
     const standIn = options.impliedMtime === undefined;
-    const list = side.entries;
-    // the tree is read once: each name leaves it as it is packed
-    for (const { name, node } of walkTree(flat.tree, { release: true })) {
-      const path = name.replace(/\/$/, '');
-      if (node instanceof Dir) {
-        const entry = blankEntry(path, 'dir');
-        Object.assign(entry, { mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, standInMtime: standIn && node.implied });
-        if (node.capability) entry.xattrs = new Map([['security.capability', node.capability.toString('latin1')]]);
-        list.add(entry);
-        continue;
+    function* entries(): Generator<DiffEntry> {
+      try {
+        // the tree is read once: each name leaves it as it is reached
+        for (const { name, node } of walkTree(flat.tree, { release: true })) {
+          const path = name.replace(/\/$/, '');
+          if (node instanceof Dir) {
+            const entry = blankEntry(path, 'dir');
+            entry.mode = node.mode;
+            entry.uid = node.uid;
+            entry.gid = node.gid;
+            entry.mtime = node.mtime;
+            entry.standInMtime = standIn && node.implied;
+            if (node.capability) entry.xattrs = new Map([['security.capability', node.capability.toString('latin1')]]);
+            yield entry;
+            continue;
+          }
+          const entry = inodeEntry(path, node, flat.layers);
+          if (node.linked) groups.link(entry, node);
+          yield entry;
+        }
+      } finally {
+        close();
       }
-      const entry = inodeEntry(path, node, flat.layers);
-      if (node.linked) list.link(entry, node);
+    }
+    return { entries: entries(), groups, ...(footprintOf ? { initFootprint: footprintOf } : {}), close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+/** Entries of the image in `input`, held in a list (the side a streamed one is compared against). */
+export async function readImageSide(input: string, options: ImageSideOptions): Promise<ImageSide> {
+  const stream = await streamImageSide(input, options);
+  try {
+    const side: ImageSide = { entries: new EntryList() };
+    if (stream.initFootprint) side.initFootprint = stream.initFootprint;
+    const list = side.entries;
+    for (const entry of stream.entries) {
+      if (entry.group >= 0) list.link(entry, entry.group); // keyed by the stream's group id
       list.add(entry);
     }
     return side;
   } finally {
-    flat.close();
+    stream.close();
   }
 }
 

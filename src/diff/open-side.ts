@@ -19,9 +19,9 @@ import type { TempSpace } from '../io/temp.js';
 import type { FlattenOptions } from '../flatten.js';
 import { holdsImageLayout } from '../read/open-image.js';
 import { parseImageReference } from '../read/transports.js';
-import { readDirectorySide } from './dir-side.js';
-import type { SideEntries, SideKind } from './entries.js';
-import { readImageSide } from './image-side.js';
+import { readDirectorySide, streamDirectorySide } from './dir-side.js';
+import type { DiffEntry, SideEntries, SideKind, SideStream } from './entries.js';
+import { readImageSide, streamImageSide } from './image-side.js';
 import { readTarSide, tarNames } from './tar-side.js';
 
 /** Where a side's bytes are, once found and decompressed. */
@@ -116,6 +116,29 @@ export async function readSide(side: LocatedSide, options: SideOptions): Promise
   try {
     const image = await readImageSide(side.path, { ...options.flatten, footprint: options.footprint });
     return { ...base, ...image, xattrsKnown: true };
+  } catch (e) {
+    throw addContext(label, e);
+  }
+}
+
+/** Errors met while the entries are read name the side, as readSide's do. */
+function* labelled(entries: Iterable<DiffEntry>, label: string): Generator<DiffEntry> {
+  try {
+    yield* entries;
+  } catch (e) {
+    throw addContext(label, e);
+  }
+}
+
+/** The entries of an image or directory side, read as they are compared (diff.ts says which sides). */
+export async function streamSide(side: LocatedSide, options: SideOptions): Promise<SideStream> {
+  const label = side.input === '-' ? 'stdin' : side.input;
+  const base = { input: side.input, kind: side.kind, compression: side.compression };
+  if (side.kind === 'directory') return { ...base, ...streamDirectorySide(side.path, label), close: () => {} };
+  if (side.kind !== 'image') throw new Error(`a ${side.kind} side is not read as a stream`);
+  try {
+    const image = await streamImageSide(side.path, { ...options.flatten, footprint: options.footprint });
+    return { ...base, ...image, entries: labelled(image.entries, label), xattrsKnown: true };
   } catch (e) {
     throw addContext(label, e);
   }

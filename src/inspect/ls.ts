@@ -40,7 +40,12 @@ export function treePath(typed: string): string {
 
 export function listEntryOf(entry: WalkEntry): ListEntry {
   const node = entry.node;
-  return { ...entryFields(entry), layer: node.layer, implied: node instanceof Dir && node.implied };
+  // fields set one by one, not spread: a spread object per entry survived young-generation GCs
+  // (V8 promoted ~530 bytes an entry), which took `ls` of a million entries to 770 MB
+  const out = entryFields(entry) as ListEntry;
+  out.layer = node.layer;
+  out.implied = node instanceof Dir && node.implied;
+  return out;
 }
 
 function inSubtrees(name: string, roots: string[]): boolean {
@@ -51,8 +56,11 @@ function inSubtrees(name: string, roots: string[]): boolean {
 /** Entries listed between two turns of the event loop. */
 const ENTRIES_PER_TURN = 1 << 14;
 
-/** Call `each` for every entry of the merged tree (or of the PATH subtrees), in export order. */
-export async function listImage(input: string, options: ListOptions, each: (entry: ListEntry, layerCount: number) => void): Promise<ListSummary> {
+/**
+ * Call `each` for every entry of the merged tree (or of the PATH subtrees), in export order; when
+ * `each` returns a promise, the walk waits for it.
+ */
+export async function listImage(input: string, options: ListOptions, each: (entry: ListEntry, layerCount: number) => void | Promise<void>): Promise<ListSummary> {
   const roots = (options.paths ?? []).map(treePath);
   const flat = await flattenImage(input, options);
   try {
@@ -68,7 +76,9 @@ export async function listImage(input: string, options: ListOptions, each: (entr
       // (writes to a pipe block), and SIGINT / SIGTERM must be met during it, not after
       if ((++walked & (ENTRIES_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
       if (roots.length > 0 && !inSubtrees(entry.name, roots)) continue;
-      each(listEntryOf(entry), flat.tree.layerCount);
+      // a promise from `each` is awaited: the CLI's way to wait for a full pipe to drain
+      const waiting = each(listEntryOf(entry), flat.tree.layerCount);
+      if (waiting) await waiting;
       entries++;
     }
     return { entries, layerCount: flat.tree.layerCount };
