@@ -185,3 +185,20 @@ describe('a big listing waits for a slow reader', () => {
     }
   });
 });
+
+describe('a long comparison gives the event loop turns', () => {
+  it('40,000 paths against 40,000: a setImmediate queued before it runs before it ends (SIGINT / SIGTERM are met mid-diff)', async () => {
+    const { compareSides } = await import('../src/diff/compare.js');
+    const side = (input: string) => {
+      const entries = new EntryList();
+      for (let i = 0; i < 40_000; i++) entries.add(blankEntry(`p${i.toString(36).padStart(4, '0')}`, 'file'));
+      return { input, kind: 'rootfs-tar' as const, compression: 'none' as const, entries, xattrsKnown: true };
+    };
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const result = await compareSides(side('a'), side('b'));
+    const turnedDuring = turned;
+    expect(result.same).toBe(40_000);
+    expect(turnedDuring, 'the comparison ran to its end in one synchronous piece').toBe(true);
+  });
+});

@@ -425,10 +425,16 @@ interface PendingLinks {
 }
 
 /**
+ * Paths compared between two turns of the event loop: a diff of a million entries runs for tens of
+ * seconds, and SIGINT / SIGTERM must end it then (one line), not once it is done. A power of two.
+ */
+const PATHS_PER_TURN = 1 << 14;
+
+/**
  * Compare two sides, each held (a list) or streamed (read as compared, in walk order). A streamed
  * side is read to its end here (or to the error that stops it); closing it is the caller's.
  */
-export function compareSides(sideA: SideEntries | SideStream, sideB: SideEntries | SideStream, options: CompareOptions = {}): DiffResult {
+export async function compareSides(sideA: SideEntries | SideStream, sideB: SideEntries | SideStream, options: CompareOptions = {}): Promise<DiffResult> {
   const a = isStream(sideA) ? streamCursor(sideA) : heldCursor(sideA);
   const b = isStream(sideB) ? streamCursor(sideB) : heldCursor(sideB);
   const cmp = new Comparison(a, b, options);
@@ -450,7 +456,9 @@ export function compareSides(sideA: SideEntries | SideStream, sideB: SideEntries
   // both sides in walk order, merged: each path once
   let x = a.next();
   let y = b.next();
+  let compared = 0;
   while (x !== undefined || y !== undefined) {
+    if ((++compared & (PATHS_PER_TURN - 1)) === 0) await new Promise((resolve) => setImmediate(resolve));
     const c = x === undefined ? 1 : y === undefined ? -1 : walkCompare(x.path, y.path);
     const ex = c <= 0 ? x : undefined;
     const ey = c >= 0 ? y : undefined;

@@ -66,7 +66,7 @@ export async function diffRootfs(a: string, b: string, options: DiffOptions = {}
     const opened: SideStream[] = [];
     try {
       const [entriesA, entriesB] = await readSides(sideA, sideB, sideOptions, opened);
-      return { mode: 'entries', result: compareSides(entriesA, entriesB, options) };
+      return { mode: 'entries', result: await compareSides(entriesA, entriesB, options) };
     } finally {
       for (const stream of opened) stream.close();
     }
