@@ -31,7 +31,7 @@ const LIMIT_S = 60;
 const LIMIT_MB = 500;
 
 const INPUTS = [
-  { name: 'wide-1m', file: 'wide-1m.tar', why: 'wide/f0001', make: (p) => writeTreeImage(p, wideEntries(1_000_000)) },
+  { name: 'wide-1m', file: 'wide-1m.tar', why: 'wide/f00001', make: (p) => writeTreeImage(p, wideEntries(1_000_000)) },
   { name: 'deep-2040', file: 'deep-2040.tar', why: `${'d/'.repeat(2040)}file`, make: (p) => writeTreeImage(p, deepEntries(2040)) },
   { name: 'layers-300k', file: 'layers-300k.tar.gz', why: 'x', make: (p) => writeBuffer(p, repeatedLayerImage(300_000)) },
   { name: 'manifest-30mb-x3000', file: 'manifest-x3000.tar.gz', why: 'hello', make: (p) => writeBuffer(p, repeatedManifestImage({ copies: 3000, manifestBytes: 30e6 })) },
