@@ -10,7 +10,9 @@
  *    with positional reads from the layer it lives in, in 1 MiB chunks, with synchronous calls, one
  *    file after another (as tar does); a hardlink is made once the file it names is complete.
  *  - Metadata order per inode: data, owner (chown clears setuid/setgid and capabilities), mode,
- *    capability, times. A capability is set on every type docker exports one for (files, directories,
+ *    capability, times. A file's mode is given at creation instead when the kernel is known to keep
+ *    it exactly (createsExactly: no setuid/setgid/sticky, nothing DIR's umask or default ACL takes
+ *    away, learned by a probe in DIR; never with `force`, whose old directories may carry their own). A capability is set on every type docker exports one for (files, directories,
  *    symlinks, fifos, device nodes: `cap-on-dir`, `cap-on-symlink`, `cap-on-fifo`). Directories get theirs last, deepest first, so that making their contents does
  *    not change their mtime; symlinks get lutimes.
  *  - Without root: owners are left to the running user (who stands for 0:0, as in a rootless
@@ -269,6 +271,8 @@ class DirWriter {
   private units = 0;
   /** The copy buffer, page-aligned (io/aligned.ts says why), made on the first file with data. */
   private chunk: Buffer | undefined;
+  /** How the kernel gives a new file its permission bits here (createMode), and whether a skip was seen to hold. */
+  private readonly modes: { mask: number | undefined; trusted: boolean | undefined } = { mask: undefined, trusted: undefined };
   /** Who creates the files, and whether a file made here was seen to get that owner (unknown until one is). */
   private readonly creator: { uid: number; gid: number; trusted: boolean | undefined } = {
     uid: process.geteuid?.() ?? -1,
@@ -284,6 +288,7 @@ class DirWriter {
     this.root = new SafeRoot(rootDir, options.force ?? false);
     this.layers = flat.layers;
     this.privileged = options.privileged ?? runningAsRoot();
+    if (!(options.force ?? false)) this.modes.mask = probeCreateMask(rootDir, flat.tree.root);
   }
 
   /**
@@ -323,14 +328,20 @@ class DirWriter {
     return this.result();
   }
 
-  /** A regular file: created, its data copied, then owner, mode, capability, times. */
+  /**
+   * A regular file: created, its data copied, then owner, mode, capability, times. A mode the kernel
+   * gives exactly at creation (createMode) is passed to open and not set again: fchmod was one of four
+   * calls per empty file, each a journal handle on ext4 (BENCHMARKS.md "extract, round 3").
+   */
   private writeFile(rel: string, node: Inode): void {
     const path = this.root.leaf(rel, node.linked);
-    const fd = openSync(path, FILE_FLAGS, 0o600);
+    const mode = node.mode & 0o7777;
+    const atCreate = this.modes.trusted !== false && createsExactly(this.modes.mask, mode);
+    const fd = openSync(path, FILE_FLAGS, atCreate ? mode : 0o600);
     try {
       if (node.size > 0) this.copyData(fd, rel, node);
       if (this.privileged) this.chownFile(fd, rel, node);
-      fchmodSync(fd, node.mode & 0o7777);
+      if (!atCreate || !this.createdAsAsked(fd, mode)) fchmodSync(fd, mode);
       if (node.capability) this.capability(fd, path, rel, node);
       if (!this.privileged) this.checkUnprivileged(rel, 'file', node, fstatSync(fd).mode);
       const time = timeOf(node);
@@ -338,6 +349,12 @@ class DirWriter {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Whether the first file given its mode at creation got it (checked once, with fstat; later ones are trusted). */
+  private createdAsAsked(fd: number, mode: number): boolean {
+    if (this.modes.trusted === undefined) this.modes.trusted = (fstatSync(fd).mode & 0o7777) === mode;
+    return this.modes.trusted;
   }
 
   /**
@@ -501,6 +518,40 @@ function writeManifest(path: string, records: SkipRecord[]): void {
   const temp = join(dirname(path), `.layerfold-skipped-${process.pid}.tmp`);
   writeFileSync(temp, records.map((r) => `${JSON.stringify(r)}\n`).join(''), { mode: 0o644 });
   renameSync(temp, path);
+}
+
+/**
+ * Whether a file created with `mode` gets exactly that mode, given the creation mask of DIR (the bits
+ * the kernel keeps of a requested mode: ~umask, or with a default ACL on the parent the ACL's owner,
+ * mask-or-group and other entries — both an AND with fixed bits, and every directory made here
+ * inherits DIR's default ACL). setuid, setgid and sticky are never given at creation: chown clears the
+ * first two after it, a write by a user without CAP_FSETID too, and the kernel strips setgid in a
+ * setgid parent from a user outside the group; such files get fchmod after their owner, as before.
+ */
+export function createsExactly(mask: number | undefined, mode: number): boolean {
+  return mask !== undefined && (mode & 0o7000) === 0 && (mode & ~mask & 0o777) === 0;
+}
+
+/**
+ * The creation mask of `dir`, found by creating two files in it (0777 and 0000) and reading back the
+ * modes the kernel gave them; undefined when the result is not an AND of the request with fixed bits
+ * (a filesystem that ignores modes, such as vfat, gives its own for both), so every file gets fchmod.
+ */
+function probeCreateMask(dir: string, top: Dir): number | undefined {
+  let name = `.layerfold-probe-${process.pid}`;
+  while (top.children.has(name) || top.children.has(`${name}-0`)) name += '_';
+  const made = (suffix: string, mode: number): number => {
+    const path = join(dir, `${name}${suffix}`);
+    const fd = openSync(path, FILE_FLAGS, mode);
+    try {
+      return fstatSync(fd).mode & 0o7777;
+    } finally {
+      closeSync(fd);
+      rmSync(path, { force: true });
+    }
+  };
+  const all = made('', 0o777);
+  return made('-0', 0) === 0 && (all & ~0o777) === 0 ? all : undefined;
 }
 
 /** Copy `length` bytes at `from` of a layer's file to `to` of the file being made, one chunk at a time. */
