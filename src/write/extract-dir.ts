@@ -59,6 +59,8 @@ import { makeNode, runningAsRoot, setCapability, setCapabilityOn, type Privilege
 import { xattrAddonProblem } from '../io/xattr.js';
 import { SafeRoot } from './safe-path.js';
 import { alignedBuffer } from '../io/aligned.js';
+import { availableParallelism } from 'node:os';
+import { FilePool, stopPoolsUnder, type PoolFile } from './file-pool.js';
 
 export type SkipKind = 'owner' | 'mode' | 'node' | 'capability';
 
@@ -211,9 +213,16 @@ export function prepareTarget(dir: string, force: boolean): Target {
       };
     }
   }
-  const unregister = onCleanup(removeOnError);
+  const root = realpathSync(dir);
+  const remove = removeOnError;
+  // a second writer into DIR (or a bundle's DIR/rootfs) stops before anything is removed, on a signal too
+  removeOnError = () => {
+    stopPoolsUnder(root);
+    remove();
+  };
+  const unregister = onCleanup(() => removeOnError());
   return {
-    root: realpathSync(dir),
+    root,
     done: () => unregister(),
     fail: () => {
       unregister();
@@ -250,6 +259,9 @@ function nameFields(rel: string): Pick<SkipRecord, 'path' | 'pathBase64'> {
   }
 }
 
+/** Plain files written here before the second writer is started (a small image is not worth its start-up). */
+const POOL_AFTER = 256;
+
 /** Work units between turns of the event loop (signals, progress): an entry is one, 64 KiB of data one. */
 const TURN_EVERY = 1024;
 const UNIT_BYTES = 64 * 1024;
@@ -280,6 +292,12 @@ class DirWriter {
     trusted: undefined,
   };
 
+  /** The second writer (file-pool.ts), started once the image shows enough files to be worth it. */
+  private pool: FilePool | undefined;
+  private poolCandidates = 0;
+  /** Hardlinks met once the pool runs: made when every file is complete. */
+  private readonly laterLinks: Array<{ rel: string; linkTo: string; node: Inode }> = [];
+
   constructor(
     private readonly rootDir: string,
     private readonly flat: FlattenedImage,
@@ -307,7 +325,8 @@ class DirWriter {
           this.root.mkdir(rel);
           dirs.push({ rel, node });
         } else if (entry.linkTo !== undefined) {
-          this.hardlink(rel, entry.linkTo, node);
+          if (this.pool) this.laterLinks.push({ rel, linkTo: entry.linkTo, node });
+          else this.hardlink(rel, entry.linkTo, node);
         } else if (node.type === 'file') {
           this.writeFile(rel, node);
         } else if (node.type === 'symlink') {
@@ -315,12 +334,19 @@ class DirWriter {
         } else {
           this.special(rel, node);
         }
+        if (this.pool?.failing) await this.poolFailure(this.pool);
         // a turn of the event loop now and then: signals, the hash worker's answers
         if (++this.units >= TURN_EVERY) {
           this.units = 0;
           await new Promise((resolveTurn) => setImmediate(resolveTurn));
         }
       }
+      if (this.pool) {
+        await this.pool.drain();
+        if (!this.pool.complete) await this.poolFailure(this.pool);
+        this.stop();
+      }
+      for (const link of this.laterLinks) this.hardlink(link.rel, link.linkTo, link.node);
     } finally {
       this.removeStaging();
     }
@@ -337,6 +363,7 @@ class DirWriter {
     const path = this.root.leaf(rel, node.linked);
     const mode = node.mode & 0o7777;
     const atCreate = this.modes.trusted !== false && createsExactly(this.modes.mask, mode);
+    if (this.handOver(path, rel, node, mode, atCreate)) return;
     const fd = openSync(path, FILE_FLAGS, atCreate ? mode : 0o600);
     try {
       if (node.size > 0) this.copyData(fd, rel, node);
@@ -349,6 +376,56 @@ class DirWriter {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * Give a file to the second writer when it is a plain one (as root; no capability, not sparse, an
+   * mtime from 1970 on) and every check its calls depend on was made already on this thread (the
+   * first mode given at creation, the first skipped chown). False: write it here.
+   */
+  private handOver(path: Buffer, rel: string, node: Inode, mode: number, atCreate: boolean): boolean {
+    if (!this.privileged || node.capability || node.sparse || !(node.mtime >= 0)) return false;
+    if (atCreate && this.modes.trusted !== true) return false;
+    const owner = this.ownerStep(rel, node);
+    if (owner === 'check') return false;
+    if (!this.pool) {
+      if (++this.poolCandidates < POOL_AFTER || availableParallelism() < 2) return false;
+      this.pool = new FilePool(this.rootDir);
+    }
+    const layer = this.layers[node.layer];
+    if (!layer) return false;
+    const file: PoolFile = {
+      path,
+      fd: layer.fd,
+      offset: node.dataOffset,
+      size: node.size,
+      createMode: atCreate ? mode : 0o600,
+      chmod: atCreate ? -1 : mode,
+      uid: owner === 'chown' ? node.uid : -1,
+      gid: node.gid,
+      mtime: node.mtime,
+    };
+    if (!this.pool.offer(file, rel, node.layer)) return false;
+    this.bytes += node.size;
+    this.units += Math.floor(node.size / UNIT_BYTES);
+    return true;
+  }
+
+  /** The first failure of a handed-over file, as the same file written here would have failed. */
+  private async poolFailure(pool: FilePool): Promise<never> {
+    await pool.drain();
+    this.stop();
+    const failure = pool.failed ?? { kind: 'io' as const, message: 'the second writer stopped before every file was written', tag: '', layer: -1 };
+    if (failure.kind === 'layer') {
+      const layer = this.layers[failure.layer];
+      throw new LayerfoldError('BAD_LAYER', `layer ${layer?.index ?? failure.layer} (${layer?.label ?? '?'}) entry ${showName(failure.tag)}: data ends early`);
+    }
+    throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
+  }
+
+  /** Stop the second writer (an error, a signal, the end): it makes nothing more once this returns. */
+  stop(): void {
+    this.pool?.stop();
   }
 
   /** Whether the first file given its mode at creation got it (checked once, with fstat; later ones are trusted). */
@@ -367,14 +444,23 @@ class DirWriter {
    * gets every chown, as before.
    */
   private chownFile(fd: number, rel: string, node: Inode): void {
-    const creator = this.creator;
-    if (creator.trusted !== false && node.uid === creator.uid && node.gid === creator.gid && this.root.parentGid(rel) === creator.gid) {
-      if (creator.trusted === true) return;
+    const step = this.ownerStep(rel, node);
+    if (step === 'skip') return;
+    if (step === 'check') {
       const st = fstatSync(fd);
-      creator.trusted = st.uid === creator.uid && st.gid === creator.gid;
-      if (creator.trusted) return;
+      this.creator.trusted = st.uid === this.creator.uid && st.gid === this.creator.gid;
+      if (this.creator.trusted) return;
     }
     fchownSync(fd, node.uid, node.gid);
+  }
+
+  /** Whether a new file needs fchown: 'check' for the first that may skip it (made here, then trusted or not). */
+  private ownerStep(rel: string, node: Inode): 'skip' | 'chown' | 'check' {
+    const creator = this.creator;
+    if (creator.trusted !== false && node.uid === creator.uid && node.gid === creator.gid && this.root.parentGid(rel) === creator.gid) {
+      return creator.trusted === true ? 'skip' : 'check';
+    }
+    return 'chown';
   }
 
   private copyData(fd: number, rel: string, node: Inode): void {
