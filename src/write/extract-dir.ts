@@ -88,7 +88,11 @@ export interface ExtractDirOptions {
   force?: boolean;
   /** Apply owners, device nodes and capabilities (default: whether running as root). */
   privileged?: boolean;
-  /** Accepted and ignored: files are written one after another (BENCHMARKS.md, "extract beside tar"). */
+  /**
+   * Threads that write files: 1 writes everything on the main thread, one call after another; more
+   * (the default with two cores or more) adds a second writer for plain files (file-pool.ts) once 256
+   * are seen. Larger numbers count as 2.
+   */
   writers?: number;
   /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
   manifest?: string;
@@ -389,7 +393,7 @@ class DirWriter {
     const owner = this.ownerStep(rel, node);
     if (owner === 'check') return false;
     if (!this.pool) {
-      if (++this.poolCandidates < POOL_AFTER || availableParallelism() < 2) return false;
+      if (++this.poolCandidates < POOL_AFTER || (this.options.writers ?? availableParallelism()) < 2) return false;
       this.pool = new FilePool(this.rootDir);
     }
     const layer = this.layers[node.layer];

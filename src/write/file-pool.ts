@@ -132,6 +132,9 @@ interface Open {
   bytes: number;
 }
 
+/** How many pools were started in this process (tests check that theirs ran). */
+export let poolsStarted = 0;
+
 /** Pools running, so that a cleanup can stop those writing under the directory it removes. */
 const running = new Set<FilePool>();
 
@@ -158,6 +161,7 @@ export class FilePool {
   /** `root`: the directory the files go into (resolved), for stopPoolsUnder. */
   constructor(readonly root: string) {
     running.add(this);
+    poolsStarted++;
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; failed?: { index: number; kind: 'layer' | 'io'; message: string; code?: string } }) => {
