@@ -241,11 +241,11 @@ export function prepareTarget(dir: string, force: boolean): Target {
 }
 
 /**
- * A Date, never a number: Node turns a negative number of seconds into "now", while a Date before 1970
- * reaches the kernel as it is (symlink mtimes may be negative: tree/apply.ts).
+ * A number from 1970 on, else a Date: Node turns a negative number of seconds into "now", while a Date
+ * before 1970 reaches the kernel as it is (symlink mtimes may be negative: tree/apply.ts).
  */
-function timeOf(node: Dir | Inode): Date {
-  return new Date(node.mtime * 1000);
+function timeOf(node: Dir | Inode): Date | number {
+  return node.mtime >= 0 ? node.mtime : new Date(node.mtime * 1000); // a number is no object per file
 }
 
 function octal(mode: number): string {
