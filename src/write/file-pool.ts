@@ -174,6 +174,11 @@ export class FilePool {
       }
       this.wake();
     });
+    this.worker.on('exit', () => {
+      Atomics.store(this.words, 1, 0);
+      this.lost = true;
+      this.wake();
+    });
     this.worker.on('error', (e: Error) => {
       this.failure ??= { kind: 'io', message: e.message, tag: '', layer: -1, cause: e };
       Atomics.store(this.words, 3, 1);
@@ -270,7 +275,9 @@ export class FilePool {
     this.stopped = true;
     running.delete(this);
     Atomics.store(this.words, 0, 1);
-    while (Atomics.load(this.words, 1) !== 0) Atomics.wait(this.words, 1, 1, 1000);
+    // a worker that died inside a batch never clears its word: give up on it after a minute (one
+    // chunk's write takes far less; the dead thread makes nothing more anyway)
+    for (let i = 0; i < 60 && Atomics.load(this.words, 1) !== 0; i++) Atomics.wait(this.words, 1, 1, 1000);
     void this.worker.terminate();
     this.wake();
   }
