@@ -409,7 +409,14 @@ class DirWriter {
       gid: node.gid,
       mtime: node.mtime,
     };
-    if (!this.pool.offer(file, rel, node.layer)) return false;
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    if (!this.pool.offer(file, rel, node.layer, parent)) {
+      // beside the worker only in another directory; in its own, wait for it
+      if (parent !== this.pool.lastParent) return false;
+      this.pool.waitForRoom();
+      if (!this.pool.offer(file, rel, node.layer, parent)) return false;
+    }
     this.bytes += node.size;
     this.units += Math.floor(node.size / UNIT_BYTES);
     return true;

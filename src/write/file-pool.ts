@@ -103,6 +103,7 @@ function workerMain(
     }
     if (failed) Atomics.store(control, 3, 1);
     Atomics.add(control, 2, 1);
+    Atomics.notify(control, 2);
     Atomics.store(control, 1, 0);
     Atomics.notify(control, 1);
     port.postMessage({ id: batch.id, failed });
@@ -206,9 +207,10 @@ export class FilePool {
    * Hand a file over, or return false when the worker has enough queued (the caller writes it
    * itself: both threads write while the worker is busy). `tag` names it in an error.
    */
-  offer(file: PoolFile, tag: string, layer: number): boolean {
+  offer(file: PoolFile, tag: string, layer: number, parent: string): boolean {
     const open = this.open;
     if (this.stopped || this.failing) return false;
+    this.lastParent = parent;
     const busy = this.inFlight();
     if (busy >= IN_FLIGHT && (open.files.length >= BATCH_FILES || open.bytes >= BATCH_BYTES)) return false;
     open.files.push(file);
@@ -218,6 +220,19 @@ export class FilePool {
     // an idle worker gets what there is at once; a busy one a full batch
     if (busy === 0 || (busy < IN_FLIGHT && (open.files.length >= BATCH_FILES || open.bytes >= BATCH_BYTES))) this.flush();
     return true;
+  }
+
+  /** The directory of the last file handed over: the worker is likely creating there now. */
+  lastParent: string | undefined;
+
+  /**
+   * Block until a batch in flight is done (at most ~100 ms a wait, for signals): when the file at hand
+   * goes into the directory the worker is filling, two threads creating in it only contend for its
+   * lock (rwsem spinning showed as system time: BENCHMARKS.md "extract, round 3").
+   */
+  waitForRoom(): void {
+    const done = Atomics.load(this.words, 2);
+    if (this.nextId - done >= IN_FLIGHT && !this.failing && !this.stopped && !this.lost) Atomics.wait(this.words, 2, done, 100);
   }
 
   /** Send the open batch. */
