@@ -89,9 +89,10 @@ export interface ExtractDirOptions {
   /** Apply owners, device nodes and capabilities (default: whether running as root). */
   privileged?: boolean;
   /**
-   * Threads that write files: 1 writes everything on the main thread, one call after another; more
-   * (the default with two cores or more) adds a second writer for plain files (file-pool.ts) once 256
-   * are seen. Larger numbers count as 2.
+   * Threads that write files: 1 (the default) writes everything on the main thread, one call after
+   * another; 2 or more adds a second writer for plain files as root (file-pool.ts) once 256 are seen,
+   * on a machine with two cores or more. Not the default: on the shared 2-core machine it was measured
+   * on, it bought nothing (BENCHMARKS.md "extract, round 3").
    */
   writers?: number;
   /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
@@ -393,7 +394,7 @@ class DirWriter {
     const owner = this.ownerStep(rel, node);
     if (owner === 'check') return false;
     if (!this.pool) {
-      if (++this.poolCandidates < POOL_AFTER || (this.options.writers ?? availableParallelism()) < 2) return false;
+      if (++this.poolCandidates < POOL_AFTER || (this.options.writers ?? 1) < 2 || availableParallelism() < 2) return false;
       this.pool = new FilePool(this.rootDir);
     }
     const layer = this.layers[node.layer];

@@ -210,9 +210,9 @@ export class FilePool {
   offer(file: PoolFile, tag: string, layer: number, parent: string): boolean {
     const open = this.open;
     if (this.stopped || this.failing) return false;
-    this.lastParent = parent;
     const busy = this.inFlight();
     if (busy >= IN_FLIGHT && (open.files.length >= BATCH_FILES || open.bytes >= BATCH_BYTES)) return false;
+    this.lastParent = parent;
     open.files.push(file);
     open.tags.push(tag);
     open.layers.push(layer);
