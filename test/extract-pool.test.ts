@@ -1,9 +1,11 @@
 /**
  * The second writer of extract (write/file-pool.ts): with it, DIR holds what GNU tar makes of the
  * same layer (contents, modes, owners, times, hardlinks), a file whose data ends early while the
- * worker writes it fails the run in one line naming it, and nothing is left behind.
+ * worker writes it fails the run in one line naming it, and nothing is left behind. The second
+ * writer is not the default (`writers: 2`): these tests ask for it.
  */
-import { existsSync, truncateSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flattenImage } from '../src/flatten.js';
@@ -12,8 +14,6 @@ import * as pool from '../src/write/file-pool.js';
 import { isLayerfoldError } from '../src/errors.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp, type EntrySpec } from './support/build.js';
 import { snapshot } from './support/dir-snapshot.js';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 
 const isRoot = process.geteuid?.() === 0;
 
