@@ -10,7 +10,9 @@
  *    with positional reads from the layer it lives in, in 1 MiB chunks, with synchronous calls, one
  *    file after another (as tar does); a hardlink is made once the file it names is complete.
  *  - Metadata order per inode: data, owner (chown clears setuid/setgid and capabilities), mode,
- *    capability, times. A capability is set on every type docker exports one for (files, directories,
+ *    capability, times. A file's mode is given at creation instead when the kernel is known to keep
+ *    it exactly (createsExactly: no setuid/setgid/sticky, nothing DIR's umask or default ACL takes
+ *    away, learned by a probe in DIR; never with `force`, whose old directories may carry their own). A capability is set on every type docker exports one for (files, directories,
  *    symlinks, fifos, device nodes: `cap-on-dir`, `cap-on-symlink`, `cap-on-fifo`). Directories get theirs last, deepest first, so that making their contents does
  *    not change their mtime; symlinks get lutimes.
  *  - Without root: owners are left to the running user (who stands for 0:0, as in a rootless
@@ -57,6 +59,8 @@ import { makeNode, runningAsRoot, setCapability, setCapabilityOn, type Privilege
 import { xattrAddonProblem } from '../io/xattr.js';
 import { SafeRoot } from './safe-path.js';
 import { alignedBuffer } from '../io/aligned.js';
+import { availableParallelism } from 'node:os';
+import { FilePool, stopPoolsUnder, type PoolFile } from './file-pool.js';
 
 export type SkipKind = 'owner' | 'mode' | 'node' | 'capability';
 
@@ -84,7 +88,12 @@ export interface ExtractDirOptions {
   force?: boolean;
   /** Apply owners, device nodes and capabilities (default: whether running as root). */
   privileged?: boolean;
-  /** Accepted and ignored: files are written one after another (BENCHMARKS.md, "extract beside tar"). */
+  /**
+   * Threads that write files: 1 (the default) writes everything on the main thread, one call after
+   * another; 2 or more adds a second writer for plain files as root (file-pool.ts) once 256 are seen,
+   * on a machine with two cores or more. Not the default: on the shared 2-core machine it was measured
+   * on, it bought nothing (BENCHMARKS.md "extract, round 3").
+   */
   writers?: number;
   /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
   manifest?: string;
@@ -209,9 +218,16 @@ export function prepareTarget(dir: string, force: boolean): Target {
       };
     }
   }
-  const unregister = onCleanup(removeOnError);
+  const root = realpathSync(dir);
+  const remove = removeOnError;
+  // a second writer into DIR (or a bundle's DIR/rootfs) stops before anything is removed, on a signal too
+  removeOnError = () => {
+    stopPoolsUnder(root);
+    remove();
+  };
+  const unregister = onCleanup(() => removeOnError());
   return {
-    root: realpathSync(dir),
+    root,
     done: () => unregister(),
     fail: () => {
       unregister();
@@ -226,11 +242,11 @@ export function prepareTarget(dir: string, force: boolean): Target {
 }
 
 /**
- * A Date, never a number: Node turns a negative number of seconds into "now", while a Date before 1970
- * reaches the kernel as it is (symlink mtimes may be negative: tree/apply.ts).
+ * A number from 1970 on, else a Date: Node turns a negative number of seconds into "now", while a Date
+ * before 1970 reaches the kernel as it is (symlink mtimes may be negative: tree/apply.ts).
  */
-function timeOf(node: Dir | Inode): Date {
-  return new Date(node.mtime * 1000);
+function timeOf(node: Dir | Inode): Date | number {
+  return node.mtime >= 0 ? node.mtime : new Date(node.mtime * 1000); // a number is no object per file
 }
 
 function octal(mode: number): string {
@@ -247,6 +263,9 @@ function nameFields(rel: string): Pick<SkipRecord, 'path' | 'pathBase64'> {
     return { pathBase64: bytes.toString('base64') };
   }
 }
+
+/** Plain files written here before the second writer is started (a small image is not worth its start-up). */
+const POOL_AFTER = 256;
 
 /** Work units between turns of the event loop (signals, progress): an entry is one, 64 KiB of data one. */
 const TURN_EVERY = 1024;
@@ -269,12 +288,20 @@ class DirWriter {
   private units = 0;
   /** The copy buffer, page-aligned (io/aligned.ts says why), made on the first file with data. */
   private chunk: Buffer | undefined;
+  /** How the kernel gives a new file its permission bits here (createMode), and whether a skip was seen to hold. */
+  private readonly modes: { mask: number | undefined; trusted: boolean | undefined } = { mask: undefined, trusted: undefined };
   /** Who creates the files, and whether a file made here was seen to get that owner (unknown until one is). */
   private readonly creator: { uid: number; gid: number; trusted: boolean | undefined } = {
     uid: process.geteuid?.() ?? -1,
     gid: process.getegid?.() ?? -1,
     trusted: undefined,
   };
+
+  /** The second writer (file-pool.ts), started once the image shows enough files to be worth it. */
+  private pool: FilePool | undefined;
+  private poolCandidates = 0;
+  /** Hardlinks met once the pool runs: made when every file is complete. */
+  private readonly laterLinks: Array<{ rel: string; linkTo: string; node: Inode }> = [];
 
   constructor(
     private readonly rootDir: string,
@@ -284,6 +311,7 @@ class DirWriter {
     this.root = new SafeRoot(rootDir, options.force ?? false);
     this.layers = flat.layers;
     this.privileged = options.privileged ?? runningAsRoot();
+    if (!(options.force ?? false)) this.modes.mask = probeCreateMask(rootDir, flat.tree.root);
   }
 
   /**
@@ -302,7 +330,8 @@ class DirWriter {
           this.root.mkdir(rel);
           dirs.push({ rel, node });
         } else if (entry.linkTo !== undefined) {
-          this.hardlink(rel, entry.linkTo, node);
+          if (this.pool) this.laterLinks.push({ rel, linkTo: entry.linkTo, node });
+          else this.hardlink(rel, entry.linkTo, node);
         } else if (node.type === 'file') {
           this.writeFile(rel, node);
         } else if (node.type === 'symlink') {
@@ -310,12 +339,19 @@ class DirWriter {
         } else {
           this.special(rel, node);
         }
+        if (this.pool?.failing) await this.poolFailure(this.pool);
         // a turn of the event loop now and then: signals, the hash worker's answers
         if (++this.units >= TURN_EVERY) {
           this.units = 0;
           await new Promise((resolveTurn) => setImmediate(resolveTurn));
         }
       }
+      if (this.pool) {
+        await this.pool.drain();
+        if (!this.pool.complete) await this.poolFailure(this.pool);
+        this.stop();
+      }
+      for (const link of this.laterLinks) this.hardlink(link.rel, link.linkTo, link.node);
     } finally {
       this.removeStaging();
     }
@@ -323,14 +359,21 @@ class DirWriter {
     return this.result();
   }
 
-  /** A regular file: created, its data copied, then owner, mode, capability, times. */
+  /**
+   * A regular file: created, its data copied, then owner, mode, capability, times. A mode the kernel
+   * gives exactly at creation (createMode) is passed to open and not set again: fchmod was one of four
+   * calls per empty file, each a journal handle on ext4 (BENCHMARKS.md "extract, round 3").
+   */
   private writeFile(rel: string, node: Inode): void {
     const path = this.root.leaf(rel, node.linked);
-    const fd = openSync(path, FILE_FLAGS, 0o600);
+    const mode = node.mode & 0o7777;
+    const atCreate = this.modes.trusted !== false && createsExactly(this.modes.mask, mode);
+    if (this.handOver(path, rel, node, mode, atCreate)) return;
+    const fd = openSync(path, FILE_FLAGS, atCreate ? mode : 0o600);
     try {
       if (node.size > 0) this.copyData(fd, rel, node);
       if (this.privileged) this.chownFile(fd, rel, node);
-      fchmodSync(fd, node.mode & 0o7777);
+      if (!atCreate || !this.createdAsAsked(fd, mode)) fchmodSync(fd, mode);
       if (node.capability) this.capability(fd, path, rel, node);
       if (!this.privileged) this.checkUnprivileged(rel, 'file', node, fstatSync(fd).mode);
       const time = timeOf(node);
@@ -338,6 +381,69 @@ class DirWriter {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * Give a file to the second writer when it is a plain one (as root; no capability, not sparse, an
+   * mtime from 1970 on) and every check its calls depend on was made already on this thread (the
+   * first mode given at creation, the first skipped chown). False: write it here.
+   */
+  private handOver(path: Buffer, rel: string, node: Inode, mode: number, atCreate: boolean): boolean {
+    if (!this.privileged || node.capability || node.sparse || !(node.mtime >= 0)) return false;
+    if (atCreate && this.modes.trusted !== true) return false;
+    const owner = this.ownerStep(rel, node);
+    if (owner === 'check') return false;
+    if (!this.pool) {
+      if (++this.poolCandidates < POOL_AFTER || (this.options.writers ?? 1) < 2 || availableParallelism() < 2) return false;
+      this.pool = new FilePool(this.rootDir);
+    }
+    const layer = this.layers[node.layer];
+    if (!layer) return false;
+    const file: PoolFile = {
+      path,
+      fd: layer.fd,
+      offset: node.dataOffset,
+      size: node.size,
+      createMode: atCreate ? mode : 0o600,
+      chmod: atCreate ? -1 : mode,
+      uid: owner === 'chown' ? node.uid : -1,
+      gid: node.gid,
+      mtime: node.mtime,
+    };
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    if (!this.pool.offer(file, rel, node.layer, parent)) {
+      // beside the worker only in another directory; in its own, wait for it
+      if (parent !== this.pool.lastParent) return false;
+      this.pool.waitForRoom();
+      if (!this.pool.offer(file, rel, node.layer, parent)) return false;
+    }
+    this.bytes += node.size;
+    this.units += Math.floor(node.size / UNIT_BYTES);
+    return true;
+  }
+
+  /** The first failure of a handed-over file, as the same file written here would have failed. */
+  private async poolFailure(pool: FilePool): Promise<never> {
+    await pool.drain();
+    this.stop();
+    const failure = pool.failed ?? { kind: 'io' as const, message: 'the second writer stopped before every file was written', tag: '', layer: -1 };
+    if (failure.kind === 'layer') {
+      const layer = this.layers[failure.layer];
+      throw new LayerfoldError('BAD_LAYER', `layer ${layer?.index ?? failure.layer} (${layer?.label ?? '?'}) entry ${showName(failure.tag)}: data ends early`);
+    }
+    throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
+  }
+
+  /** Stop the second writer (an error, a signal, the end): it makes nothing more once this returns. */
+  stop(): void {
+    this.pool?.stop();
+  }
+
+  /** Whether the first file given its mode at creation got it (checked once, with fstat; later ones are trusted). */
+  private createdAsAsked(fd: number, mode: number): boolean {
+    if (this.modes.trusted === undefined) this.modes.trusted = (fstatSync(fd).mode & 0o7777) === mode;
+    return this.modes.trusted;
   }
 
   /**
@@ -350,14 +456,23 @@ class DirWriter {
    * gets every chown, as before.
    */
   private chownFile(fd: number, rel: string, node: Inode): void {
-    const creator = this.creator;
-    if (creator.trusted !== false && node.uid === creator.uid && node.gid === creator.gid && this.root.parentGid(rel) === creator.gid) {
-      if (creator.trusted === true) return;
+    const step = this.ownerStep(rel, node);
+    if (step === 'skip') return;
+    if (step === 'check') {
       const st = fstatSync(fd);
-      creator.trusted = st.uid === creator.uid && st.gid === creator.gid;
-      if (creator.trusted) return;
+      this.creator.trusted = st.uid === this.creator.uid && st.gid === this.creator.gid;
+      if (this.creator.trusted) return;
     }
     fchownSync(fd, node.uid, node.gid);
+  }
+
+  /** Whether a new file needs fchown: 'check' for the first that may skip it (made here, then trusted or not). */
+  private ownerStep(rel: string, node: Inode): 'skip' | 'chown' | 'check' {
+    const creator = this.creator;
+    if (creator.trusted !== false && node.uid === creator.uid && node.gid === creator.gid && this.root.parentGid(rel) === creator.gid) {
+      return creator.trusted === true ? 'skip' : 'check';
+    }
+    return 'chown';
   }
 
   private copyData(fd: number, rel: string, node: Inode): void {
@@ -501,6 +616,40 @@ function writeManifest(path: string, records: SkipRecord[]): void {
   const temp = join(dirname(path), `.layerfold-skipped-${process.pid}.tmp`);
   writeFileSync(temp, records.map((r) => `${JSON.stringify(r)}\n`).join(''), { mode: 0o644 });
   renameSync(temp, path);
+}
+
+/**
+ * Whether a file created with `mode` gets exactly that mode, given the creation mask of DIR (the bits
+ * the kernel keeps of a requested mode: ~umask, or with a default ACL on the parent the ACL's owner,
+ * mask-or-group and other entries — both an AND with fixed bits, and every directory made here
+ * inherits DIR's default ACL). setuid, setgid and sticky are never given at creation: chown clears the
+ * first two after it, a write by a user without CAP_FSETID too, and the kernel strips setgid in a
+ * setgid parent from a user outside the group; such files get fchmod after their owner, as before.
+ */
+export function createsExactly(mask: number | undefined, mode: number): boolean {
+  return mask !== undefined && (mode & 0o7000) === 0 && (mode & ~mask & 0o777) === 0;
+}
+
+/**
+ * The creation mask of `dir`, found by creating two files in it (0777 and 0000) and reading back the
+ * modes the kernel gave them; undefined when the result is not an AND of the request with fixed bits
+ * (a filesystem that ignores modes, such as vfat, gives its own for both), so every file gets fchmod.
+ */
+function probeCreateMask(dir: string, top: Dir): number | undefined {
+  let name = `.layerfold-probe-${process.pid}`;
+  while (top.children.has(name) || top.children.has(`${name}-0`)) name += '_';
+  const made = (suffix: string, mode: number): number => {
+    const path = join(dir, `${name}${suffix}`);
+    const fd = openSync(path, FILE_FLAGS, mode);
+    try {
+      return fstatSync(fd).mode & 0o7777;
+    } finally {
+      closeSync(fd);
+      rmSync(path, { force: true });
+    }
+  };
+  const all = made('', 0o777);
+  return made('-0', 0) === 0 && (all & ~0o777) === 0 ? all : undefined;
 }
 
 /** Copy `length` bytes at `from` of a layer's file to `to` of the file being made, one chunk at a time. */
