@@ -52,12 +52,13 @@ const INLINE_LIMIT = 8 * 1024 * 1024;
  * Layer bytes up to which a run hashes every layer on this thread, with no worker at all.
  * A worker is a second isolate: Node's bootstrap in it is 10-13 MiB of peak RSS (Node 20-22) and
  * 0.1-0.2 s more CPU in all, and it buys wall time only while a core is idle beside the main thread.
- * sha256 of layers in the page cache runs at 1.2-2 GB/s here (SHA-NI), so 512 MiB cost the main
- * thread 0.25-0.45 s. Measured on the 2-core bench machine, busy as it usually is: a 264 MiB image
- * was as fast or faster in wall hashed inline, with less CPU (BENCHMARKS.md, "Peak RSS, round 2");
- * past this size the worker's overlap with the apply wins (1 GiB image: ~0.8 s of hashing).
+ * sha256 of layers in the page cache runs at 1.2-2 GB/s here (SHA-NI): 64 MiB cost the main thread
+ * ~50 ms, about what starting a worker costs. Past that the main thread's hashing is wall time the
+ * worker would hide: on the 264 MiB Debian image at load ~1.5, inline was 1.33 s against the worker's
+ * 1.07 s (6 alternating rounds; 58 against 66 MiB peak), where a busy machine had shown them even
+ * (BENCHMARKS.md, "Peak RSS, round 2" and "Lead's check at the merge"): speed first.
  */
-export const INLINE_TOTAL = 512 * 1024 * 1024;
+export const INLINE_TOTAL = 64 * 1024 * 1024;
 
 /**
  * Whether the layers of one run, `total` bytes to hash, are worth a worker: more than `inlineTotal`,
