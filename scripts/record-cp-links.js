@@ -10,10 +10,10 @@
 //   DOCKER_HOST=unix:///tmp/dk26/sock node scripts/record-cp-links.js [OUT]   (engine: ../shared/docker-engine.md;
 //   OUT defaults to fixtures/docker/cp-links; Docker 20.10's record is in fixtures/docker/cp-links-docker20)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, lstatSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tarStream from 'tar-stream';
+import { tarMembers, treeRows as treeOf } from './cp-rows.js';
 
 const repo = new URL('..', import.meta.url).pathname;
 const out = process.argv[2] ?? join(repo, 'fixtures/docker/cp-links');
@@ -48,35 +48,6 @@ const CASES = [
   ...['/root', '/root/', '/root/.', '/dlink', '/dlink/', '/dlink/.', '/alink/', '/chain1', '/chain1/', '/dangling', '/dangling/', '/outside', '/outside/', '/outside/a', '/outside-dangling/', '/flink', '/flink/', '/loop1/', '/dsub', '/dsub/', '/data/', '/data/uplink/', '/dlink/sub/'].map((path) => ({ path, follow: false })),
   ...['/alink', '/chain1', '/flink', '/dangling', '/outside', '/dlink/', '/loop1', '/dsub'].map((path) => ({ path, follow: true })),
 ];
-
-function tarMembers(buf) {
-  return new Promise((resolve, reject) => {
-    const names = [];
-    const x = tarStream.extract();
-    x.on('entry', (h, stream, next) => {
-      names.push(`${h.name}|${h.type}|${h.linkname ?? ''}`);
-      stream.resume();
-      stream.on('end', next);
-    });
-    x.on('finish', () => resolve(names));
-    x.on('error', reject);
-    x.end(buf);
-  });
-}
-
-/** Every path under dir: path|type|link (f, d, l, other). */
-function treeOf(dir, prefix = '') {
-  const rows = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    const st = lstatSync(p);
-    const rel = prefix + name;
-    const type = st.isSymbolicLink() ? 'l' : st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o';
-    rows.push(`${rel}|${type}|${type === 'l' ? readlinkSync(p) : ''}`);
-    if (type === 'd') rows.push(...treeOf(p, `${rel}/`));
-  }
-  return rows;
-}
 
 async function main() {
   makeRoot(join(work, 'root'));

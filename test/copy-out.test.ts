@@ -6,7 +6,7 @@
  * what a real `docker cp` did, as recorded in fixtures/docker/cp-links/ by scripts/record-cp-links.js.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { readWithNodeTar, type ReadBack } from './support/read.js';
 import { gnuExtract, snapshot, type SnapEntry } from './support/dir-snapshot.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { cli, expectOneLine } from './support/cli.js';
+import { tarMembers, treeRows } from '../scripts/cp-rows.js';
 
 const isRoot = process.geteuid?.() === 0;
 
@@ -174,32 +175,6 @@ describe.each(['fixtures/docker/cp-links', 'fixtures/docker/cp-links-docker20'])
   const created = readFileSync(join(dir, 'created.txt'), 'utf8').trim();
   const image = join(dir, 'image.tar');
 
-  async function members(tar: Buffer): Promise<string[]> {
-    const { default: tarStream } = await import('tar-stream');
-    return new Promise((resolve, reject) => {
-      const names: string[] = [];
-      const x = tarStream.extract();
-      x.on('entry', (h, stream, next) => {
-        names.push(`${h.name}|${h.type}|${h.linkname ?? ''}`);
-        stream.resume();
-        stream.on('end', next);
-      });
-      x.on('finish', () => resolve(names));
-      x.on('error', reject);
-      x.end(tar);
-    });
-  }
-
-  function tree(at: string, prefix = ''): string[] {
-    return readdirSync(at).sort().flatMap((name) => {
-      const p = join(at, name);
-      const st = lstatSync(p);
-      const type = st.isSymbolicLink() ? 'l' : st.isDirectory() ? 'd' : st.isFile() ? 'f' : 'o';
-      const row = `${prefix}${name}|${type}|${type === 'l' ? readlinkSync(p) : ''}`;
-      return type === 'd' ? [row, ...tree(p, `${prefix}${name}/`)] : [row];
-    });
-  }
-
   /**
    * docker's client refuses, part way and with exit 1, to unpack a link whose target leads out of the
    * directory it unpacks into ("invalid symlink"); layerfold writes links as the image has them (as
@@ -232,16 +207,16 @@ describe.each(['fixtures/docker/cp-links', 'fixtures/docker/cp-links-docker20'])
     if (record.code !== 0 && !record.stderr.startsWith('invalid symlink')) {
       // docker: "Could not find the file", "not a directory", "too many levels of symbolic links"
       expectOneLine(r, /no such file or directory in the image|not a directory in the image|too many levels of symbolic links/);
-      expect(tree(at)).toEqual(record.written);
+      expect(treeRows(at)).toEqual(record.written);
       return;
     }
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    if (record.dest === '-') expect(await members(r.stdout)).toEqual(record.written);
-    else if (record.code === 0) expect(tree(at).sort()).toEqual([...record.written].sort());
+    if (record.dest === '-') expect(await tarMembers(r.stdout)).toEqual(record.written);
+    else if (record.code === 0) expect(treeRows(at).sort()).toEqual([...record.written].sort());
     else {
-      expect(tree(at).sort()).toEqual(unpackedAs(record));
-      for (const row of record.written) expect(tree(at)).toContain(row); // what docker wrote before it stopped
+      expect(treeRows(at).sort()).toEqual(unpackedAs(record));
+      for (const row of record.written) expect(treeRows(at)).toContain(row); // what docker wrote before it stopped
     }
   });
 });
