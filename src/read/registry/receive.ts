@@ -12,12 +12,12 @@
  * the manifest names but does not decompress is BAD_LAYER, as it is from an archive on disk.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LayerfoldError } from '../../errors.js';
 import { decompressor, detectCompression } from '../../io/compression.js';
+import { writeFileFrom } from '../../io/file-sink.js';
 import type { DigestAlgorithm } from '../digest.js';
 import type { SizeBudget } from '../layers.js';
 import type { Descriptor } from '../oci.js';
@@ -77,12 +77,17 @@ export async function receiveBlob(body: Readable, r: Receiving): Promise<Receive
   const count = { size: 0 };
   const source = checked(body, r, hash, count);
   const abort = () => body.destroy(r.signal.reason as Error);
+  // a response that arrived after the pull was stopped is not read (an 'abort' listener added now never fires)
+  if (r.signal.aborted) {
+    abort();
+    throw r.signal.reason;
+  }
   r.signal.addEventListener('abort', abort, { once: true });
   try {
     const head = await peek(source);
     const kind = r.unpack ? detectCompression(Buffer.concat(head)) : 'none';
     let unpacked: { size: number; digest: string; failure?: unknown } | undefined;
-    if (kind === 'none') await pipeline(Readable.from(replay(head, source)), createWriteStream(r.storedPath));
+    if (kind === 'none') await writeFileFrom(r.storedPath, (file) => pipeline(Readable.from(replay(head, source)), file));
     else unpacked = await unpackWhileReceiving(replay(head, source), decompressor(kind), r);
     if (count.size !== r.d.size) throw new LayerfoldError('DIGEST_MISMATCH', `${r.where}: ${count.size} bytes, but its descriptor says ${r.d.size}`);
     const digest = `${r.algorithm}:${hash.digest('hex')}`;
@@ -126,7 +131,7 @@ async function unpackWhileReceiving(compressed: AsyncGenerator<Buffer>, z: Trans
       yield chunk;
     }
   };
-  const writing = pipeline(z, counted, createWriteStream(path), { signal: r.signal }).catch((e: unknown) => {
+  const writing = writeFileFrom(path, (file) => pipeline(z, counted, file, { signal: r.signal })).catch((e: unknown) => {
     failure ??= e;
   });
   try {
