@@ -11,7 +11,8 @@
  * - an image listing one layer blob twice is pulled (each digest fetched once), as docker pulls it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import fs, { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -739,5 +740,110 @@ describe('layers unpacked as they arrive (the compressed bytes never reach the d
     const r = await pull(`docker://${reg.host}/app:1`, '--insecure', '--max-size', '1000003');
     expectOneLine(r, /: layer 0 \(sha256:[0-9a-f]{12}…\): the layers unpack to more than 1000003 bytes \(--max-size\)$/m);
     expect(r.left).toEqual([]);
+  });
+});
+
+describe('a pull that fails on one blob while others are being written', () => {
+  /** A registry of the test image: layer 0 refused (Content-Length past its descriptor) after `delayMs`, every other blob half sent and then held. */
+  function refusedWhileOthersHeld(delayMs: number, onRefuse?: () => void): Promise<Fake> {
+    const layer0 = image.layerDigests[0]!;
+    return started(
+      registryHandler(image, {
+        intercept: (req, res) => {
+          const m = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(req.url ?? '');
+          if (!m) return false;
+          if (m[1] === layer0) {
+            setTimeout(() => {
+              onRefuse?.();
+              res.writeHead(200, { 'content-length': 10 ** 12 });
+              res.write(Buffer.alloc(1000));
+            }, delayMs);
+            return true;
+          }
+          const blob = image.blobs.get(m[1]!)!;
+          res.writeHead(200, { 'content-length': blob.length });
+          res.write(blob.subarray(0, blob.length >> 1)); // the rest never comes: this download is mid-body
+          return true;
+        },
+      }),
+    );
+  }
+  const refused = /: layer 0 \(sha256:[0-9a-f]{12}…\): the registry sends 1000000000000 bytes, but its descriptor says \d+$/m;
+
+  it('is reported only once every other blob file is closed: one line, exit 2, nothing left', async () => {
+    // Every open(2) into the pull's tmpdir is held back, as a loaded machine does at random: the
+    // stream.pipeline of a blob settles (aborted) before its WriteStream has opened, let alone closed,
+    // the file. A pull that returned then had its tmpdir removed while the file was being made
+    // (ENOTEMPTY in place of the error, 4 runs in 100 of a loop). Nothing may be open or opening
+    // under the tmpdir when the CLI has answered.
+    const reg = await refusedWhileOthersHeld(100);
+    const tmp = scratchDir();
+    const out = join(scratchDir(), 'rootfs.tar');
+    const realOpen = fs.open;
+    const realClose = fs.close;
+    const live = new Set<number>();
+    let opening = 0;
+    let opened = 0;
+    fs.open = ((path: fs.PathLike, ...rest: unknown[]) => {
+      const done = rest.pop() as (err: NodeJS.ErrnoException | null, fd?: number) => void;
+      if (!String(path).startsWith(tmp)) return (realOpen as (...a: unknown[]) => void)(path, ...rest, done);
+      opening++;
+      setTimeout(() => {
+        (realOpen as (...a: unknown[]) => void)(path, ...rest, (err: NodeJS.ErrnoException | null, fd?: number) => {
+          opening--;
+          if (fd !== undefined) live.add(fd), opened++;
+          done(err, fd);
+        });
+      }, 400);
+    }) as typeof fs.open;
+    fs.close = ((fd: number, done?: fs.NoParamCallback) => realClose(fd, (err) => (live.delete(fd), done?.(err)))) as typeof fs.close;
+    let r: CliResult;
+    let atReturn: { opening: number; live: number };
+    try {
+      r = await cli(['export', `docker://${reg.host}/app:1`, '--insecure', '--tmpdir', tmp, '-o', out]);
+      atReturn = { opening, live: live.size };
+    } finally {
+      await new Promise((res) => setTimeout(res, 600)); // a writer left behind would open (and fail) now
+      fs.open = realOpen;
+      fs.close = realClose;
+    }
+    expectOneLine(r, refused);
+    expect(opened).toBeGreaterThan(0); // the held-back writers did run: the test tested something
+    expect(atReturn).toEqual({ opening: 0, live: 0 });
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  it('a temp dir that cannot be removed does not replace the error: one line; the cleanup failure a warning under --debug', async () => {
+    // an immutable file (chattr +i: even root cannot unlink it) in the pull's temp dir, made when layer 0 is refused
+    const tmp = scratchDir();
+    const stuck: string[] = [];
+    let chattr = true;
+    const reg = await refusedWhileOthersHeld(0, () => {
+      const space = readdirSync(tmp).find((n) => n.startsWith('layerfold-') && !stuck.some((s) => s.includes(n)));
+      if (!space) return;
+      const file = join(tmp, space, 'stuck');
+      writeFileSync(file, '');
+      chattr &&= spawnSync('chattr', ['+i', file]).status === 0;
+      stuck.push(file);
+    });
+    const unstick = () => {
+      for (const file of stuck) spawnSync('chattr', ['-i', file]);
+    };
+    try {
+      const plain = await cli(['export', `docker://${reg.host}/app:1`, '--insecure', '--tmpdir', tmp, '-o', join(scratchDir(), 'a.tar')]);
+      if (!chattr || stuck.length !== 1) return; // no chattr, or a filesystem without the immutable flag: nothing to test here
+      expect(spawnSync('rm', ['-rf', join(stuck[0]!, '..')]).status).not.toBe(0); // GNU rm cannot remove it either
+      expectOneLine(plain, refused);
+      const debug = await cli(['export', `docker://${reg.host}/app:1`, '--insecure', '--tmpdir', tmp, '-o', join(scratchDir(), 'b.tar'), '--debug']);
+      expect(stuck).toHaveLength(2);
+      const lines = debug.stderr.trimEnd().split('\n');
+      expect(debug.code).toBe(2);
+      expect(lines[0]).toMatch(refused);
+      expect(lines.filter((l) => l.startsWith('layerfold: warning: cleanup: removing '))).toHaveLength(1);
+      expect(lines.at(-1)).toMatch(/^layerfold: warning: cleanup: /); // runAllCleanups tried again, and failed again
+    } finally {
+      unstick();
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

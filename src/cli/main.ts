@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { LayerfoldError, printable } from '../errors.js';
-import { runAllCleanups } from '../io/cleanup.js';
+import { runAllCleanups, takeCleanupFailures } from '../io/cleanup.js';
 import { parseArgv } from './argv.js';
 import type { CommandSpec } from './commands.js';
 import { DASH_MARKER } from './shared.js';
@@ -75,11 +75,27 @@ async function usageOf(parser: { getHelp(): Promise<string> } | undefined): Prom
   }
 }
 
+/**
+ * Cleanups that failed during the run: a warning line each under --debug, else unsaid — the error
+ * line (or the output) is what the user needs, and the removal is tried again at exit.
+ */
+function reportCleanupFailures(io: CliIO, debug: boolean): void {
+  for (const failure of takeCleanupFailures()) if (debug) io.stderr.write(`layerfold: warning: cleanup: ${oneLine(failure)}\n`);
+}
+
 /** Run the CLI; resolves to the exit code. */
 export async function run(argv: string[], io: CliIO): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    return await runCli(argv, io, debug);
+  } finally {
+    reportCleanupFailures(io, debug);
+  }
+}
+
+async function runCli(argv: string[], io: CliIO, debug: boolean): Promise<number> {
   const ctx: CommandContext = { io, exitCode: 0 };
   let output = '';
-  const debug = argv.includes('--debug');
   argv = argv.map((a) => (a === '-' ? DASH_MARKER : a));
   let parser: { getHelp(): Promise<string> } | undefined;
   try {
