@@ -813,6 +813,32 @@ describe('a pull that fails on one blob while others are being written', () => {
     expect(readdirSync(tmp)).toEqual([]);
   });
 
+  it('stops the others at once: a request still waiting for headers, a retry waiting out Retry-After', async () => {
+    // config: the registry never answers; layer 1: 503 with Retry-After 10 s; layer 0 refused after 300 ms.
+    // The pull waited for the answer (30 s response time-out) and the backoff before it said why it failed.
+    const [config, layer0] = [JSON.parse(image.manifest.toString()).config.digest as string, image.layerDigests[0]!];
+    const reg = await started(
+      registryHandler(image, {
+        intercept: (req, res) => {
+          const url = req.url ?? '';
+          if (url.endsWith(config)) return true; // never a word
+          if (url.endsWith(layer0)) {
+            setTimeout(() => res.writeHead(200, { 'content-length': 10 ** 12 }).write(Buffer.alloc(1000)), 300);
+            return true;
+          }
+          if (!url.includes('/blobs/')) return false;
+          res.writeHead(503, { 'retry-after': '10' }).end();
+          return true;
+        },
+      }),
+    );
+    const began = Date.now();
+    const r = await pull(`docker://${reg.host}/app:1`, '--insecure');
+    expectOneLine(r, refused);
+    expect(Date.now() - began).toBeLessThan(5000);
+    expect(r.left).toEqual([]);
+  });
+
   it('a temp dir that cannot be removed does not replace the error: one line; the cleanup failure a warning under --debug', async () => {
     // an immutable file (chattr +i: even root cannot unlink it) in the pull's temp dir, made when layer 0 is refused
     const tmp = scratchDir();

@@ -190,17 +190,24 @@ export class StallClock {
   }
 
   /** Wait `ms` (a retry's backoff: it counts as time without progress), or fail with the stall. */
-  wait(ms: number): Promise<void> {
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
     this.check();
+    signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
+      const stop = (e: Error) => {
+        clearTimeout(timer);
+        this.waiters.delete(stop);
+        signal?.removeEventListener('abort', aborted);
+        reject(e);
+      };
+      const aborted = () => stop(signal!.reason as Error);
       const timer = setTimeout(() => {
-        this.waiters.delete(reject);
+        this.waiters.delete(stop);
+        signal?.removeEventListener('abort', aborted);
         resolve();
       }, ms);
-      this.waiters.add((e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
+      this.waiters.add(stop);
+      signal?.addEventListener('abort', aborted, { once: true });
     });
   }
 

@@ -63,8 +63,8 @@ export class RegistryClient {
   }
 
   /** One authenticated GET (no retries here: callers wrap whole operations in `http.retrying`). */
-  private async get(path: string, headers: Record<string, string>, what: string): Promise<HttpResponse> {
-    let res = await this.http.get(this.host, path, { ...headers, ...this.auth.headers() });
+  private async get(path: string, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<HttpResponse> {
+    let res = await this.http.get(this.host, path, { ...headers, ...this.auth.headers() }, signal);
     if (res.status === 401 && !this.isRegistry(res.url)) {
       // A redirect target (blob storage) asking for credentials: they are the registry's, not its.
       res.body.resume();
@@ -73,7 +73,7 @@ export class RegistryClient {
     if (res.status === 401) {
       res.body.resume();
       if (await this.auth.answer(res.headers['www-authenticate'], this.label)) {
-        res = await this.http.get(this.host, path, { ...headers, ...this.auth.headers() });
+        res = await this.http.get(this.host, path, { ...headers, ...this.auth.headers() }, signal);
       }
     }
     if (res.status === 200) return res;
@@ -126,9 +126,9 @@ export class RegistryClient {
     });
   }
 
-  /** The response whose body is the blob; the caller streams, verifies and retries. */
-  blob(digest: string, what: string): Promise<HttpResponse> {
-    return this.get(`/v2/${this.ref.repository}/blobs/${digest}`, {}, what);
+  /** The response whose body is the blob; the caller streams, verifies and retries. `signal` ends the request. */
+  blob(digest: string, what: string, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.get(`/v2/${this.ref.repository}/blobs/${digest}`, {}, what, signal);
   }
 
   close(): void {

@@ -125,8 +125,20 @@ export function worstCaseMs(timeouts: NetTimeouts): number {
   return retryPolicy(timeouts).windowMs + attemptBoundMs(timeouts);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Wait `ms`; an abort ends the wait at once (rejecting with its reason) and clears the timer. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const stop = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
 }
 
 export class RegistryHttp {
@@ -173,10 +185,10 @@ export class RegistryHttp {
   }
 
   /** One request, redirects followed; network errors rejected as they come. */
-  private send(url: URL, headers: Record<string, string>, redirects = 0, sentAt = Date.now()): Promise<HttpResponse> {
+  private send(url: URL, headers: Record<string, string>, redirects = 0, sentAt = Date.now(), signal?: AbortSignal): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       const lib = url.protocol === 'http:' ? http : https;
-      const req = lib.request(url, { method: 'GET', headers, agent: this.agentFor(url) }, (res) => {
+      const req = lib.request(url, { method: 'GET', headers, agent: this.agentFor(url), ...(signal ? { signal } : {}) }, (res) => {
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
         if ([301, 302, 303, 307, 308].includes(status) && location) {
@@ -191,7 +203,7 @@ export class RegistryHttp {
           const nextHeaders = { ...headers };
           // Credentials and tokens are for the origin that asked for them, never for another scheme, host or port.
           if (next.origin !== url.origin) delete nextHeaders.authorization;
-          return resolve(this.send(next, nextHeaders, redirects + 1, sentAt));
+          return resolve(this.send(next, nextHeaders, redirects + 1, sentAt, signal));
         }
         guardBody(res, url.host, this.timeouts);
         if (status >= 200 && status < 300) this.stall?.body(res);
@@ -225,18 +237,20 @@ export class RegistryHttp {
    * GET host+path. Transient statuses are turned into TransientError (the caller retries through
    * `retrying`); other statuses are returned for the caller to interpret.
    */
-  async get(host: string, pathOrUrl: string, headers: Record<string, string>): Promise<HttpResponse> {
+  async get(host: string, pathOrUrl: string, headers: Record<string, string>, signal?: AbortSignal): Promise<HttpResponse> {
     const url = new URL(pathOrUrl, this.base(host));
     let res: HttpResponse;
     try {
-      res = await this.send(url, headers);
+      res = await this.send(url, headers, 0, Date.now(), signal);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (e instanceof LayerfoldError) throw e;
+      if (signal?.aborted) throw signal.reason; // stopped (another blob failed): not a network error
       if (this.insecure && url.protocol === 'https:' && url.host === host && err.code !== 'ECONNREFUSED' && err.code !== 'ENOTFOUND') {
         // An insecure registry may not speak TLS at all: try plain HTTP, and remember if it answers.
         const plain = new URL(url.href.replace(/^https:/, 'http:'));
-        res = await this.send(plain, headers).catch((plainErr: unknown) => {
+        res = await this.send(plain, headers, 0, Date.now(), signal).catch((plainErr: unknown) => {
+          if (signal?.aborted) throw signal.reason;
           // It speaks plain HTTP but stalled
           // (or the pull's stall bound ended it): say so (and retry a time-out), not that TLS failed.
           if (plainErr instanceof LayerfoldError) throw plainErr;
@@ -263,11 +277,15 @@ export class RegistryHttp {
     throw new TransientError(`${host}: the registry answered ${res.status} ${http.STATUS_CODES[res.status] ?? ''}`.trimEnd(), Number.isFinite(after) ? Math.min(after * 1000, 10_000) : undefined);
   }
 
-  /** Run `fn` again after a transient failure, within the retry policy; the last failure is one line. */
-  async retrying<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` again after a transient failure, within the retry policy; the last failure is one line.
+   * `signal` (a pull stopped by another blob's failure) ends a backoff at once: no attempt starts after it.
+   */
+  async retrying<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     let windowStart = Date.now();
     for (let attempt = 1; ; attempt++) {
       const began = Date.now();
+      signal?.throwIfAborted();
       this.stall?.check();
       try {
         return await fn();
@@ -278,7 +296,7 @@ export class RegistryHttp {
         if (now - began > this.policy.windowMs) windowStart = now; // it made progress: a new window
         const delay = retryDelay(this.policy, attempt, now - windowStart, transient.retryAfterMs);
         if (delay === undefined) throw new LayerfoldError('IO', `${transient.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'})`);
-        await (this.stall ? this.stall.wait(delay) : sleep(delay));
+        await (this.stall ? this.stall.wait(delay, signal) : sleep(delay, signal));
       }
     }
   }

@@ -106,7 +106,7 @@ async function downloadBlob(p: Pulling, d: Descriptor, what: string): Promise<vo
   const where = `${client.label}: ${what} (${d.digest.slice(0, 19)}…)`;
   const received = await client.http.retrying(async () => {
     signal.throwIfAborted();
-    const res = await client.blob(d.digest, what);
+    const res = await client.blob(d.digest, what, signal);
     const declared = Number(res.headers['content-length']);
     if (res.headers['content-length'] !== undefined && declared > d.size) {
       res.body.destroy();
@@ -126,12 +126,16 @@ async function downloadBlob(p: Pulling, d: Descriptor, what: string): Promise<vo
       if (isTransientStreamError(e)) throw new TransientError(`${where}: ${res.url.host}: the transfer broke off (${(e as Error).message})`);
       throw e;
     });
-  });
+  }, signal);
   if (received.unpacked) p.unpacked.set(blobPath(d.digest), { file: unpackPath, info: received.unpacked });
   else renameSync(partial, final);
 }
 
-/** Download in parallel; the first failure stops the rest (nothing keeps writing after we return). */
+/**
+ * Download in parallel; the first failure stops the rest: their requests, backoffs and bodies are
+ * aborted, and each settles only once its file is closed (file-sink.ts), so nothing keeps writing —
+ * or opening — in the layout after we return and the TempSpace is removed.
+ */
 async function downloadAll(p: Omit<Pulling, 'signal'>, blobs: Array<{ d: Descriptor; what: string }>, concurrency: number): Promise<void> {
   const limit = pLimit(concurrency);
   const abort = new AbortController();
