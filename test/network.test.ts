@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import fs, { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -26,6 +26,7 @@ import { retryDelay, retryPolicy, worstCaseMs, type RetryPolicy } from '../src/r
 import { makeCert, missingTools, push, startRegistry } from '../scripts/registry-setup.js';
 import { configFor, e, imageArchive, layerTar, scratchDir, writeTemp } from './support/build.js';
 import { cli, expectOneLine, exportOf, type CliResult } from './support/cli.js';
+import { withSlowOpens } from './support/slow-open.js';
 
 interface Seen {
   method: string;
@@ -779,37 +780,10 @@ describe('a pull that fails on one blob while others are being written', () => {
     const reg = await refusedWhileOthersHeld(100);
     const tmp = scratchDir();
     const out = join(scratchDir(), 'rootfs.tar');
-    const realOpen = fs.open;
-    const realClose = fs.close;
-    const live = new Set<number>();
-    let opening = 0;
-    let opened = 0;
-    fs.open = ((path: fs.PathLike, ...rest: unknown[]) => {
-      const done = rest.pop() as (err: NodeJS.ErrnoException | null, fd?: number) => void;
-      if (!String(path).startsWith(tmp)) return (realOpen as (...a: unknown[]) => void)(path, ...rest, done);
-      opening++;
-      setTimeout(() => {
-        (realOpen as (...a: unknown[]) => void)(path, ...rest, (err: NodeJS.ErrnoException | null, fd?: number) => {
-          opening--;
-          if (fd !== undefined) live.add(fd), opened++;
-          done(err, fd);
-        });
-      }, 400);
-    }) as typeof fs.open;
-    fs.close = ((fd: number, done?: fs.NoParamCallback) => realClose(fd, (err) => (live.delete(fd), done?.(err)))) as typeof fs.close;
-    let r: CliResult;
-    let atReturn: { opening: number; live: number };
-    try {
-      r = await cli(['export', `docker://${reg.host}/app:1`, '--insecure', '--tmpdir', tmp, '-o', out]);
-      atReturn = { opening, live: live.size };
-    } finally {
-      await new Promise((res) => setTimeout(res, 600)); // a writer left behind would open (and fail) now
-      fs.open = realOpen;
-      fs.close = realClose;
-    }
+    const { result: r, atReturn, opened } = await withSlowOpens(tmp, 400, () => cli(['export', `docker://${reg.host}/app:1`, '--insecure', '--tmpdir', tmp, '-o', out]));
     expectOneLine(r, refused);
+    expect(atReturn).toMatchObject({ opening: 0, open: 0 });
     expect(opened).toBeGreaterThan(0); // the held-back writers did run: the test tested something
-    expect(atReturn).toEqual({ opening: 0, live: 0 });
     expect(readdirSync(tmp)).toEqual([]);
   });
 

@@ -4,11 +4,11 @@
  * spool every command uses, so that no input can fill the disk past the limit the user set
  * (`layerfold diff bomb.tar.gz x` decompressed without bound when diff had a copy of its own).
  */
-import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from './compression.js';
+import { writeFileFrom } from './file-sink.js';
 
 export interface SpoolOptions {
   /** For messages: what is being read. */
@@ -59,8 +59,9 @@ export async function spoolTo(input: Readable, path: string, options: SpoolOptio
     }
   };
   try {
-    if (kind === 'none') await pipeline(replay, limit, createWriteStream(path));
-    else await pipeline(replay, decompressor(kind), limit, createWriteStream(path));
+    // settles once the file is closed: a refused spool's caller removes the TempSpace next
+    if (kind === 'none') await writeFileFrom(path, (file) => pipeline(replay, limit, file));
+    else await writeFileFrom(path, (file) => pipeline(replay, decompressor(kind), limit, file));
   } catch (e) {
     if (e instanceof LayerfoldError) throw e;
     throw new LayerfoldError('BAD_ARCHIVE', `${options.label}: could not read the ${kind === 'none' ? '' : `${kind}-compressed `}${options.noun ?? 'archive'}: ${(e as Error).message}`);

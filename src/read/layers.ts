@@ -9,7 +9,7 @@
  * A mismatch names the layer and both digests.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, openSync, constants as fsc, readSync } from 'node:fs';
+import { createReadStream, openSync, constants as fsc, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { open as fsOpen, read as fsRead } from 'node:fs';
@@ -22,6 +22,7 @@ import { algorithmOf } from './digest.js';
 import { reportWork } from '../tree/apply.js';
 import type { LayerRef, OpenedImage, UnpackProgress } from './image-support.js';
 import type { UnpackedBlob } from './source.js';
+import { writeFileFrom } from '../io/file-sink.js';
 
 export interface LayerData {
   index: number;
@@ -199,25 +200,28 @@ async function prepareCompressed(ref: LayerRef, kind: Exclude<Compression, 'none
   const unpacked = createHash(algorithmOf(ref.diffId));
   let size = 0;
   try {
-    await pipeline(
-      rangeStream(ref),
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          if (verify) stored?.update(chunk);
-          counter.add(chunk.length);
-          yield chunk;
-        }
-      },
-      decompressor(kind),
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          size += chunk.length;
-          budget.add(chunk.length, describe(ref));
-          if (verify) unpacked.update(chunk);
-          yield chunk;
-        }
-      },
-      createWriteStream(path),
+    // the file is closed before this settles: a corrupt layer's caller removes the TempSpace next
+    await writeFileFrom(path, (file) =>
+      pipeline(
+        rangeStream(ref),
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            if (verify) stored?.update(chunk);
+            counter.add(chunk.length);
+            yield chunk;
+          }
+        },
+        decompressor(kind),
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            size += chunk.length;
+            budget.add(chunk.length, describe(ref));
+            if (verify) unpacked.update(chunk);
+            yield chunk;
+          }
+        },
+        file,
+      ),
     );
   } catch (e) {
     if (e instanceof LayerfoldError) throw e;
