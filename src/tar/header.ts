@@ -12,7 +12,7 @@
  * writer as `docker export` drives it (format PAX wanted, USTAR used whenever the entry fits).
  */
 import { LayerfoldError } from '../errors.js';
-import { BLOCK, HIGH_UNIT, loadBlock, octalField } from './wasm-block.js';
+import { BLOCK, blankBlock, blankBlockSums, HIGH_UNIT, loadBlock, octalField, putOctalField } from './wasm-block.js';
 
 export { BLOCK };
 
@@ -116,11 +116,12 @@ function cString(buf: Buffer, off: number, field: HeaderField, len = field.lengt
   let end = off;
   const limit = off + len;
   while (end < limit && buf[end] !== 0) end++;
-  return (buf as Latin1Slicer).latin1Slice(off, end);
+  const slicer = buf as Latin1Slicer;
+  return slicer.latin1Slice ? slicer.latin1Slice(off, end) : buf.toString('latin1', off, end);
 }
 
 /** Node's Buffer has latin1Slice (what toString('latin1') ends in); @types/node does not declare it. */
-type Latin1Slicer = Buffer & { latin1Slice(start: number, end: number): string };
+type Latin1Slicer = Buffer & { latin1Slice?(start: number, end: number): string };
 
 function badField(field: string): LayerfoldError {
   return new LayerfoldError('BAD_LAYER', `invalid tar header: the ${field} field is not a number (is the tar corrupted?)`);
@@ -454,44 +455,49 @@ function encodePaxHeader(name: string, records: Map<string, string>): Buffer {
   return buf;
 }
 
-/** A name field for a short ASCII string (checked by the caller); returns the sum of its bytes. */
-function putAscii(buf: Buffer, off: number, field: HeaderField, s: string): number {
-  let sum = 0;
-  for (let i = 0, at = off + field.offset; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    buf[at + i] = c;
-    sum += c;
-  }
-  return sum;
-}
-
 const USTAR_MAGIC_VERSION = 'ustar\u000000';
-/** Bytes of "ustar\0" "00" plus the checksum field counted as eight spaces. */
-const CONSTANT_SUM = [...USTAR_MAGIC_VERSION].reduce((a, c) => a + c.charCodeAt(0), 0) + 8 * 0x20;
+const USTAR_MAGIC_BYTES = Buffer.from(USTAR_MAGIC_VERSION, 'latin1');
 /** The checksum as Go writes it: six digits, a NUL, then a space. */
 const CHKSUM_DIGITS = codecField('chksum', F.chksum.offset, 7, true);
 
+/** Node's Buffer has latin1Write (what write(s, 'latin1') ends in); @types/node does not declare it. */
+type Latin1Writer = Buffer & { latin1Write?(s: string, offset: number, length: number): number };
+
+/** A short latin1 string (it fits, checked by the caller) into a field of the block. */
+function putLatin1(block: Latin1Writer, field: HeaderField, s: string): void {
+  if (s.length === 0) return;
+  if (block.latin1Write) block.latin1Write(s, field.offset, field.length);
+  else block.write(s, field.offset, field.length, 'latin1');
+}
+
 /**
- * Write the header of `h` straight into `buf` at `off` when it is a plain USTAR header (the common
- * case: ASCII names of at most 100 bytes, numbers that fit, no capability) and return 512; otherwise
- * write nothing and return 0 (the caller uses encodeExportHeader). Same bytes as encodeExportHeader;
- * it saves a buffer, strings and a second pass over the block for each of a hundred thousand entries.
+ * Write the header of `h` into `buf` at `off` when it is a plain USTAR header (the common case:
+ * ASCII names of at most 100 bytes, numbers that fit, no capability) and return 512; otherwise write
+ * nothing and return 0 (the caller uses encodeExportHeader). Same bytes as encodeExportHeader; it
+ * saves a buffer, strings and a pass over the block for each of a hundred thousand entries.
+ * The block is made in tar/wasm-block.ts's memory: its digits and its sums are WebAssembly loops
+ * (fast before TurboFan), its names native copies; a byte above 127 in the sum says a name is not ASCII.
  */
 export function encodeUstarInto(h: ExportHeader, buf: Buffer, off: number): number {
-  // Only ASCII names of at most 100 bytes fit a plain USTAR header as they are.
-  if (h.capability || h.name.length > F.name.length || h.linkname.length > F.linkname.length || !isAscii(h.name) || !isAscii(h.linkname)) return 0;
+  if (h.capability || h.name.length > F.name.length || h.linkname.length > F.linkname.length) return 0;
   if (!fitsOctal(F.uid, h.uid) || !fitsOctal(F.gid, h.gid) || !fitsOctal(F.size, h.size) || !fitsOctal(F.mtime, h.mtime)) return 0;
-  buf.fill(0, off, off + BLOCK);
-  const typeflag = h.typeflag.charCodeAt(0);
-  buf[off + F.typeflag.offset] = typeflag;
-  const sum =
-    CONSTANT_SUM + typeflag + putAscii(buf, off, F.name, h.name) + putAscii(buf, off, F.linkname, h.linkname) +
-    putOctal(buf, off, F.mode, h.mode) + putOctal(buf, off, F.uid, h.uid) + putOctal(buf, off, F.gid, h.gid) +
-    putOctal(buf, off, F.size, h.size) + putOctal(buf, off, F.mtime, h.mtime) +
-    putOctal(buf, off, F.devmajor, h.devmajor) + putOctal(buf, off, F.devminor, h.devminor);
-  buf.write(USTAR_MAGIC_VERSION, off + F.magic.offset, 'latin1');
-  putOctal(buf, off, CHKSUM_DIGITS, sum);
-  buf[off + F.chksum.offset + 7] = 0x20;
+  const block = blankBlock();
+  putLatin1(block, F.name, h.name);
+  putLatin1(block, F.linkname, h.linkname);
+  putOctalField(F.mode.offset, F.mode.length, fitsOctal(F.mode, h.mode) ? h.mode : 0);
+  putOctalField(F.uid.offset, F.uid.length, h.uid);
+  putOctalField(F.gid.offset, F.gid.length, h.gid);
+  putOctalField(F.size.offset, F.size.length, h.size);
+  putOctalField(F.mtime.offset, F.mtime.length, h.mtime);
+  putOctalField(F.devmajor.offset, F.devmajor.length, fitsOctal(F.devmajor, h.devmajor) ? h.devmajor : 0);
+  putOctalField(F.devminor.offset, F.devminor.length, fitsOctal(F.devminor, h.devminor) ? h.devminor : 0);
+  block[F.typeflag.offset] = h.typeflag.charCodeAt(0);
+  block.set(USTAR_MAGIC_BYTES, F.magic.offset);
+  const sums = blankBlockSums();
+  if (sums >= HIGH_UNIT) return 0; // a byte above 127: a name that is not ASCII
+  putOctalField(CHKSUM_DIGITS.offset, CHKSUM_DIGITS.length, sums);
+  block[F.chksum.offset + 7] = 0x20;
+  buf.set(block, off);
   return BLOCK;
 }
 

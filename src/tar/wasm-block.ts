@@ -121,22 +121,55 @@ const OCTAL = [
   END,
 ];
 
+const STORE8 = [0x3a, 0x00, 0x00];
+const I64_FROM_F64 = 0xb1;
+const I64_CONST = 0x42;
+const I64_AND = 0x83;
+const I64_SHR_U = 0x88;
+const I32_FROM_I64 = 0xa7;
+const GT_U = 0x4b;
+/** put's parameters and locals: where the field starts, its length, the value; the position, the value left. */
+const P_AT = 0;
+const P_LEN = 1;
+const P_VALUE = 2;
+const P_I = 3;
+const P_LEFT = 4;
+
+/**
+ * put: (at, len, value) over the block at 0: Go's formatOctal for a value that fits (the caller
+ * checks), len-1 zero-padded digits then a NUL.
+ */
+const PUT = [
+  2, 1, 0x7f, 1, 0x7e, // locals: one i32, one i64
+  GET, P_VALUE, I64_FROM_F64, SET, P_LEFT,
+  GET, P_AT, GET, P_LEN, ADD, CONST, 1, SUB, TEE, P_I, CONST, 0, ...STORE8, // the NUL
+  ...LOOP, // digits, last first
+  GET, P_I, CONST, 1, SUB, TEE, P_I,
+  GET, P_LEFT, I64_CONST, 7, I64_AND, I32_FROM_I64, CONST, ...leb(0x30), ADD, ...STORE8,
+  GET, P_LEFT, I64_CONST, 3, I64_SHR_U, SET, P_LEFT,
+  GET, P_I, GET, P_AT, GT_U, BR_IF, 0,
+  END,
+  END,
+];
+
 const section = (id: number, content: number[]): number[] => [id, ...leb(content.length), ...content];
 const name = (s: string): number[] => [s.length, ...Buffer.from(s, 'latin1')];
 
 const MODULE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
-  ...section(1, [2, 0x60, 0, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7c]), // types: () -> i32, (i32, i32) -> f64
-  ...section(3, [2, 0, 1]), // functions: sums, octal
+  ...section(1, [3, 0x60, 0, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7c, 0x60, 3, 0x7f, 0x7f, 0x7c, 0]), // types: () -> i32, (i32, i32) -> f64, (i32, i32, f64) -> ()
+  ...section(3, [3, 0, 1, 2]), // functions: sums, octal, put
   ...section(5, [1, 0, 1]), // memory: one, of one page
-  ...section(7, [3, ...name('m'), 2, 0, ...name('s'), 0, 0, ...name('o'), 0, 1]), // exports
-  ...section(10, [2, ...leb(SUMS.length), ...SUMS, ...leb(OCTAL.length), ...OCTAL]),
+  ...section(7, [4, ...name('m'), 2, 0, ...name('s'), 0, 0, ...name('o'), 0, 1, ...name('p'), 0, 2]), // exports
+  ...section(10, [3, ...leb(SUMS.length), ...SUMS, ...leb(OCTAL.length), ...OCTAL, ...leb(PUT.length), ...PUT]),
 ]);
 
 interface Codec {
-  bytes: Uint8Array;
+  /** The module's block, as a Buffer (latin1Write). */
+  bytes: Buffer;
   sums: () => number;
   octal: (at: number, len: number) => number;
+  put: (at: number, len: number, value: number) => void;
 }
 
 /** undefined: not tried yet; false: WebAssembly is not available here (not tried again). */
@@ -145,8 +178,8 @@ let codec: Codec | false | undefined;
 function instantiate(): Codec | false {
   try {
     const { exports } = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
-    const bytes = new Uint8Array((exports.m as WebAssembly.Memory).buffer, 0, BLOCK);
-    return { bytes, sums: exports.s as Codec['sums'], octal: exports.o as Codec['octal'] };
+    const bytes = Buffer.from((exports.m as WebAssembly.Memory).buffer, 0, BLOCK);
+    return { bytes, sums: exports.s as Codec['sums'], octal: exports.o as Codec['octal'], put: exports.p as Codec['put'] };
   } catch {
     return false;
   }
@@ -170,6 +203,33 @@ export function loadBlock(buf: Uint8Array, off: number): number {
  */
 export function octalField(at: number, len: number): number {
   return codec ? codec.octal(at, len) : -1;
+}
+
+/** The block headers are written in before they are copied out (encoders), zeroed. */
+let jsBlock: Buffer | undefined;
+export function blankBlock(): Buffer {
+  codec ??= instantiate();
+  const block = codec === false ? (jsBlock ??= Buffer.alloc(BLOCK)) : codec.bytes;
+  return block.fill(0);
+}
+
+/** The checksum figures (HIGH_UNIT) of blankBlock()'s block as it is now. */
+export function blankBlockSums(): number {
+  return codec ? codec.sums() : blockSumsJs(jsBlock!, 0);
+}
+
+/** Go's formatOctal into blankBlock()'s block: len-1 zero-padded digits and a NUL, for a value that fits. */
+export function putOctalField(at: number, len: number, value: number): void {
+  if (codec) {
+    codec.put(at, len, value);
+    return;
+  }
+  const block = jsBlock!;
+  block[at + len - 1] = 0;
+  for (let i = at + len - 2; i >= at; i--) {
+    block[i] = 0x30 + (value % 8);
+    value = Math.floor(value / 8);
+  }
 }
 
 /** Whether the WebAssembly module runs here (tests: both paths are held to the same results). */
