@@ -56,7 +56,7 @@ export const INLINE_LIMIT = 8 * 1024 * 1024;
  * sha256 of layers in the page cache runs at 1.2-2 GB/s here (SHA-NI). Once the header codec ran in
  * WebAssembly (tar/wasm-block.ts), the 277 MB Debian image's export came to ~0.35 s of main-thread
  * CPU: hashing it there too (+0.25 s) keeps it beside crane, and under the 64 MiB its worker went
- * past (71); with a core free the worker was ~0.25 s quicker, on a loaded machine slower
+ * past (69.5); with a core free the worker was ~0.25 s quicker, on a loaded machine slower
  * (BENCHMARKS.md, "Debian beside crane, round 3"). Past 512 MiB (the 1 GiB image) hashing on this
  * thread would be seconds of wall time, and the worker's RSS is small beside the run's own.
  */
