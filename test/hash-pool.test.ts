@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HashPool, INLINE_TOTAL, worthAWorker } from '../src/io/hash-pool.js';
+import { hashInline, HashPool, INLINE_LIMIT, INLINE_TOTAL, placeHashes } from '../src/io/hash-pool.js';
 import { TempSpace } from '../src/io/temp.js';
 import { findImage, openSource } from '../src/read/open-image.js';
 import { prepareLayers } from '../src/read/layers.js';
@@ -80,6 +80,7 @@ describe('HashPool algorithms', () => {
         const want = ['sha256', 'sha512'].map((a) => createHash(a).update(bytes).digest('hex'));
         expect(await pool.hash(fd, 0, size, ['sha256', 'sha512'])).toEqual(want);
         expect(await pool.hash(fd, 0, size, ['sha512'])).toEqual([want[1]]);
+        expect(hashInline(fd, 0, size, ['sha256', 'sha512'])).toEqual(want);
       }
     } finally {
       pool.close();
@@ -88,10 +89,11 @@ describe('HashPool algorithms', () => {
 });
 
 describe('which thread hashes a run\'s layers', () => {
-  it('a worker only for more than INLINE_TOTAL bytes, and only with a second core', () => {
-    expect(worthAWorker(INLINE_TOTAL, INLINE_TOTAL, 2)).toBe(false);
-    expect(worthAWorker(INLINE_TOTAL + 1, INLINE_TOTAL, 2)).toBe(true);
-    expect(worthAWorker(8 * INLINE_TOTAL, INLINE_TOTAL, 1)).toBe(false);
+  it('a worker only for more than INLINE_TOTAL bytes, only with a second core, and only for ranges past INLINE_LIMIT', () => {
+    expect(placeHashes([INLINE_TOTAL], INLINE_TOTAL, 2)).toEqual([false]);
+    expect(placeHashes([INLINE_TOTAL - INLINE_LIMIT, INLINE_LIMIT, 1, 0], INLINE_TOTAL, 2)).toEqual([true, false, false, false]);
+    expect(placeHashes([8 * INLINE_TOTAL], INLINE_TOTAL, 1)).toEqual([false]);
+    expect(placeHashes([INLINE_TOTAL + 1], Infinity, 2)).toEqual([false]); // no pool
   });
 
   // One 12 MiB layer: past the 8 MiB a single range is hashed inline, under INLINE_TOTAL for the run.

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { checksums, decodeHeader, HEADER_FIELDS, encodeExportHeader, encodeUstarInto, formatPaxRecord, paxHeaderName, parseNumeric, parsePaxRecords, splitUstarPath, type ExportHeader } from '../src/tar/header.js';
+import { blockSumsJs, loadBlock, wasmCodec } from '../src/tar/wasm-block.js';
 import { layerTar } from './support/build.js';
 import { readWithNodeTar } from './support/read.js';
 
@@ -179,7 +180,8 @@ describe('the in-place USTAR encoder', () => {
 
   it('writes the bytes encodeExportHeader gives, or nothing when the entry needs more than one plain block', () => {
     fc.assert(
-      fc.property(headers, fc.integer({ min: 0, max: 3 }), (h, slot) => {
+      fc.property(headers, fc.integer({ min: 0, max: 3 }), fc.boolean(), (h, slot, wasm) => {
+        expect(wasmCodec(wasm)).toBe(wasm); // tar/wasm-block.ts's loops, or their JS stand-ins
         const target = Buffer.alloc(4 * 512, 0xaa); // stale bytes must not leak into the header
         const n = encodeUstarInto(h, target, slot * 512);
         const plain = encodeExportHeader(h);
@@ -223,5 +225,61 @@ describe('header checksums', () => {
     );
     const worst = Buffer.alloc(512, 0xff);
     expect(checksums(worst, 0)).toEqual(naive(worst, 0));
+  });
+});
+
+describe('the WebAssembly byte loops (tar/wasm-block.ts) and their JS stand-ins', () => {
+  // Go's facts are held by parseNumeric and the naive sum above; here both paths must give the same
+  // header, or the same error, for any bytes in the numeric fields and anywhere in the block.
+  const numeric = HEADER_FIELDS.filter((f) => f.numeric && f.name !== 'chksum');
+  const fieldBytes = fc.array(fc.constantFrom(0x30, 0x31, 0x37, 0x38, 0x20, 0x00, 0x78, 0x80, 0xff), { minLength: 12, maxLength: 12 });
+  const decodeBoth = (b: Buffer): [unknown, unknown] => {
+    const decode = () => {
+      try {
+        return decodeHeader(b);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(wasmCodec(false)).toBe(false);
+    const js = decode();
+    expect(wasmCodec(true)).toBe(true);
+    return [js, decode()];
+  };
+
+  it('read the same numbers, and refuse the same ones, as parseNumeric', () => {
+    fc.assert(
+      fc.property(fc.array(fieldBytes, { minLength: numeric.length, maxLength: numeric.length }), fc.boolean(), (values, ustar) => {
+        const b = Buffer.from(encodeExportHeader(file()).subarray(0, 512));
+        if (!ustar) b.fill(0, 257, 265); // v7: devmajor and devminor are not read
+        numeric.forEach((f, i) => b.set(values[i]!.slice(0, f.length), f.offset));
+        b.write(checksums(b, 0).unsigned.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+        const [js, wasm] = decodeBoth(b);
+        expect(wasm).toEqual(js);
+      }),
+      { numRuns: 2000, seed: 20261204 },
+    );
+  });
+
+  it('sum a block as the JS loop does, the checksum field counted as spaces', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 512, maxLength: 512 }), fc.integer({ min: 0, max: 7 }), (bytes, shift) => {
+        const b = Buffer.alloc(520);
+        b.set(bytes, shift);
+        expect(wasmCodec(true)).toBe(true);
+        expect(loadBlock(b, shift)).toBe(blockSumsJs(b, shift));
+      }),
+      { numRuns: 1000, seed: 20261204 },
+    );
+    const worst = Buffer.alloc(512, 0xff);
+    expect(loadBlock(worst, 0)).toBe(blockSumsJs(worst, 0));
+  });
+
+  it('read a stored checksum with a space after its digits (old tars) through the JS path', () => {
+    const b = Buffer.from(encodeExportHeader(file()).subarray(0, 512));
+    b.write(checksums(b, 0).unsigned.toString(8).padStart(6, '0') + ' \0', 148, 'latin1');
+    const [js, wasm] = decodeBoth(b);
+    expect(js).toMatchObject({ name: 'etc/passwd', mode: 0o644 });
+    expect(wasm).toEqual(js);
   });
 });

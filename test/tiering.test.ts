@@ -90,3 +90,21 @@ describe('the CLI starts lean and optimises once the work is big', () => {
     expect(turbofanCompiles(image)).toBeGreaterThan(0);
   }, 60_000);
 });
+
+describe('WebAssembly stays on its baseline tier in a lean run', () => {
+  /** Functions of the header codec's module (tar/wasm-block.ts) V8 compiled with TurboFan in an export of `image`. */
+  const wasmTurbofan = (image: string, nodeFlags: string[] = []): number => {
+    const out = join(scratchDir(), 'out.tar');
+    const r = spawnSync(process.execPath, ['--trace-wasm-compilation-times', ...nodeFlags, 'bin/layerfold.js', 'export', image, '-o', out], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('Compiled function'));
+    expect(lines.some((l) => l.includes('using Liftoff'))).toBe(true); // the codec ran in WebAssembly
+    return lines.filter((l) => l.includes('using TurboFan')).length;
+  };
+
+  it('a small image of a few thousand headers: no TurboFan compile of the codec; with its own flag, some', async () => {
+    const image = writeTemp(await imageArchive([await layerTar(many(6000))]));
+    expect(wasmTurbofan(image, ['--wasm-tiering-budget=1000'])).toBeGreaterThan(0); // the user's own choice is kept
+    expect(wasmTurbofan(image)).toBe(0);
+  }, 60_000);
+});

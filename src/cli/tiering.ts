@@ -68,8 +68,21 @@ export function whenWorkIsBig(entries: number, bytes: number, fn: () => void): v
   if (entries <= 0) fire();
 }
 
+/**
+ * WebAssembly's own tier-up, off for the whole run: the header codec's loops (tar/wasm-block.ts) run
+ * a few thousand calls before V8 would recompile them with TurboFan, and that one compile pages in
+ * ~3 MiB of the binary's TurboFan code a lean run otherwise never touches (Debian image: 61 against
+ * 57 MiB peak before it was off). Its baseline code (Liftoff) is quick enough: ~0.3 us a header.
+ * V8 reads the budget when the module is instantiated, which is after this, at the first header; it
+ * is left as it is when TurboFan comes on (the flag's default is not to be read back, and the loops
+ * are not where a big run spends its time).
+ */
+const LIFTOFF_BUDGET = 2_000_000_000;
+
 /** Flags that say the user chose a tier themselves (`node --jitless bin/layerfold.js`): left alone. */
 const OWN_CHOICE = /^--(no-)?(opt|turbofan|jitless|lite-mode|max-opt)(=|$)/;
+/** And flags that say they chose WebAssembly's tiers. */
+const OWN_WASM_CHOICE = /^--(no-)?(liftoff|liftoff-only|wasm-tier-up|wasm-dynamic-tiering|wasm-tiering-budget)(=|$)/;
 
 /** The state of the switch (tests). */
 export const tiering = { lean: false, optimised: false };
@@ -82,6 +95,7 @@ export function startLean(entries = OPTIMISE_AFTER, bytes = OPTIMISE_BYTES): voi
   const own = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
   if (own.some((a) => OWN_CHOICE.test(a))) return;
   setFlagsFromString('--no-opt');
+  if (!own.some((a) => OWN_WASM_CHOICE.test(a))) setFlagsFromString(`--wasm-tiering-budget=${LIFTOFF_BUDGET}`);
   tiering.lean = true;
   whenWorkIsBig(entries, bytes, () => {
     setFlagsFromString('--opt');

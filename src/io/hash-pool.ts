@@ -46,26 +46,32 @@ parentPort.on('message', ({ id, fd, offset, size, algorithms }) => {
 });
 `;
 
-const INLINE_LIMIT = 8 * 1024 * 1024;
+/** A range up to this size is hashed on this thread even in a run that has a worker: starting one costs more than hashing a few MiB. */
+export const INLINE_LIMIT = 8 * 1024 * 1024;
 
 /**
  * Layer bytes up to which a run hashes every layer on this thread, with no worker at all.
  * A worker is a second isolate: Node's bootstrap in it is 10-13 MiB of peak RSS (Node 20-22) and
  * 0.1-0.2 s more CPU in all, and it buys wall time only while a core is idle beside the main thread.
- * sha256 of layers in the page cache runs at 1.2-2 GB/s here (SHA-NI): 64 MiB cost the main thread
- * ~50 ms, about what starting a worker costs. Past that the main thread's hashing is wall time the
- * worker would hide: on the 264 MiB Debian image at load ~1.5, inline was 1.33 s against the worker's
- * 1.07 s (6 alternating rounds; 58 against 66 MiB peak), where a busy machine had shown them even
- * (BENCHMARKS.md, "Peak RSS, round 2" and "Lead's check at the merge"): speed first.
+ * sha256 of layers in the page cache runs at 1.2-2 GB/s here (SHA-NI). Once the header codec ran in
+ * WebAssembly (tar/wasm-block.ts), the 277 MB Debian image's export came to ~0.35 s of main-thread
+ * CPU: hashing it there too (+0.25 s) keeps it beside crane, and under the 64 MiB its worker went
+ * past (69.5); with a core free the worker was ~0.25 s quicker, on a loaded machine slower
+ * (BENCHMARKS.md, "Debian beside crane, round 3"). Past 512 MiB (the 1 GiB image) hashing on this
+ * thread would be seconds of wall time, and the worker's RSS is small beside the run's own.
  */
-export const INLINE_TOTAL = 64 * 1024 * 1024;
+export const INLINE_TOTAL = 512 * 1024 * 1024;
 
 /**
- * Whether the layers of one run, `total` bytes to hash, are worth a worker: more than `inlineTotal`,
- * on a machine with a second core for it.
+ * Where each layer of one run is hashed, `sizes` its bytes to hash (0: nothing): true for a worker,
+ * false for this thread. The one place that decides it (read/layers.ts asks, HashPool.hash obeys):
+ * a worker only for a run of more than `inlineTotal` bytes on a machine with a second core, and
+ * then only for ranges past INLINE_LIMIT.
  */
-export function worthAWorker(total: number, inlineTotal = INLINE_TOTAL, cores = availableParallelism()): boolean {
-  return cores > 1 && total > inlineTotal;
+export function placeHashes(sizes: readonly number[], inlineTotal = INLINE_TOTAL, cores = availableParallelism()): boolean[] {
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  const worker = cores > 1 && total > inlineTotal;
+  return sizes.map((size) => worker && size > INLINE_LIMIT);
 }
 
 let inlineBuffer: Buffer | undefined;
@@ -109,17 +115,10 @@ export class HashPool {
   constructor(private readonly size = 1) {}
 
   /**
-   * Hex digests of [offset, offset+size) of fd, one per algorithm, in one read. A small range is
-   * hashed at once on this thread: starting a worker costs more than hashing a few MiB.
+   * Hex digests of [offset, offset+size) of fd, one per algorithm, in one read, on a worker (which
+   * ranges are worth one: placeHashes; hashInline does the others).
    */
   hash(fd: number, offset: number, size: number, algorithms: readonly string[] = ['sha256']): Promise<string[]> {
-    if (size <= INLINE_LIMIT) {
-      try {
-        return Promise.resolve(hashInline(fd, offset, size, algorithms));
-      } catch (e) {
-        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
-      }
-    }
     return new Promise((resolve, reject) => {
       this.queue.push({ fd, offset, size, algorithms, resolve, reject });
       this.pump();

@@ -17,7 +17,7 @@ import pLimit from 'p-limit';
 import { LayerfoldError } from '../errors.js';
 import { decompressor, detectCompression, type Compression } from '../io/compression.js';
 import type { TempSpace } from '../io/temp.js';
-import { hashInline, worthAWorker, type HashPool } from '../io/hash-pool.js';
+import { hashInline, placeHashes, type HashPool } from '../io/hash-pool.js';
 import { algorithmOf } from './digest.js';
 import { reportWork } from '../tree/apply.js';
 import type { LayerRef, OpenedImage, UnpackProgress } from './image-support.js';
@@ -48,7 +48,7 @@ export interface PrepareOptions {
   verify?: boolean;
   /**
    * Where uncompressed layers are hashed when they are worth a worker (io/hash-pool.ts,
-   * worthAWorker); otherwise, and by default, inline, before returning.
+   * placeHashes); otherwise, and by default, inline, before returning.
    */
   hashPool?: HashPool;
   /** Layer bytes to hash up to which the pool is not used (default INLINE_TOTAL; tests lower it). */
@@ -116,17 +116,39 @@ export class SizeBudget {
   }
 }
 
-async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeBudget, pool: HashPool | undefined): Promise<LayerData> {
+/**
+ * What a layer's check hashes from its file, in which algorithms, or undefined when nothing is:
+ * a stored tar is hashed for its diff_id and its blob digest (one read when both are in one
+ * algorithm); a pulled layer only when its diff_id is in another algorithm than the pull's sha256
+ * (pull.ts took that one on the way); a compressed layer never (hashed as it is decompressed).
+ * The one rule of which layers are hashed here: prepareLayers sizes the run's hashing by it (where
+ * it runs: io/hash-pool.ts, placeHashes) and the checks below take their digests from it.
+ */
+function algorithmsToHash(ref: LayerRef, kind: Compression): string[] | undefined {
+  const diffAlg = algorithmOf(ref.diffId);
+  const unpacked = ref.blob.unpacked;
+  if (unpacked) return algorithmOf(unpacked.layerDigest) === diffAlg ? undefined : [diffAlg];
+  if (kind !== 'none') return undefined;
+  const blobAlg = ref.blobDigest !== undefined ? algorithmOf(ref.blobDigest) : diffAlg;
+  return blobAlg === diffAlg ? [diffAlg] : [diffAlg, blobAlg];
+}
+
+/** A layer's hashing under way: its algorithms (algorithmsToHash), their hex digests to come, and whether a worker has it. */
+interface Hashing {
+  algorithms: string[];
+  hex: Promise<string[]>;
+  onWorker: boolean;
+}
+
+async function prepareUncompressed(ref: LayerRef, budget: SizeBudget, hashing: Hashing | undefined): Promise<LayerData> {
   budget.add(ref.blob.size, describe(ref));
   let verified: Promise<void> = Promise.resolve();
-  if (verify) {
+  if (hashing) {
     // the stored bytes are the layer: one read checks the blob digest and the diff_id, in their algorithms
-    const diffAlg = algorithmOf(ref.diffId);
-    const blobAlg = ref.blobDigest !== undefined ? algorithmOf(ref.blobDigest) : diffAlg;
-    const algorithms = blobAlg === diffAlg ? [diffAlg] : [diffAlg, blobAlg];
-    const { fd, offset, size } = ref.blob;
-    const hashing = pool ? pool.hash(fd, offset, size, algorithms) : new Promise<string[]>((resolve) => resolve(hashInline(fd, offset, size, algorithms)));
-    verified = hashing.then(
+    const { algorithms } = hashing;
+    const diffAlg = algorithms[0]!;
+    const blobAlg = algorithms[1] ?? diffAlg;
+    verified = hashing.hex.then(
       (hex) => {
         checkStored(ref, `${blobAlg}:${hex[algorithms.indexOf(blobAlg)]}`);
         const layer = `${diffAlg}:${hex[0]}`;
@@ -136,7 +158,7 @@ async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeB
         throw new LayerfoldError('IO', `${describe(ref)}: cannot read it to check its digest: ${e.message}`);
       },
     );
-    if (!pool) await verified;
+    if (!hashing.onWorker) await verified;
     verified.catch(() => undefined); // awaited by the caller; never an unhandled rejection
   }
   return {
@@ -157,7 +179,7 @@ async function prepareUncompressed(ref: LayerRef, verify: boolean, budget: SizeB
  * the checks here are comparisons — the same checks, with the same messages, as for a stored blob —
  * except a diff_id in another algorithm than the pull's sha256, which is hashed from the unpacked file.
  */
-function prepareUnpacked(ref: LayerRef, unpacked: UnpackedBlob, verify: boolean, budget: SizeBudget, pool: HashPool | undefined): LayerData {
+function prepareUnpacked(ref: LayerRef, unpacked: UnpackedBlob, verify: boolean, budget: SizeBudget, hashing: Hashing | undefined): LayerData {
   budget.add(ref.blob.size, describe(ref));
   let verified: Promise<void> = Promise.resolve();
   if (verify) {
@@ -168,12 +190,9 @@ function prepareUnpacked(ref: LayerRef, unpacked: UnpackedBlob, verify: boolean,
     const check = (layer: string): void => {
       if (layer !== ref.diffId) throw mismatch(ref, 'the uncompressed layer', layer, `the config's diff_id is ${ref.diffId}`);
     };
-    const alg = algorithmOf(ref.diffId);
-    if (algorithmOf(unpacked.layerDigest) === alg) check(unpacked.layerDigest);
+    if (!hashing) check(unpacked.layerDigest); // in the pull's algorithm (algorithmsToHash)
     else {
-      const { fd, offset, size } = ref.blob;
-      const hashing = pool ? pool.hash(fd, offset, size, [alg]) : Promise.resolve().then(() => hashInline(fd, offset, size, [alg]));
-      verified = hashing.then((hex) => check(`${alg}:${hex[0]}`));
+      verified = hashing.hex.then((hex) => check(`${hashing.algorithms[0]}:${hex[0]}`));
       verified.catch(() => undefined); // awaited by the caller; never an unhandled rejection
     }
   }
@@ -260,15 +279,16 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
   const kinds = image.layers.map((ref, i) => (firstOf[i] === i && !ref.blob.unpacked ? detectCompression(head(ref)) : 'none'));
   const compressedBytes = image.layers.reduce((sum, ref, i) => (kinds[i] === 'none' ? sum : sum + ref.blob.size), 0);
   const counter = new ReadCounter(compressedBytes, compressedBytes > 0 ? options.onUnpack : undefined);
-  // the bytes hashed here: stored tars, and a pulled layer whose diff_id is in another algorithm than
-  // the pull's sha256 (compressed layers are hashed as they are decompressed)
-  const hashedHere = (ref: LayerRef, i: number): boolean => {
-    if (firstOf[i] !== i) return false;
-    const unpacked = ref.blob.unpacked;
-    return unpacked ? algorithmOf(unpacked.layerDigest) !== algorithmOf(ref.diffId) : kinds[i] === 'none';
+  const toHash = image.layers.map((ref, i) => (verify && firstOf[i] === i ? algorithmsToHash(ref, kinds[i]!) : undefined));
+  const onWorker = placeHashes(image.layers.map((ref, i) => (toHash[i] ? ref.blob.size : 0)), options.hashPool ? options.inlineTotal : Infinity);
+  const hashingOf = (ref: LayerRef, i: number): Hashing | undefined => {
+    const algorithms = toHash[i];
+    if (!algorithms) return undefined;
+    const { fd, offset, size } = ref.blob;
+    const worker = onWorker[i]! && options.hashPool;
+    const hex = worker ? worker.hash(fd, offset, size, algorithms) : new Promise<string[]>((resolve) => resolve(hashInline(fd, offset, size, algorithms)));
+    return { algorithms, hex, onWorker: !!worker };
   };
-  const toHash = verify ? image.layers.reduce((sum, ref, i) => (hashedHere(ref, i) ? sum + ref.blob.size : sum), 0) : 0;
-  const pool = options.hashPool && worthAWorker(toHash, options.inlineTotal) ? options.hashPool : undefined;
   // a big image gets TurboFan before its layers are decompressed and hashed (cli/tiering.ts)
   reportWork({ bytes: image.layers.reduce((sum, ref, i) => (firstOf[i] === i ? sum + ref.blob.size : sum), 0) });
   const tasks: Array<Promise<LayerData>> = [];
@@ -282,10 +302,10 @@ export async function prepareLayers(image: OpenedImage, temp: TempSpace, options
     const kind = kinds[i]!;
     const unpacked = ref.blob.unpacked;
     if (unpacked) {
-      tasks.push(limit(async () => prepareUnpacked(ref, unpacked, verify, budget, pool)));
+      tasks.push(limit(async () => prepareUnpacked(ref, unpacked, verify, budget, hashingOf(ref, i))));
       return;
     }
-    tasks.push(limit(() => (kind === 'none' ? prepareUncompressed(ref, verify, budget, pool) : prepareCompressed(ref, kind, temp, verify, budget, counter))));
+    tasks.push(limit(() => (kind === 'none' ? prepareUncompressed(ref, budget, hashingOf(ref, i)) : prepareCompressed(ref, kind, temp, verify, budget, counter))));
   });
   try {
     return await Promise.all(tasks);

@@ -12,8 +12,9 @@
  * writer as `docker export` drives it (format PAX wanted, USTAR used whenever the entry fits).
  */
 import { LayerfoldError } from '../errors.js';
+import { BLOCK, blankBlock, blankBlockSums, HIGH_UNIT, loadBlock, octalField, putOctalField } from './wasm-block.js';
 
-export const BLOCK = 512;
+export { BLOCK };
 
 /** One field of the header block: its name (as the POSIX spec names it), where it is, how long, and whether it holds a number. */
 export interface HeaderField {
@@ -105,14 +106,22 @@ export function isZeroBlock(buf: Buffer, off = 0): boolean {
   return true;
 }
 
-/** Bytes of a field (of the block at `off`) up to the first NUL, as latin1; `len` cuts it shorter. */
+/**
+ * Bytes of a field (of the block at `off`) up to the first NUL, as latin1; `len` cuts it shorter.
+ * latin1Slice is what toString('latin1', …) calls once it has checked its arguments (in range here):
+ * the check is most of the cost before TurboFan (cli/tiering.ts), for four fields of every header.
+ */
 function cString(buf: Buffer, off: number, field: HeaderField, len = field.length): string {
   off += field.offset;
   let end = off;
   const limit = off + len;
   while (end < limit && buf[end] !== 0) end++;
-  return buf.toString('latin1', off, end);
+  const slicer = buf as Latin1Slicer;
+  return slicer.latin1Slice ? slicer.latin1Slice(off, end) : buf.toString('latin1', off, end);
 }
+
+/** Node's Buffer has latin1Slice (what toString('latin1') ends in); @types/node does not declare it. */
+type Latin1Slicer = Buffer & { latin1Slice?(start: number, end: number): string };
 
 function badField(field: string): LayerfoldError {
   return new LayerfoldError('BAD_LAYER', `invalid tar header: the ${field} field is not a number (is the tar corrupted?)`);
@@ -143,103 +152,73 @@ export function parseNumeric(buf: Buffer, off: number, len: number, field: strin
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw badField(field);
     return Number(value);
   }
-  let start = off;
-  let end = off + len;
-  while (start < end && (buf[start] === 0x20 || buf[start] === 0)) start++;
-  while (end > start && (buf[end - 1] === 0x20 || buf[end - 1] === 0)) end--;
-  if (start === end) return 0;
+  // One pass (this runs for eight fields of every header): leading spaces and NULs skipped, octal
+  // digits up to a NUL (Go's parseString cuts there) or the field's end; a space after the digits only
+  // if nothing but spaces and NULs follows it; any other byte is not a number.
+  const end = off + len;
+  let i = off;
+  while (i < end && (buf[i] === 0x20 || buf[i] === 0)) i++;
   let value = 0;
-  for (let i = start; i < end; i++) {
+  for (; i < end; i++) {
     const c = buf[i]!;
-    if (c === 0) break; // Go's parseString cuts at the first NUL
-    if (c < 0x30 || c > 0x37) throw badField(field);
-    value = value * 8 + (c - 0x30);
+    if (c >= 0x30 && c <= 0x37) value = value * 8 + (c - 0x30);
+    else if (c === 0) break;
+    else if (c !== 0x20 || !onlyPadding(buf, i, end)) throw badField(field);
+    else break;
   }
   if (!Number.isSafeInteger(value)) throw badField(field);
   return value;
 }
 
-/** A word view of the buffer headers are read from: it is the same reader window header after header. */
-let wordsBuffer: ArrayBufferLike | undefined;
-let wordsView: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
-function wordsOf(buffer: ArrayBufferLike): Uint32Array<ArrayBufferLike> {
-  if (buffer !== wordsBuffer) {
-    wordsBuffer = buffer;
-    wordsView = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
-  }
-  return wordsView;
+/** Whether [from, end) holds nothing but spaces and NULs. */
+function onlyPadding(buf: Buffer, from: number, end: number): boolean {
+  for (let i = from; i < end; i++) if (buf[i] !== 0x20 && buf[i] !== 0) return false;
+  return true;
 }
 
+/** The checksum figures of the block at `off`: every byte summed, the checksum field counted as eight spaces. */
 export function checksums(buf: Buffer, off: number): { unsigned: number; signed: number } {
-  // Sum every byte, then count the checksum field as eight spaces; bytes > 127 count negative
-  // in the signed variant (old tars), i.e. 256 less each.
-  const [sum, high] = byteSums(buf, off);
-  let unsigned = sum;
-  let highs = high;
-  for (let i = off + F.chksum.offset; i < off + F.chksum.offset + F.chksum.length; i++) {
-    const c = buf[i]!;
-    unsigned += 0x20 - c;
-    highs -= c >> 7;
-  }
-  return { unsigned, signed: unsigned - 256 * highs };
+  const sums = loadBlock(buf, off);
+  const unsigned = sums % HIGH_UNIT;
+  // bytes > 127 count negative in the signed variant (old tars), i.e. 256 less each
+  return { unsigned, signed: unsigned - 256 * ((sums - unsigned) / HIGH_UNIT) };
 }
 
-/** The sum of a block's bytes and the count of those above 127. */
-function byteSums(buf: Buffer, off: number): [sum: number, high: number] {
-  const at = buf.byteOffset + off;
-  const words = (at & 3) === 0 && off + BLOCK <= buf.length ? wordsOf(buf.buffer) : undefined;
-  if (words === undefined || (at >>> 2) + BLOCK / 4 > words.length) {
-    let sum = 0;
-    let high = 0;
-    for (let i = off; i < off + BLOCK; i++) {
-      const c = buf[i]!;
-      sum += c;
-      high += c >> 7;
-    }
-    return [sum, high];
-  }
-  // Four bytes a step (a header is checked for each of 100k entries): two 16-bit lanes of byte
-  // sums (at most 128 * 510, no carry between them) and four 8-bit lanes of high-bit counts.
-  let lanes = 0;
-  let highs = 0;
-  for (let i = at >>> 2, end = (at >>> 2) + BLOCK / 4; i < end; i++) {
-    const w = words[i]!;
-    lanes += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
-    highs += (w >>> 7) & 0x01010101;
-  }
-  const sum = (lanes % 0x10000) + Math.floor(lanes / 0x10000);
-  return [sum, (highs & 0xff) + ((highs >>> 8) & 0xff) + ((highs >>> 16) & 0xff) + (highs >>> 24)];
-}
-
-const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
-const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1'); // magic "ustar " + version " \0"
-const STAR_TRAILER_BYTES = Buffer.from('tar\0', 'latin1');
-
+/** Byte by byte, not Buffer.compare: before TurboFan its argument checks cost more than the bytes. */
 function detectFormat(buf: Buffer, off: number): TarFormat {
-  const magic = off + F.magic.offset;
-  if (buf.compare(USTAR_MAGIC, 0, 6, magic, magic + 6) === 0) {
-    return buf.compare(STAR_TRAILER_BYTES, 0, 4, off + STAR_TRAILER_AT, off + STAR_TRAILER_AT + 4) === 0 ? 'star' : 'ustar';
+  const m = off + F.magic.offset;
+  if (buf[m] !== 0x75 || buf[m + 1] !== 0x73 || buf[m + 2] !== 0x74 || buf[m + 3] !== 0x61 || buf[m + 4] !== 0x72) return 'v7'; // "ustar"
+  if (buf[m + 5] === 0) {
+    const t = off + STAR_TRAILER_AT;
+    return buf[t] === 0x74 && buf[t + 1] === 0x61 && buf[t + 2] === 0x72 && buf[t + 3] === 0 ? 'star' : 'ustar'; // "tar\0"
   }
-  if (buf.compare(GNU_MAGIC, 0, 8, magic, magic + 8) === 0) return 'gnu';
-  return 'v7';
+  return buf[m + 5] === 0x20 && buf[m + 6] === 0x20 && buf[m + 7] === 0 ? 'gnu' : 'v7'; // "ustar  \0"
+}
+
+/**
+ * A numeric field of the block at `off`, which checksums() has just loaded: WebAssembly reads a
+ * plain octal number (tar/wasm-block.ts), parseNumeric anything else, and gives the verdict.
+ */
+function loadedField(buf: Buffer, off: number, field: HeaderField, shown = field.name): number {
+  const value = octalField(field.offset, field.length);
+  return value >= 0 ? value : numericField(buf, off, field, shown);
 }
 
 /** Decode one non-zero header block. Throws BAD_LAYER on a bad checksum or a malformed number. */
 export function decodeHeader(buf: Buffer, off = 0): RawHeader {
-  const stored = numericField(buf, off, F.chksum, 'checksum');
   const { unsigned, signed } = checksums(buf, off);
+  const stored = loadedField(buf, off, F.chksum, 'checksum');
   if (stored !== unsigned && stored !== signed) {
     throw new LayerfoldError('BAD_LAYER', 'invalid tar header: checksum mismatch (the tar is corrupted, or not a tar at all)');
   }
   const format = detectFormat(buf, off);
-  const n = (f: HeaderField) => numericField(buf, off, f);
   const header: RawHeader = {
     name: cString(buf, off, F.name),
-    mode: n(F.mode),
-    uid: n(F.uid),
-    gid: n(F.gid),
-    size: n(F.size),
-    mtime: n(F.mtime),
+    mode: loadedField(buf, off, F.mode),
+    uid: loadedField(buf, off, F.uid),
+    gid: loadedField(buf, off, F.gid),
+    size: loadedField(buf, off, F.size),
+    mtime: loadedField(buf, off, F.mtime),
     typeflag: typeflagAt(buf, off),
     linkname: cString(buf, off, F.linkname),
     uname: '',
@@ -251,8 +230,8 @@ export function decodeHeader(buf: Buffer, off = 0): RawHeader {
   if (format !== 'v7') {
     header.uname = cString(buf, off, F.uname);
     header.gname = cString(buf, off, F.gname);
-    header.devmajor = n(F.devmajor);
-    header.devminor = n(F.devminor);
+    header.devmajor = loadedField(buf, off, F.devmajor);
+    header.devminor = loadedField(buf, off, F.devminor);
   }
   if (format === 'ustar' || format === 'star') {
     const prefix = cString(buf, off, F.prefix, format === 'star' ? STAR_PREFIX_SIZE : F.prefix.length);
@@ -476,44 +455,49 @@ function encodePaxHeader(name: string, records: Map<string, string>): Buffer {
   return buf;
 }
 
-/** A name field for a short ASCII string (checked by the caller); returns the sum of its bytes. */
-function putAscii(buf: Buffer, off: number, field: HeaderField, s: string): number {
-  let sum = 0;
-  for (let i = 0, at = off + field.offset; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    buf[at + i] = c;
-    sum += c;
-  }
-  return sum;
-}
-
 const USTAR_MAGIC_VERSION = 'ustar\u000000';
-/** Bytes of "ustar\0" "00" plus the checksum field counted as eight spaces. */
-const CONSTANT_SUM = [...USTAR_MAGIC_VERSION].reduce((a, c) => a + c.charCodeAt(0), 0) + 8 * 0x20;
+const USTAR_MAGIC_BYTES = Buffer.from(USTAR_MAGIC_VERSION, 'latin1');
 /** The checksum as Go writes it: six digits, a NUL, then a space. */
 const CHKSUM_DIGITS = codecField('chksum', F.chksum.offset, 7, true);
 
+/** Node's Buffer has latin1Write (what write(s, 'latin1') ends in); @types/node does not declare it. */
+type Latin1Writer = Buffer & { latin1Write?(s: string, offset: number, length: number): number };
+
+/** A short latin1 string (it fits, checked by the caller) into a field of the block. */
+function putLatin1(block: Latin1Writer, field: HeaderField, s: string): void {
+  if (s.length === 0) return;
+  if (block.latin1Write) block.latin1Write(s, field.offset, field.length);
+  else block.write(s, field.offset, field.length, 'latin1');
+}
+
 /**
- * Write the header of `h` straight into `buf` at `off` when it is a plain USTAR header (the common
- * case: ASCII names of at most 100 bytes, numbers that fit, no capability) and return 512; otherwise
- * write nothing and return 0 (the caller uses encodeExportHeader). Same bytes as encodeExportHeader;
- * it saves a buffer, strings and a second pass over the block for each of a hundred thousand entries.
+ * Write the header of `h` into `buf` at `off` when it is a plain USTAR header (the common case:
+ * ASCII names of at most 100 bytes, numbers that fit, no capability) and return 512; otherwise write
+ * nothing and return 0 (the caller uses encodeExportHeader). Same bytes as encodeExportHeader; it
+ * saves a buffer, strings and a pass over the block for each of a hundred thousand entries.
+ * The block is made in tar/wasm-block.ts's memory: its digits and its sums are WebAssembly loops
+ * (fast before TurboFan), its names native copies; a byte above 127 in the sum says a name is not ASCII.
  */
 export function encodeUstarInto(h: ExportHeader, buf: Buffer, off: number): number {
-  // Only ASCII names of at most 100 bytes fit a plain USTAR header as they are.
-  if (h.capability || h.name.length > F.name.length || h.linkname.length > F.linkname.length || !isAscii(h.name) || !isAscii(h.linkname)) return 0;
+  if (h.capability || h.name.length > F.name.length || h.linkname.length > F.linkname.length) return 0;
   if (!fitsOctal(F.uid, h.uid) || !fitsOctal(F.gid, h.gid) || !fitsOctal(F.size, h.size) || !fitsOctal(F.mtime, h.mtime)) return 0;
-  buf.fill(0, off, off + BLOCK);
-  const typeflag = h.typeflag.charCodeAt(0);
-  buf[off + F.typeflag.offset] = typeflag;
-  const sum =
-    CONSTANT_SUM + typeflag + putAscii(buf, off, F.name, h.name) + putAscii(buf, off, F.linkname, h.linkname) +
-    putOctal(buf, off, F.mode, h.mode) + putOctal(buf, off, F.uid, h.uid) + putOctal(buf, off, F.gid, h.gid) +
-    putOctal(buf, off, F.size, h.size) + putOctal(buf, off, F.mtime, h.mtime) +
-    putOctal(buf, off, F.devmajor, h.devmajor) + putOctal(buf, off, F.devminor, h.devminor);
-  buf.write(USTAR_MAGIC_VERSION, off + F.magic.offset, 'latin1');
-  putOctal(buf, off, CHKSUM_DIGITS, sum);
-  buf[off + F.chksum.offset + 7] = 0x20;
+  const block = blankBlock();
+  putLatin1(block, F.name, h.name);
+  putLatin1(block, F.linkname, h.linkname);
+  putOctalField(F.mode.offset, F.mode.length, fitsOctal(F.mode, h.mode) ? h.mode : 0);
+  putOctalField(F.uid.offset, F.uid.length, h.uid);
+  putOctalField(F.gid.offset, F.gid.length, h.gid);
+  putOctalField(F.size.offset, F.size.length, h.size);
+  putOctalField(F.mtime.offset, F.mtime.length, h.mtime);
+  putOctalField(F.devmajor.offset, F.devmajor.length, fitsOctal(F.devmajor, h.devmajor) ? h.devmajor : 0);
+  putOctalField(F.devminor.offset, F.devminor.length, fitsOctal(F.devminor, h.devminor) ? h.devminor : 0);
+  block[F.typeflag.offset] = h.typeflag.charCodeAt(0);
+  block.set(USTAR_MAGIC_BYTES, F.magic.offset);
+  const sums = blankBlockSums();
+  if (sums >= HIGH_UNIT) return 0; // a byte above 127: a name that is not ASCII
+  putOctalField(CHKSUM_DIGITS.offset, CHKSUM_DIGITS.length, sums);
+  block[F.chksum.offset + 7] = 0x20;
+  buf.set(block, off);
   return BLOCK;
 }
 
