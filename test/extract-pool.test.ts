@@ -1,15 +1,16 @@
 /**
  * The second writer of extract (write/file-pool.ts): with it, DIR holds what GNU tar makes of the
  * same layer (contents, modes, owners, times, hardlinks), a file whose data ends early while the
- * worker writes it fails the run in one line naming it, and nothing is left behind. The second
- * writer is not the default (`writers: 2`): these tests ask for it.
+ * worker writes it fails the run in one line naming it, and nothing is left behind. Unasked, the
+ * second writer runs only for a tree with a directory of WIDE_DIR entries or more (the last test);
+ * the others ask for it (`writers: 2`).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flattenImage } from '../src/flatten.js';
-import { extractTree } from '../src/write/extract-dir.js';
+import { extractTree, secondWriterByDefault, WIDE_DIR } from '../src/write/extract-dir.js';
 import * as pool from '../src/write/file-pool.js';
 import { isLayerfoldError } from '../src/errors.js';
 import { e, imageArchive, layerTar, scratchDir, writeTemp, type EntrySpec } from './support/build.js';
@@ -81,6 +82,34 @@ describe.skipIf(!isRoot)('extract with the second writer (as root)', () => {
     expect(isLayerfoldError(caught) && caught.code).toBe('BAD_LAYER');
     expect((caught as Error).message).toMatch(/^layer 0 \(.*\) entry "f\d+": data ends early$/);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it(`unasked, a directory of ${WIDE_DIR} entries gets the second writer (the tree GNU tar makes), one of ${WIDE_DIR - 1} does not`, async () => {
+    expect([secondWriterByDefault(WIDE_DIR - 1), secondWriterByDefault(WIDE_DIR)]).toEqual([false, true]);
+    // empty files as in wide-1m, and a few with data, modes and owners beside them
+    const wide = (count: number): EntrySpec[] => [
+      e('w/', { mode: 0o755 }),
+      ...Array.from({ length: count }, (_, i) => e(`w/f${i}`, { mode: [0o644, 0o600, 0o755][i % 3]!, content: Buffer.alloc(i % 500 === 0 ? 5000 : 0, 7), mtime: 1_600_000_000 + (i % 5), ...(i % 1000 === 3 ? { uid: 1000, gid: 1000 } : {}) })),
+    ];
+    for (const [count, pools] of [[WIDE_DIR, 1], [WIDE_DIR - 1, 0]] as const) {
+      const layer = await layerTar(wide(count));
+      const image = writeTemp(await imageArchive([layer]));
+      const layerFile = writeTemp(layer, 'layer.tar');
+      const before = pool.poolsStarted;
+      const flat = await flattenImage(image);
+      const dir = join(scratchDir(), 'rootfs');
+      try {
+        await extractTree(flat, dir);
+      } finally {
+        flat.close();
+      }
+      expect(pool.poolsStarted - before).toBe(pools);
+      const ref = join(scratchDir(), 'ref');
+      mkdirSync(ref);
+      const tar = spawnSync('tar', ['--numeric-owner', '--same-owner', '-p', '-xf', layerFile, '-C', ref], { encoding: 'utf8' });
+      expect(tar.stderr).toBe('');
+      expect(snapshot(dir, { contents: true })).toEqual(snapshot(ref, { contents: true }));
+    }
   });
 
   it('writers: 1 starts no second writer and gives the same tree', async () => {

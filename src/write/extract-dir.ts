@@ -89,10 +89,10 @@ export interface ExtractDirOptions {
   /** Apply owners, device nodes and capabilities (default: whether running as root). */
   privileged?: boolean;
   /**
-   * Threads that write files: 1 (the default) writes everything on the main thread, one call after
-   * another; 2 or more adds a second writer for plain files as root (file-pool.ts) once 256 are seen,
-   * on a machine with two cores or more. Not the default: on the shared 2-core machine it was measured
-   * on, it bought nothing (BENCHMARKS.md "extract, round 3").
+   * Threads that write files: 1 writes everything on the main thread, one call after another; 2 or
+   * more adds a second writer for plain files as root (file-pool.ts) once 256 are seen, on a machine
+   * with two cores or more. Default: 2 when the tree has a directory of WIDE_DIR entries or more,
+   * else 1 (secondWriterByDefault says why).
    */
   writers?: number;
   /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
@@ -140,8 +140,10 @@ export async function extractRootfs(input: string, dir: string, options: Extract
 export async function extractTree(flat: FlattenedImage, dir: string, options: ExtractDirOptions = {}): Promise<ExtractDirResult> {
   const target = prepareTarget(dir, options.force ?? false);
   try {
-    checkPathLengths(flat, target.root);
-    const writer = new DirWriter(target.root, flat, options);
+    const shape = treeShape(flat.tree.root);
+    checkPathLengths(flat, target.root, shape.longest);
+    const writers = options.writers ?? (secondWriterByDefault(shape.widest) ? 2 : 1);
+    const writer = new DirWriter(target.root, flat, { ...options, writers });
     const result = await writer.run();
     target.done();
     return result;
@@ -162,9 +164,9 @@ const PATH_MAX = 4095;
  * written, in one line, rather than met half-way by the kernel (a 2,040-deep file left the tree
  * behind: removing it failed the same way).
  */
-function checkPathLengths(flat: FlattenedImage, root: string): void {
+function checkPathLengths(flat: FlattenedImage, root: string, longest: number): void {
   const room = PATH_MAX - Buffer.byteLength(root.endsWith('/') ? root : `${root}/`);
-  if (longestName(flat.tree.root) <= room) return;
+  if (longest <= room) return;
   for (const { name } of walkTree(flat.tree)) {
     const length = name.endsWith('/') ? name.length - 1 : name.length;
     if (length > room) {
@@ -175,19 +177,40 @@ function checkPathLengths(flat: FlattenedImage, root: string): void {
 }
 
 /**
- * The length of the longest name in the tree (no trailing '/'), found without sorting or making a
- * path per entry: the sorted walk that names the first one too long runs only when there is one.
+ * The length of the longest name in the tree (no trailing '/') and the most entries one directory
+ * holds, in one pass, without sorting or making a path per entry: the sorted walk that names the
+ * first name too long runs only when there is one.
  */
-function longestName(top: Dir): number {
+function treeShape(top: Dir): { longest: number; widest: number } {
   let longest = 0;
+  let widest = 0;
   const stack: Array<{ dir: Dir; prefix: number }> = [{ dir: top, prefix: 0 }];
   for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
+    widest = Math.max(widest, frame.dir.children.size);
     for (const [name, node] of frame.dir.children) {
       longest = Math.max(longest, frame.prefix + name.length);
       if (node instanceof Dir) stack.push({ dir: node, prefix: frame.prefix + name.length + 1 });
     }
   }
-  return longest;
+  return { longest, widest };
+}
+
+/** Entries in one directory from which extract starts a second writer unless told (secondWriterByDefault). */
+export const WIDE_DIR = 10_000;
+
+/**
+ * Whether a tree whose widest directory holds `widest` entries gets the second writer when the
+ * caller does not say. In one directory of many entries the kernel's create is the run (ext4: ~45 us
+ * a file in a million-entry directory, serialized by the directory's lock whoever calls it), and our
+ * own per-file work (walk, path checks, deciding mode, owner and time: ~5 us) can run on the main
+ * thread beside it while the worker makes the files; the main thread waits when it is ahead rather
+ * than create in the same directory (file-pool.ts). Measured on wide-1m (one directory of 1,000,000
+ * empty files): BENCHMARKS.md "wide-1m extract, round 2". In a tree of ordinary directories it did
+ * not pay (the 1 GiB bench image, 77 entries at most in a directory: 1 CPU s more, no faster), so
+ * only a wide directory turns it on.
+ */
+export function secondWriterByDefault(widest: number): boolean {
+  return widest >= WIDE_DIR;
 }
 
 export interface Target {

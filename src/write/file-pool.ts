@@ -1,9 +1,11 @@
 /**
- * Regular files of `extract` written on a second thread as well as on the main one, when the caller
- * asks for it (`writers: 2`, extract-dir.ts): the kernel's work per file (create, page-cache copy,
- * journal) is most of an extraction, and a second thread lets it run on the second core while the
- * main thread walks the tree and writes too. Not the default: on a 2-core machine shared with other
- * work it bought nothing (BENCHMARKS.md "extract, round 3").
+ * Regular files of `extract` written on a second thread as well as on the main one (`writers: 2`,
+ * extract-dir.ts; the default for a tree with a directory of WIDE_DIR entries or more): the kernel's
+ * work per file (create, page-cache copy, journal) is most of an extraction, and a second thread lets
+ * it run on the second core while the main thread walks the tree and writes too. In a tree of
+ * ordinary directories it bought nothing on a 2-core machine shared with other work (BENCHMARKS.md
+ * "extract, round 3"); in one wide directory it takes our per-file work off the kernel's path
+ * ("wide-1m extract, round 2").
  *
  * Rules:
  *  - The main thread decides everything: the path (checked by SafeRoot before it is handed over, see
