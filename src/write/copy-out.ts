@@ -173,7 +173,6 @@ export async function copyOut(input: string, path: string, dest: string, options
 async function copyToDisk(flat: FlattenedImage, node: Node, name: string | undefined, contentsOnly: boolean, dest: string, options: CopyOptions): Promise<CopyResult> {
   const extract: ExtractDirOptions = {};
   if (options.privileged !== undefined) extract.privileged = options.privileged;
-  if (options.writers !== undefined) extract.writers = options.writers;
   const destIsDir = existsSync(dest) && statSync(dest).isDirectory();
   if (!destIsDir && dest.endsWith('/')) throw new LayerfoldError('NOT_FOUND', `${dest}: no such directory (docker cp: the destination directory must exist)`);
   // where the source lands: DIR/NAME inside an existing directory, else DEST itself

@@ -59,8 +59,6 @@ import { makeNode, runningAsRoot, setCapability, setCapabilityOn, type Privilege
 import { xattrAddonProblem } from '../io/xattr.js';
 import { SafeRoot } from './safe-path.js';
 import { alignedBuffer } from '../io/aligned.js';
-import { availableParallelism } from 'node:os';
-import { FilePool, stopPoolsUnder, type PoolFile } from './file-pool.js';
 
 export type SkipKind = 'owner' | 'mode' | 'node' | 'capability';
 
@@ -88,13 +86,6 @@ export interface ExtractDirOptions {
   force?: boolean;
   /** Apply owners, device nodes and capabilities (default: whether running as root). */
   privileged?: boolean;
-  /**
-   * Threads that write files: 1 (the default) writes everything on the main thread, one call after
-   * another; 2 or more adds a second writer for plain files as root (file-pool.ts) once 256 are seen,
-   * on a machine with two cores or more. Not the default: on the shared 2-core machine it was measured
-   * on, it bought nothing (BENCHMARKS.md "extract, round 3").
-   */
-  writers?: number;
   /** Where to record skipped metadata (default `DIR.layerfold-skipped.jsonl`). */
   manifest?: string;
 }
@@ -219,12 +210,6 @@ export function prepareTarget(dir: string, force: boolean): Target {
     }
   }
   const root = realpathSync(dir);
-  const remove = removeOnError;
-  // a second writer into DIR (or a bundle's DIR/rootfs) stops before anything is removed, on a signal too
-  removeOnError = () => {
-    stopPoolsUnder(root);
-    remove();
-  };
   const unregister = onCleanup(() => removeOnError());
   return {
     root,
@@ -264,9 +249,6 @@ function nameFields(rel: string): Pick<SkipRecord, 'path' | 'pathBase64'> {
   }
 }
 
-/** Plain files written here before the second writer is started (a small image is not worth its start-up). */
-const POOL_AFTER = 256;
-
 /** Work units between turns of the event loop (signals, progress): an entry is one, 64 KiB of data one. */
 const TURN_EVERY = 1024;
 const UNIT_BYTES = 64 * 1024;
@@ -297,12 +279,6 @@ class DirWriter {
     trusted: undefined,
   };
 
-  /** The second writer (file-pool.ts), started once the image shows enough files to be worth it. */
-  private pool: FilePool | undefined;
-  private poolCandidates = 0;
-  /** Hardlinks met once the pool runs: made when every file is complete. */
-  private readonly laterLinks: Array<{ rel: string; linkTo: string; node: Inode }> = [];
-
   constructor(
     private readonly rootDir: string,
     private readonly flat: FlattenedImage,
@@ -330,8 +306,7 @@ class DirWriter {
           this.root.mkdir(rel);
           dirs.push({ rel, node });
         } else if (entry.linkTo !== undefined) {
-          if (this.pool) this.laterLinks.push({ rel, linkTo: entry.linkTo, node });
-          else this.hardlink(rel, entry.linkTo, node);
+          this.hardlink(rel, entry.linkTo, node);
         } else if (node.type === 'file') {
           this.writeFile(rel, node);
         } else if (node.type === 'symlink') {
@@ -339,19 +314,12 @@ class DirWriter {
         } else {
           this.special(rel, node);
         }
-        if (this.pool?.failing) await this.poolFailure(this.pool);
         // a turn of the event loop now and then: signals, the hash worker's answers
         if (++this.units >= TURN_EVERY) {
           this.units = 0;
           await new Promise((resolveTurn) => setImmediate(resolveTurn));
         }
       }
-      if (this.pool) {
-        await this.pool.drain();
-        if (!this.pool.complete) await this.poolFailure(this.pool);
-        this.stop();
-      }
-      for (const link of this.laterLinks) this.hardlink(link.rel, link.linkTo, link.node);
     } finally {
       this.removeStaging();
     }
@@ -368,7 +336,6 @@ class DirWriter {
     const path = this.root.leaf(rel, node.linked);
     const mode = node.mode & 0o7777;
     const atCreate = this.modes.trusted !== false && createsExactly(this.modes.mask, mode);
-    if (this.handOver(path, rel, node, mode, atCreate)) return;
     const fd = openSync(path, FILE_FLAGS, atCreate ? mode : 0o600);
     try {
       if (node.size > 0) this.copyData(fd, rel, node);
@@ -381,63 +348,6 @@ class DirWriter {
     } finally {
       closeSync(fd);
     }
-  }
-
-  /**
-   * Give a file to the second writer when it is a plain one (as root; no capability, not sparse, an
-   * mtime from 1970 on) and every check its calls depend on was made already on this thread (the
-   * first mode given at creation, the first skipped chown). False: write it here.
-   */
-  private handOver(path: Buffer, rel: string, node: Inode, mode: number, atCreate: boolean): boolean {
-    if (!this.privileged || node.capability || node.sparse || !(node.mtime >= 0)) return false;
-    if (atCreate && this.modes.trusted !== true) return false;
-    const owner = this.ownerStep(rel, node);
-    if (owner === 'check') return false;
-    if (!this.pool) {
-      if (++this.poolCandidates < POOL_AFTER || (this.options.writers ?? 1) < 2 || availableParallelism() < 2) return false;
-      this.pool = new FilePool(this.rootDir);
-    }
-    const layer = this.layers[node.layer];
-    if (!layer) return false;
-    const file: PoolFile = {
-      path,
-      fd: layer.fd,
-      offset: node.dataOffset,
-      size: node.size,
-      createMode: atCreate ? mode : 0o600,
-      chmod: atCreate ? -1 : mode,
-      uid: owner === 'chown' ? node.uid : -1,
-      gid: node.gid,
-      mtime: node.mtime,
-    };
-    const slash = rel.lastIndexOf('/');
-    const parent = slash < 0 ? '' : rel.slice(0, slash);
-    if (!this.pool.offer(file, rel, node.layer, parent)) {
-      // beside the worker only in another directory; in its own, wait for it
-      if (parent !== this.pool.lastParent) return false;
-      this.pool.waitForRoom();
-      if (!this.pool.offer(file, rel, node.layer, parent)) return false;
-    }
-    this.bytes += node.size;
-    this.units += Math.floor(node.size / UNIT_BYTES);
-    return true;
-  }
-
-  /** The first failure of a handed-over file, as the same file written here would have failed. */
-  private async poolFailure(pool: FilePool): Promise<never> {
-    await pool.drain();
-    this.stop();
-    const failure = pool.failed ?? { kind: 'io' as const, message: 'the second writer stopped before every file was written', tag: '', layer: -1 };
-    if (failure.kind === 'layer') {
-      const layer = this.layers[failure.layer];
-      throw new LayerfoldError('BAD_LAYER', `layer ${layer?.index ?? failure.layer} (${layer?.label ?? '?'}) entry ${showName(failure.tag)}: data ends early`);
-    }
-    throw failure.cause instanceof Error ? failure.cause : new Error(failure.message);
-  }
-
-  /** Stop the second writer (an error, a signal, the end): it makes nothing more once this returns. */
-  stop(): void {
-    this.pool?.stop();
   }
 
   /** Whether the first file given its mode at creation got it (checked once, with fstat; later ones are trusted). */

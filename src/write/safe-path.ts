@@ -13,12 +13,7 @@
  *     or with `force` the removal of what stood at that name) cannot replace P, so a run of siblings
  *     costs one lstat, not one each (a million files in one directory: 1M lstats, 10 % of the run,
  *     BENCHMARKS.md "wide-1m"). Symlinks made here are never registered, so no later name can pass
- *     through one. A leaf's path may be created a little later than its check, by extract's second
- *     writer (file-pool.ts): what happens in between is only more of the same — leaves placed, and
- *     directories made under new names — and nothing this root does removes or renames a registered
- *     directory or puts anything at its name (names are unique in the merged tree; with `force`, what
- *     stood at a name is removed before the name is handed out), so the parent checked is still the
- *     parent the create goes into.
+ *     through one.
  *  3. A leaf is created with O_CREAT|O_EXCL|O_NOFOLLOW, symlink(2), link(2), mknod(2) or mkdir(2): none
  *     follows a link in the last component; an existing entry is an error, or with `force` it is
  *     removed first (rm without following links) — a symlink left in DIR is replaced, never followed.
