@@ -11,6 +11,6 @@ export { FIELDS, type FieldName } from '../diff/compare.js';
 export { configView, renderConfigView, shellQuote, type ConfigView } from '../config-view.js';
 export { progressFor, type Progress, type ProgressOptions } from '../progress.js';
 export { printable, jsonText } from '../escape.js';
-export { runAllCleanups } from '../io/cleanup.js';
+export { runAllCleanups, takeCleanupFailures } from '../io/cleanup.js';
 export { parseTime } from '../time.js';
 export { parseSize, parseFree, formatSize } from '../write/fs/sizing.js';
