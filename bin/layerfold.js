@@ -1,7 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1
 // The small young generation keeps peak memory near what the merged tree needs (4 MiB: about 40 MB less on a
-// 100k-entry image, at the same speed; 2 MiB: 4 MiB less again on it and 2 on the Debian image, CPU the
-// same in alternating runs: BENCHMARKS.md); `node bin/layerfold.js` works without it.
+// 100k-entry image, at the same speed; 2 MiB: 4 MiB less again on it and 2 on the Debian image; 1 MiB:
+// 2 less again on both, CPU the same in alternating runs: BENCHMARKS.md). One malloc arena: each thread
+// (hash worker, TurboFan's compile threads, libuv's pool) otherwise gets an arena of its own, whose
+// freed pages stay resident: ~3 MiB of the 1 GiB image's peak, at the same CPU (BENCHMARKS.md,
+// "1 GiB peak RSS, round 3"); glibc reads it at start-up only, hence here; other libcs ignore it.
+// `node bin/layerfold.js` works without either.
 //
 // Start-up is most of a run on a small image (BENCHMARKS.md, "Start-up"), so this file does as little
 // as it can before the CLI: `--version` alone is answered from package.json without loading yargs;
